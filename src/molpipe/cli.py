@@ -1,0 +1,207 @@
+"""The ``molpipe`` command. Every job command accepts ``--json`` and then ends stdout with one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from molpipe.config import Settings, load_settings
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], dict[str, Any]]] = {}
+
+
+def command(name: str):
+    def decorate(fn):
+        COMMANDS[name] = fn
+        return fn
+
+    return decorate
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="molpipe", description="HTS library in, ranked candidate molecules out.")
+    parser.add_argument("--home", help="where local tables live (default $MOLPIPE_HOME or ./.molpipe)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def job(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--json", action="store_true", help="print one JSON summary object as the last line")
+        return p
+
+    p = job("ingest", "read a library file (CSV, CSV.gz, TSV, SMILES, SDF, SDF.gz, Parquet) into library_raw")
+    p.add_argument("path")
+    p.add_argument("--library", required=True, help="library name (letters, digits, '_', '-')")
+    p.add_argument("--smiles-col", help="column holding SMILES (auto-detected when unambiguous; SDF: the molblock)")
+    p.add_argument("--id-col", help="column holding the compound id")
+    p.add_argument("--label-cols", default="", help="comma-separated numeric label columns")
+    p.add_argument("--format", choices=["csv", "tsv", "smi", "sdf", "parquet"], help="override the extension")
+
+    p = job("featurize", "standardize, de-duplicate and featurize a library's pending loads")
+    p.add_argument("--library", required=True)
+    p.add_argument("--featurizers", help="comma-separated featurizer names (default: morgan,rdkit2d,maccs,graph); "
+                                         "parameters after colons, e.g. morgan:radius=3:n_bits=1024")  # fmt: skip
+    p.add_argument("--workers", type=int, help="worker processes for the chemistry (default: auto)")
+
+    p = job("split", "assign train/valid/test and the unlabeled/held-out pool")
+    p.add_argument("--library", required=True)
+    p.add_argument("--split", dest="method", choices=["scaffold", "random"], help="default: scaffold")
+    p.add_argument("--pool-fraction", type=float, help="fraction of labeled molecules held out into the pool")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--fractions", help="train,valid,test fractions (default 0.8,0.1,0.1)")
+
+    p = job("sql", "run SQL over molpipe's tables by name")
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+
+    job("tables", "list molpipe's tables with their location, Delta version and row count")
+
+    p = job("demo", "ingest, featurize and split the bundled MoleculeNet HIV library, then query it")
+    p.add_argument("--featurizers", help="default: the configured featurizers")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    if args.home:
+        settings = settings.replace(home=args.home)
+    try:
+        summary = COMMANDS[args.command](args, settings)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"molpipe {args.command}: error: {message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"error": message, "command": args.command}))
+        return 2
+    if getattr(args, "json", False):
+        print(json.dumps(summary, default=str))
+    return 0
+
+
+def _asdict(summary: Any) -> dict[str, Any]:
+    return dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else dict(summary)
+
+
+@command("ingest")
+def _ingest(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.ingest.job import ingest
+    from molpipe.spark import session
+
+    labels = [c.strip() for c in args.label_cols.split(",") if c.strip()]
+    with session(settings) as (_, catalog):
+        summary = ingest(catalog, args.path, args.library, args.format, args.smiles_col, args.id_col, labels)
+    if not args.json:
+        if summary.already_loaded:
+            print(f"{summary.source_file} is already in library '{summary.library}' (load {summary.load_id}): nothing added")
+        else:
+            print(f"ingested {summary.rows_read:,} rows from {summary.source_file} into library '{summary.library}' "
+                  f"(load {summary.load_id}, {summary.format}, structure column '{summary.structure_column}', "
+                  f"{summary.rows_malformed:,} malformed rows kept for quarantine)")  # fmt: skip
+    return _asdict(summary)
+
+
+@command("featurize")
+def _featurize(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.featurize import parse_featurizers
+    from molpipe.featurize.job import featurize
+    from molpipe.spark import session
+
+    if args.workers is not None:
+        settings = settings.replace(workers=args.workers)
+    featurizers = parse_featurizers(args.featurizers or settings.featurize.featurizers)
+    with session(settings) as (engine, catalog):
+        summary = featurize(catalog, args.library, featurizers, engine.udf_workers)
+    result = _asdict(summary) | {"accounted": summary.accounted, "workers": engine.udf_workers}
+    if not args.json:
+        print(format_featurize(summary))
+    return result
+
+
+def format_featurize(summary) -> str:
+    lines = [
+        f"library '{summary.library}': {summary.rows_read:,} rows read from {len(summary.loads)} new load(s)",
+        f"  molecules (new):     {summary.molecules_new:,}",
+        f"  duplicates merged:   {summary.duplicates:,}",
+        f"  quarantined:         {summary.quarantined:,}"
+        + "".join(f"\n    {reason:<24}{n:,}" for reason, n in summary.quarantine_reasons.items()),
+        f"  accounted for:       {summary.molecules_new + summary.duplicates + summary.quarantined:,} of "
+        f"{summary.rows_read:,} rows {'(all)' if summary.accounted else '(MISMATCH)'}",
+        f"  features computed:   " + (", ".join(f"{k} {v:,}" for k, v in summary.features_computed.items()) or "none"),
+        f"  molecules in library: {summary.molecules_total:,}",
+    ]
+    return "\n".join(lines)
+
+
+@command("split")
+def _split(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.spark import session
+    from molpipe.split.assign import Fractions
+    from molpipe.split.job import split
+
+    options = settings.split
+    fractions = Fractions(options.train, options.valid, options.test)
+    if args.fractions:
+        try:
+            fractions = Fractions(*[float(x) for x in args.fractions.split(",")])
+        except TypeError:
+            raise ValueError(f"--fractions takes three numbers train,valid,test; got {args.fractions!r}") from None
+    with session(settings) as (_, catalog):
+        summary = split(
+            catalog,
+            args.library,
+            method=args.method or options.method,
+            fractions=fractions,
+            pool_fraction=options.pool_fraction if args.pool_fraction is None else args.pool_fraction,
+            seed=options.seed if args.seed is None else args.seed,
+        )
+    if not args.json:
+        print(format_split(summary))
+    return _asdict(summary)
+
+
+def format_split(summary) -> str:
+    counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
+    reasons = ", ".join(f"{k} {v:,}" for k, v in summary.pool_reasons.items()) or "none"
+    return f"split '{summary.split_id}' of '{summary.library}': {counts} (pool: {reasons})"
+
+
+@command("sql")
+def _sql(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.spark import session
+
+    with session(settings) as (_, catalog):
+        catalog.register_existing()
+        frame = catalog.spark.sql(args.query).limit(args.limit).toPandas()
+    if not args.json:
+        print(frame.to_string(index=False, max_colwidth=60) if len(frame) else "(no rows)")
+    return {"columns": list(frame.columns), "rows": json.loads(frame.to_json(orient="records")), "limit": args.limit}
+
+
+@command("tables")
+def _tables(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.spark import session
+
+    with session(settings) as (_, catalog):
+        rows = [
+            {"table": name, "location": catalog.location(name), "version": catalog.version(name),
+             "rows": catalog.read(name).count()}  # fmt: skip
+            for name in catalog.register_existing()
+        ]
+    if not args.json:
+        for row in rows:
+            print(f"{row['table']:<18} v{row['version']:<4} {row['rows']:>12,} rows  {row['location']}")
+    return {"tables": rows}
+
+
+@command("demo")
+def _demo(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.demo import run_demo
+
+    return run_demo(settings, args.featurizers, quiet=args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""One typed configuration, defaults in one place.
+
+Precedence, lowest first: the defaults below, a TOML file (``$MOLPIPE_CONFIG`` or ``./molpipe.toml``), environment
+variables, command-line flags. Environment variables are ``MOLPIPE_<FIELD>`` for top-level fields
+(``MOLPIPE_HOME``, ``MOLPIPE_SPARK_REMOTE``, ``MOLPIPE_WORKERS``) and ``MOLPIPE_<SECTION>__<FIELD>`` inside a section
+(``MOLPIPE_STANDARDIZE__MAX_HEAVY_ATOMS=150``). The TOML file uses the same names::
+
+    home = "/data/molpipe"
+    [standardize]
+    canonical_tautomer = true
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from molpipe.chem.standardize import StandardizeOptions
+
+DEFAULT_FEATURIZERS = "morgan,rdkit2d,maccs,graph"
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    chunk_rows: int = 50_000  # rows per staged Parquet part: bounds driver memory and sets the partition count
+
+
+@dataclass(frozen=True)
+class FeaturizeOptions:
+    featurizers: str = DEFAULT_FEATURIZERS
+    chunk_rows: int = 64  # molecules handed to a worker process at a time
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    method: str = "scaffold"
+    train: float = 0.8
+    valid: float = 0.1
+    test: float = 0.1
+    pool_fraction: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: str = ".molpipe"  # local warehouse, MLflow store and staging area
+    spark_remote: str = ""  # sc://host:port of any Spark Connect server; empty: embedded Sail (or Databricks')
+    catalog: str = ""  # Unity Catalog catalog; set on Databricks (tables become catalog.schema.name)
+    schema: str = "molpipe"
+    workers: int = 0  # Python processes per UDF for chemistry; 0: every core with embedded Sail, 1 elsewhere
+    standardize: StandardizeOptions = field(default_factory=StandardizeOptions)
+    ingest: IngestOptions = field(default_factory=IngestOptions)
+    featurize: FeaturizeOptions = field(default_factory=FeaturizeOptions)
+    split: SplitOptions = field(default_factory=SplitOptions)
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).expanduser().resolve()
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_settings(environ: typing.Mapping[str, str] | None = None, config_file: str | None = None) -> Settings:
+    """Defaults, then the TOML file, then the environment."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = Path(config_file or environ.get("MOLPIPE_CONFIG") or "molpipe.toml")
+    if path.is_file():
+        with path.open("rb") as handle:
+            values = tomllib.load(handle)
+    elif config_file or environ.get("MOLPIPE_CONFIG"):
+        raise FileNotFoundError(f"config file {path} does not exist")
+    for key, raw in environ.items():
+        if not key.startswith("MOLPIPE_") or key == "MOLPIPE_CONFIG":
+            continue
+        section, _, name = key[len("MOLPIPE_") :].lower().partition("__")
+        if name:
+            values.setdefault(section, {})[name] = raw
+        else:
+            values[section] = raw
+    return _build(Settings, values, "")
+
+
+def _build(cls: type, values: dict[str, Any], where: str):
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, raw in values.items():
+        if key not in known:
+            continue  # unrelated MOLPIPE_* variables (a user's own) are not ours to reject
+        kind = hints[key]
+        name = f"{where}{key}"
+        if dataclasses.is_dataclass(kind):
+            if not isinstance(raw, dict):
+                raise ValueError(f"config: {name} is a section, not a value")
+            kwargs[key] = _build(kind, raw, f"{name}.")
+        else:
+            kwargs[key] = _coerce(raw, kind, name)
+    return cls(**kwargs)
+
+
+def _coerce(raw: Any, kind: type, name: str) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if kind is bool:
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes"}
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"config: {name}={raw!r} is not a valid {kind.__name__}") from None

@@ -1,0 +1,285 @@
+"""``molpipe featurize``: ``library_raw`` rows of not-yet-featurized loads -> molecules, features, quarantine.
+
+Every input row ends in exactly one place:
+
+* ``molecule_sources`` with ``is_first = true`` and a new ``molecules`` row: the first time its InChIKey is seen
+  (earliest load, then lowest row number);
+* ``molecule_sources`` with ``is_first = false``: a duplicate, merged into the existing molecule (its labels are
+  averaged in, its file and row kept);
+* ``quarantine``: with the reason (malformed row, invalid label, empty, unparsable, sanitization failed, too large,
+  standardization failed, InChI failed, featurizer error).
+
+The chemistry runs in ``mapInArrow`` UDFs over partitions (:mod:`molpipe.featurize.batch`), in two passes so that
+duplicates are never featurized: standardize every row, then featurize each new molecule once, plus any
+molecule that lacks a requested featurizer spec (a featurizer added later is back-filled). Both passes are staged
+as Parquet under ``$MOLPIPE_HOME/staging`` so that nothing is computed twice, then merged into the Delta tables
+with ``MERGE INTO`` keyed on (library, load, row) and (library, InChIKey): running it again adds nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from molpipe import progress
+from molpipe.chem.reasons import Reason
+from molpipe.chem.standardize import StandardizeOptions
+from molpipe.featurize.batch import featurize_batch, iter_batches, standardize_batch
+from molpipe.featurize.registry import Featurizer
+from molpipe.tables import Catalog
+
+_STANDARDIZED = (
+    "library STRING, load_id STRING, source_file STRING, source_row BIGINT, record_id STRING, structure STRING, "
+    "structure_format STRING, labels MAP<STRING, DOUBLE>, read_error STRING, read_error_detail STRING, "
+    "loaded_at TIMESTAMP, inchikey STRING, smiles STRING, scaffold STRING, heavy_atoms INT, reason STRING, detail STRING"
+)
+_FEATURES = (
+    "inchikey STRING, featurizer STRING, spec STRING, `values` ARRAY<FLOAT>, edge_index ARRAY<INT>, "
+    "edge_attr ARRAY<FLOAT>, error STRING"
+)
+
+
+@dataclass
+class FeaturizeSummary:
+    library: str
+    loads: list[str]
+    rows_read: int
+    molecules_new: int
+    duplicates: int
+    quarantined: int
+    quarantine_reasons: dict[str, int]
+    features_computed: dict[str, int]
+    feature_errors: int
+    molecules_total: int
+    tables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def accounted(self) -> bool:
+        return self.rows_read == self.molecules_new + self.duplicates + self.quarantined
+
+
+def featurize(
+    catalog: Catalog, library: str, featurizers: Sequence[Featurizer], workers: int = 1
+) -> FeaturizeSummary:
+    from pyspark.sql import functions as F
+
+    spark, settings = catalog.spark, catalog.settings
+    loads = [
+        row["load_id"]
+        for row in catalog.read("loads")
+        .where((F.col("library") == library) & F.col("featurized_at").isNull())
+        .select("load_id")
+        .collect()
+    ]
+    _register_specs(catalog, featurizers)
+    staging = settings.home_path / "staging" / f"featurize-{library}-{uuid.uuid4().hex[:8]}"
+    try:
+        standardized = _standardize(catalog, library, loads, settings.standardize, workers, staging)
+        rows_read = standardized.count()
+        ok = standardized.where(F.col("reason").isNull())
+        molecules = catalog.read("molecules").where(F.col("library") == library)
+        # staged: once the merges below run, "not yet in molecules" would no longer find these
+        firsts = _stage(_first_sightings(ok, molecules), staging / "firsts")
+        computed = _featurize_missing(catalog, library, firsts, molecules, featurizers, workers, staging)
+        failed = computed.where(F.col("error").isNotNull()).groupBy("inchikey").agg(F.first("error").alias("error"))
+        failed_new = failed.join(firsts.select("inchikey"), "inchikey", "left_semi")
+        accepted = ok.join(failed_new, "inchikey", "left_anti")
+        firsts = firsts.join(failed_new, "inchikey", "left_anti")
+
+        quarantined = standardized.where(F.col("reason").isNotNull()).unionByName(
+            ok.join(failed_new, "inchikey")
+            .withColumn("reason", F.lit(Reason.FEATURIZER_ERROR.value))
+            .withColumn("detail", F.col("error"))
+            .drop("error")
+        )
+        _merge_quarantine(catalog, quarantined)
+        _merge_sources(catalog, accepted, firsts)
+        _merge_features(catalog, library, computed.where(F.col("error").isNull()))
+        _merge_molecules(catalog, library, accepted, firsts)
+        if loads:
+            ids = ", ".join(f"'{load}'" for load in loads)
+            spark.sql(
+                f"UPDATE {catalog.ref('loads')} SET featurized_at = current_timestamp() "
+                f"WHERE library = '{library}' AND load_id IN ({ids})"
+            )
+
+        reasons = {row["reason"]: row["count"] for row in quarantined.groupBy("reason").count().collect()}
+        n_accepted = accepted.count()
+        n_new = firsts.count()
+        features_computed = Counter(
+            {row["featurizer"]: row["count"] for row in computed.where(F.col("error").isNull()).groupBy("featurizer").count().collect()}
+        )
+        feature_errors = computed.where(F.col("error").isNotNull()).count()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return FeaturizeSummary(
+        library=library,
+        loads=loads,
+        rows_read=rows_read,
+        molecules_new=n_new,
+        duplicates=n_accepted - n_new,
+        quarantined=sum(reasons.values()),
+        quarantine_reasons=dict(sorted(reasons.items())),
+        features_computed=dict(features_computed),
+        feature_errors=feature_errors,
+        molecules_total=catalog.read("molecules").where(F.col("library") == library).count(),
+        tables=catalog.locations(["molecules", "molecule_sources", "features", "quarantine", "featurizer_specs"]),
+    )
+
+
+def _standardize(catalog: Catalog, library: str, loads: list[str], options: StandardizeOptions, workers: int, staging):
+    """Pass 1: every pending raw row -> standardized (or rejected), staged as Parquet."""
+    from pyspark.sql import functions as F
+
+    raw = catalog.read("library_raw").where((F.col("library") == library) & F.col("load_id").isin(loads))
+    columns = ["library", "load_id", "source_file", "source_row", "record_id", "structure", "structure_format",
+               "labels", "read_error", "read_error_detail", "loaded_at"]  # fmt: skip
+    chunk = catalog.settings.featurize.chunk_rows
+
+    def udf(batches):
+        yield from iter_batches(batches, standardize_batch, options, workers, chunk)
+
+    with progress.track("standardize", unit="rows"):
+        return _stage(raw.select(*columns).mapInArrow(udf, _STANDARDIZED), staging / "standardized")
+
+
+def _stage(df, path):
+    df.write.mode("overwrite").parquet(str(path))
+    return df.sparkSession.read.schema(df.schema).parquet(str(path))
+
+
+def _first_sightings(ok, molecules):
+    """Accepted rows whose InChIKey is new to the library: the earliest row per InChIKey."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.partitionBy("inchikey").orderBy("loaded_at", "load_id", "source_row")
+    return (
+        ok.join(molecules.select("inchikey"), "inchikey", "left_anti")
+        .withColumn("_rank", F.row_number().over(order))
+        .where(F.col("_rank") == 1)
+        .drop("_rank")
+    )
+
+
+def _featurize_missing(catalog, library, firsts, molecules, featurizers, workers, staging):
+    """Pass 2: every (molecule, spec) that has no feature row yet, computed once; staged as Parquet."""
+    from pyspark.sql import functions as F
+
+    specs = catalog.spark.createDataFrame([(f.spec,) for f in featurizers], "spec STRING")
+    have = catalog.read("features").where(F.col("library") == library).select("inchikey", "spec")
+    wanted = (
+        firsts.select("inchikey", "smiles")
+        .unionByName(molecules.select("inchikey", "smiles"))
+        .crossJoin(specs)
+        .join(have, ["inchikey", "spec"], "left_anti")
+        .groupBy("inchikey", "smiles")
+        .agg(F.sort_array(F.collect_list("spec")).alias("specs"))
+    )
+    chunk = max(1, catalog.settings.featurize.chunk_rows // 2)
+
+    def udf(batches):
+        yield from iter_batches(batches, featurize_batch, featurizers, workers, chunk)
+
+    with progress.track("featurize", unit="molecules"):
+        return _stage(wanted.mapInArrow(udf, _FEATURES), staging / "features")
+
+
+def _merge(catalog: Catalog, table: str, source, keys: Sequence[str], update: str = "") -> None:
+    """MERGE ``source`` into ``table`` on ``keys``: insert what is new; ``update`` is a SET clause for matches."""
+    view = f"_molpipe_{table}_{uuid.uuid4().hex[:8]}"
+    columns = catalog.read(table).columns
+    source.select(*columns).createOrReplaceTempView(view)
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    matched = f" WHEN MATCHED THEN UPDATE SET {update}" if update else ""
+    catalog.spark.sql(
+        f"MERGE INTO {catalog.ref(table)} t USING {view} s ON {on}{matched} "
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) "
+        f"VALUES ({', '.join(f's.`{c}`' for c in columns)})"
+    )
+    catalog.spark.catalog.dropTempView(view)
+
+
+def _merge_quarantine(catalog: Catalog, quarantined) -> None:
+    from pyspark.sql import functions as F
+
+    _merge(catalog, "quarantine", quarantined.withColumn("quarantined_at", F.current_timestamp()),
+           ["library", "load_id", "source_row"])  # fmt: skip
+
+
+def _merge_sources(catalog: Catalog, accepted, firsts) -> None:
+    from pyspark.sql import functions as F
+
+    marked = accepted.join(
+        firsts.select("load_id", "source_row", F.lit(True).alias("is_first")), ["load_id", "source_row"], "left"
+    ).select("*", F.current_timestamp().alias("processed_at"))
+    _merge(catalog, "molecule_sources", marked.fillna(False, subset=["is_first"]), ["library", "load_id", "source_row"])
+
+
+def _merge_features(catalog: Catalog, library: str, computed) -> None:
+    from pyspark.sql import functions as F
+
+    rows = computed.select("*", F.lit(library).alias("library"), F.current_timestamp().alias("computed_at"))
+    _merge(catalog, "features", rows, ["library", "featurizer", "inchikey", "spec"])
+
+
+def _merge_molecules(catalog: Catalog, library: str, accepted, firsts) -> None:
+    """New molecules are inserted; every touched molecule gets labels and source count recomputed from all its
+    sources (labels: the mean of every measurement of that label)."""
+    from pyspark.sql import functions as F
+
+    sources = (
+        catalog.read("molecule_sources")
+        .where(F.col("library") == library)
+        .join(accepted.select("inchikey").distinct(), "inchikey", "left_semi")
+    )
+    counts = sources.groupBy("inchikey").agg(F.count(F.lit(1)).alias("n_sources"))
+    means = (
+        sources.select("inchikey", F.explode("labels").alias("label", "value"))
+        .groupBy("inchikey", "label")
+        .agg(F.avg("value").alias("value"))
+        .groupBy("inchikey")
+        .agg(F.map_from_entries(F.collect_list(F.struct("label", "value"))).alias("labels"))
+    )
+    now = F.current_timestamp()
+    updates = (
+        counts.join(means, "inchikey", "left")
+        .join(
+            firsts.select(
+                "inchikey", "smiles", "scaffold", "heavy_atoms",
+                F.col("load_id").alias("first_load_id"), F.col("source_row").alias("first_source_row"),
+            ),  # fmt: skip
+            "inchikey",
+            "left",
+        )
+        .select(
+            "*",
+            F.lit(library).alias("library"),
+            F.coalesce("labels", F.create_map().cast("map<string,double>")).alias("_labels"),
+            now.alias("created_at"),
+            now.alias("updated_at"),
+        )
+        .drop("labels")
+        .withColumnRenamed("_labels", "labels")
+    )
+    _merge(
+        catalog,
+        "molecules",
+        updates,
+        ["library", "inchikey"],
+        update="t.labels = s.labels, t.n_sources = s.n_sources, t.updated_at = s.updated_at",
+    )
+
+
+def _register_specs(catalog: Catalog, featurizers: Sequence[Featurizer]) -> None:
+    from pyspark.sql import functions as F
+
+    rows = [f.describe() for f in featurizers]
+    specs = catalog.spark.createDataFrame(
+        [(r["featurizer"], r["spec"], r["version"], r["kind"], r["dim"], r["params"], r["feature_names"]) for r in rows],
+        "featurizer STRING, spec STRING, version INT, kind STRING, dim INT, params STRING, feature_names ARRAY<STRING>",
+    ).select("*", F.current_timestamp().alias("registered_at"))
+    _merge(catalog, "featurizer_specs", specs, ["spec"])

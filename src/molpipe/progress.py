@@ -1,0 +1,64 @@
+"""Progress of long jobs: a bar on a terminal, a line every few seconds in a job log.
+
+Work done inside UDFs reports with :func:`advance`. Under embedded Sail the UDFs run in this process, so the
+driver's :func:`track` sees the counts; on a cluster the counts stay in the executors (their logs have Spark's
+own task progress) and the driver prints only its start and end lines.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+_lock = threading.Lock()
+_done = 0
+
+
+def advance(n: int) -> None:
+    global _done
+    with _lock:
+        _done += n
+
+
+def _count() -> int:
+    with _lock:
+        return _done
+
+
+@contextmanager
+def track(label: str, total: int | None = None, unit: str = "rows", every: float = 10.0) -> Iterator[None]:
+    """Report :func:`advance` calls made while the block runs."""
+    start_count, start = _count(), time.monotonic()
+    stop = threading.Event()
+    interactive = sys.stderr.isatty()
+    bar = None
+    if interactive:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=label, unit=f" {unit}", file=sys.stderr, dynamic_ncols=True)
+
+    def report() -> None:
+        shown = 0
+        while not stop.wait(0.5 if interactive else every):
+            done = _count() - start_count
+            if bar is not None:
+                bar.update(done - shown)
+                shown = done
+            elif done:
+                rate = done / max(time.monotonic() - start, 1e-9)
+                of = f"/{total:,}" if total else ""
+                print(f"[molpipe] {label}: {done:,}{of} {unit} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+        if bar is not None:
+            bar.update(_count() - start_count - shown)
+            bar.close()
+
+    thread = threading.Thread(target=report, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,73 @@
+"""The Spark Connect session molpipe runs on.
+
+Three places, one API (Spark Connect only: DataFrames, SQL, ``mapInPandas``/``mapInArrow``, ``MERGE INTO``):
+
+* ``MOLPIPE_SPARK_REMOTE=sc://host:port``: any Spark Connect endpoint;
+* on a Databricks cluster (``DATABRICKS_RUNTIME_VERSION`` is set): the runtime's session;
+* otherwise an embedded Sail server (Rust, native Delta Lake, no JVM) started in this process.
+
+Sail runs every Python UDF in the one interpreter of the process that hosts it, so CPU-bound chemistry inside a
+UDF would get one core however many partitions there are. :attr:`Engine.udf_workers` says how many worker
+processes a UDF should fan its batches out to (:mod:`molpipe.parallel`): every core under embedded Sail, one
+(in-line, no pool) where the engine already runs UDFs in parallel Python workers, as Databricks does.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from molpipe.config import Settings
+from molpipe.tables import Catalog
+
+
+@dataclass
+class Engine:
+    spark: Any  # pyspark.sql.SparkSession (Spark Connect)
+    kind: str  # "embedded" | "remote" | "databricks"
+    udf_workers: int
+    _server: Any = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        from molpipe.parallel import shutdown_pools
+
+        shutdown_pools()
+        if self._server is not None:
+            self.spark.stop()
+            self._server.stop()
+            self._server = None
+
+
+def is_databricks() -> bool:
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def start_engine(settings: Settings) -> Engine:
+    from pyspark.sql import SparkSession
+
+    if settings.spark_remote:
+        spark = SparkSession.builder.remote(settings.spark_remote).getOrCreate()
+        return Engine(spark, "remote", settings.workers or 1)
+    if is_databricks():
+        spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+        return Engine(spark, "databricks", settings.workers or 1)
+    os.environ.setdefault("RUST_LOG", "error")  # Sail logs every session at INFO otherwise
+    from pysail.spark import SparkConnectServer
+
+    server = SparkConnectServer("127.0.0.1", 0)
+    server.start(background=True)
+    host, port = server.listening_address
+    spark = SparkSession.builder.remote(f"sc://{host}:{port}").getOrCreate()
+    return Engine(spark, "embedded", settings.workers or (os.cpu_count() or 1), server)
+
+
+@contextmanager
+def session(settings: Settings) -> Iterator[tuple[Engine, Catalog]]:
+    """An engine and the catalog of molpipe's tables on it, stopped on exit."""
+    engine = start_engine(settings)
+    try:
+        yield engine, Catalog(engine.spark, settings, databricks=engine.kind == "databricks")
+    finally:
+        engine.stop()

@@ -1,0 +1,168 @@
+"""Logical table names -> Delta tables.
+
+Locally a table lives at ``$MOLPIPE_HOME/warehouse/<name>`` and is registered in the session's catalog under its
+bare name, so ``SELECT * FROM molecules`` works; on Databricks it is the Unity Catalog table
+``<catalog>.<schema>.<name>``. Either way :meth:`Catalog.ref` gives the SQL name to use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from molpipe.config import Settings
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: str  # Spark SQL DDL
+    partition_by: tuple[str, ...] = ("library",)
+    description: str = ""
+
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in [
+        TableSpec(
+            "loads",
+            """library STRING, load_id STRING, source_file STRING, file_sha256 STRING, file_bytes BIGINT,
+            format STRING, structure_column STRING, id_column STRING, label_columns ARRAY<STRING>,
+            rows_read BIGINT, rows_malformed BIGINT, ingested_at TIMESTAMP, featurized_at TIMESTAMP""",
+            description="one row per ingested file",
+        ),
+        TableSpec(
+            "library_raw",
+            """library STRING, load_id STRING, source_file STRING, source_row BIGINT, record_id STRING,
+            structure STRING, structure_format STRING, labels MAP<STRING, DOUBLE>, properties MAP<STRING, STRING>,
+            read_error STRING, read_error_detail STRING, loaded_at TIMESTAMP""",
+            description="every input row as read, with its file and row number",
+        ),
+        TableSpec(
+            "molecules",
+            """library STRING, inchikey STRING, smiles STRING, scaffold STRING, heavy_atoms INT,
+            labels MAP<STRING, DOUBLE>, n_sources BIGINT, first_load_id STRING, first_source_row BIGINT,
+            created_at TIMESTAMP, updated_at TIMESTAMP""",
+            description="one row per distinct standardized molecule (InChIKey); labels averaged over its sources",
+        ),
+        TableSpec(
+            "molecule_sources",
+            """library STRING, inchikey STRING, load_id STRING, source_file STRING, source_row BIGINT,
+            record_id STRING, labels MAP<STRING, DOUBLE>, is_first BOOLEAN, processed_at TIMESTAMP""",
+            description="every accepted input row and the molecule it became (first sighting or duplicate)",
+        ),
+        TableSpec(
+            "quarantine",
+            """library STRING, load_id STRING, source_file STRING, source_row BIGINT, record_id STRING,
+            structure STRING, structure_format STRING, reason STRING, detail STRING, quarantined_at TIMESTAMP""",
+            description="every rejected input row, as read, with the reason",
+        ),
+        TableSpec(
+            "features",
+            """library STRING, inchikey STRING, featurizer STRING, spec STRING, `values` ARRAY<FLOAT>,
+            edge_index ARRAY<INT>, edge_attr ARRAY<FLOAT>, computed_at TIMESTAMP""",
+            partition_by=("library", "featurizer"),
+            description="features per molecule and featurizer; graphs: values = node features, plus edges",
+        ),
+        TableSpec(
+            "featurizer_specs",
+            """featurizer STRING, spec STRING, version INT, kind STRING, dim INT, params STRING,
+            feature_names ARRAY<STRING>, registered_at TIMESTAMP""",
+            partition_by=(),
+            description="what each featurizer spec computes (names of the vector's entries)",
+        ),
+        TableSpec(
+            "splits",
+            """library STRING, split_id STRING, inchikey STRING, split STRING, pool_reason STRING, scaffold STRING,
+            method STRING, seed INT, created_at TIMESTAMP""",
+            description="train/valid/test/pool assignment per molecule, per split run",
+        ),
+    ]
+}
+
+
+class Catalog:
+    """Creates, registers and names molpipe's tables for one Spark session."""
+
+    def __init__(self, spark: Any, settings: Settings, databricks: bool = False):
+        self.spark = spark
+        self.settings = settings
+        self.databricks = databricks
+        self._ready: set[str] = set()
+
+    @property
+    def warehouse(self) -> Path:
+        return self.settings.home_path / "warehouse"
+
+    def path(self, name: str) -> Path:
+        return self.warehouse / _spec(name).name
+
+    def ref(self, name: str) -> str:
+        """The SQL identifier of a logical table (registering it on first use)."""
+        self.ensure(name)
+        return self._identifier(name)
+
+    def _identifier(self, name: str) -> str:
+        if self.databricks:
+            return f"`{self.settings.catalog}`.`{self.settings.schema}`.`{name}`"
+        return f"`{name}`"
+
+    def ensure(self, name: str) -> None:
+        """Create the table if it does not exist; register it in this session either way."""
+        if name in self._ready:
+            return
+        spec = _spec(name)
+        partition = f" PARTITIONED BY ({', '.join(spec.partition_by)})" if spec.partition_by else ""
+        if self.databricks:
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{self.settings.catalog}`.`{self.settings.schema}`")
+            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self._identifier(name)} ({spec.columns}) USING delta{partition}")
+        elif (self.path(name) / "_delta_log").is_dir():
+            self.spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING delta LOCATION '{self.path(name)}'")
+        else:
+            self.warehouse.mkdir(parents=True, exist_ok=True)
+            self.spark.sql(
+                f"CREATE TABLE IF NOT EXISTS `{name}` ({spec.columns}) USING delta{partition} LOCATION '{self.path(name)}'"
+            )
+        self._ready.add(name)
+
+    def register_existing(self) -> list[str]:
+        """Register every table that exists (for ``molpipe sql``); returns their names."""
+        present = [name for name in TABLES if self.databricks or (self.path(name) / "_delta_log").is_dir()]
+        for name in present:
+            self.ensure(name)
+        return present
+
+    def read(self, name: str):
+        return self.spark.table(self.ref(name))
+
+    def append(self, name: str, df) -> None:
+        """Append a DataFrame (any column order; the table's columns are selected by name)."""
+        columns = self.read(name).columns
+        writer = df.select(*columns).write.format("delta").mode("append")
+        if self.databricks:
+            writer.saveAsTable(self._identifier(name))
+        else:
+            writer.save(str(self.path(name)))
+
+    def version(self, name: str) -> int:
+        """Current Delta version of a table."""
+        if self.databricks:
+            row = self.spark.sql(f"DESCRIBE HISTORY {self.ref(name)} LIMIT 1").collect()[0]
+            return int(row["version"])
+        from deltalake import DeltaTable
+
+        self.ensure(name)
+        return DeltaTable(str(self.path(name))).version()
+
+    def location(self, name: str) -> str:
+        return self._identifier(name) if self.databricks else str(self.path(name))
+
+    def locations(self, names: list[str]) -> dict[str, str]:
+        return {name: self.location(name) for name in names}
+
+
+def _spec(name: str) -> TableSpec:
+    if name not in TABLES:
+        raise KeyError(f"unknown table {name!r}; molpipe's tables: {', '.join(TABLES)}")
+    return TABLES[name]
