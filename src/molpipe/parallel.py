@@ -18,6 +18,8 @@ import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
+from molpipe import progress
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -27,14 +29,15 @@ _pools: dict[int, Executor] = {}
 
 
 def map_chunks(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], workers: int, chunk_size: int) -> list[R]:
-    """``fn`` over ``items`` in chunks, results concatenated in order. ``fn`` must be a picklable module-level
-    function taking a list and returning a list of the same length."""
-    if workers <= 1 or len(items) <= chunk_size:
-        return fn(list(items))
+    """``fn`` over ``items`` in chunks, results concatenated in order; each finished chunk counts towards
+    :func:`molpipe.progress.advance`. ``fn`` must be picklable (a module-level function or an instance of a
+    module-level class) taking a list and returning a list."""
     chunks = [list(items[i : i + chunk_size]) for i in range(0, len(items), chunk_size)]
+    parts = map(fn, chunks) if workers <= 1 or len(chunks) <= 1 else _pool(workers).map(fn, chunks)
     results: list[R] = []
-    for part in _pool(workers).map(fn, chunks):
+    for chunk, part in zip(chunks, parts):
         results.extend(part)
+        progress.advance(len(chunk))
     return results
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import pyarrow as pa
 from rdkit import Chem
 
-from molpipe import progress
 from molpipe.chem.standardize import Rejected, StandardizeOptions, standardize_structure
 from molpipe.featurize.registry import Featurizer
 from molpipe.parallel import map_chunks
@@ -74,7 +73,6 @@ def standardize_batch(
     rows = map_chunks(_StandardizeTask(options), items, workers, chunk_size)
     details = batch.column("read_error_detail").to_pylist()
     rows = [row if row[5] is not None or row[4] is None else row[:5] + (details[i],) for i, row in enumerate(rows)]
-    progress.advance(len(rows))
     columns = list(zip(*rows)) if rows else [[] for _ in STANDARDIZED_FIELDS]
     out = batch
     for field, values in zip(STANDARDIZED_FIELDS, columns):
@@ -130,7 +128,6 @@ def featurize_batch(
         )
     ]
     rows = map_chunks(_FeaturizeTask(featurizers), items, workers, chunk_size)
-    progress.advance(len(items))
     return feature_rows_to_arrow(rows)
 
 

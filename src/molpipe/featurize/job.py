@@ -97,7 +97,8 @@ def featurize(
         )
         _merge_quarantine(catalog, quarantined)
         _merge_sources(catalog, accepted, firsts)
-        _merge_features(catalog, library, computed.where(F.col("error").isNull()))
+        # a quarantined molecule keeps none of its features, even those whose featurizer succeeded
+        _merge_features(catalog, library, computed.where(F.col("error").isNull()).join(failed_new, "inchikey", "left_anti"))
         _merge_molecules(catalog, library, accepted, firsts)
         if loads:
             ids = ", ".join(f"'{load}'" for load in loads)

@@ -1,0 +1,141 @@
+"""Featurization throughput: the molpipe featurize job end to end against a plain RDKit loop, same molecules, one run.
+
+    python benchmarks/featurize.py --n 10000 [--n 100000] [--featurizers morgan,rdkit2d,maccs,graph] [--inline]
+
+For each size N it takes the first N SMILES of the pool (default: the 1.58M-molecule ZINC pool in
+../shared/datasets) and measures, in this order:
+
+  (a) plain loop: one Python process, for each SMILES: standardize, InChIKey, scaffold, then every featurizer;
+  (b) the job:    `molpipe ingest` + `molpipe featurize` into Delta on the embedded engine, chemistry fanned out
+                  to one worker process per core (molpipe.parallel);
+  (c) --inline:   the same job with workers=1, i.e. what Sail's single UDF interpreter gives without the pool.
+
+It prints molecules/s, the ratio (b)/(a), the cores used and the CPU they were busy (CPU seconds / wall seconds),
+against the target (b) >= 0.9 x (a) x cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+DEFAULT_POOL = ROOT.parent / "shared" / "datasets" / "moses_zinc" / "zinc_clean_leads_1.58M.csv.gz"
+
+
+def cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def write_sample(pool: Path, n: int, out: Path) -> list[str]:
+    opener = gzip.open if pool.suffix == ".gz" else open
+    with opener(pool, "rt") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = [row for _, row in zip(range(n), reader)]
+    with out.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    column = next(i for i, name in enumerate(header) if "smiles" in name.lower())
+    return [row[column] for row in rows]
+
+
+def plain_loop(smiles: list[str], featurizer_text: str) -> dict:
+    from rdkit import Chem
+
+    from molpipe.chem.standardize import Standardized, standardize_structure
+    from molpipe.featurize import parse_featurizers
+
+    featurizers = parse_featurizers(featurizer_text)
+    start, cpu = time.perf_counter(), cpu_seconds()
+    seen, computed = set(), 0
+    for text in smiles:
+        outcome = standardize_structure(text)
+        if not isinstance(outcome, Standardized) or outcome.inchikey in seen:
+            continue
+        seen.add(outcome.inchikey)
+        mol = Chem.MolFromSmiles(outcome.smiles)
+        for featurizer in featurizers:
+            featurizer.compute(mol)
+        computed += 1
+    wall = time.perf_counter() - start
+    return {"seconds": wall, "mol_per_s": len(smiles) / wall, "cpu_busy": (cpu_seconds() - cpu) / wall, "molecules": computed}
+
+
+def job(sample: Path, n: int, featurizer_text: str, workers: int) -> dict:
+    from molpipe.config import load_settings
+    from molpipe.featurize import parse_featurizers
+    from molpipe.featurize.job import featurize
+    from molpipe.ingest.job import ingest
+    from molpipe.spark import session
+
+    home = Path(tempfile.mkdtemp(prefix="molpipe-bench-"))
+    settings = load_settings().replace(home=str(home), workers=workers)
+    try:
+        with session(settings) as (engine, catalog):
+            catalog.ensure("loads")  # table creation is set-up, not throughput
+            start, cpu = time.perf_counter(), cpu_seconds()
+            ingest(catalog, sample, "bench")
+            summary = featurize(catalog, "bench", parse_featurizers(featurizer_text), engine.udf_workers)
+            wall = time.perf_counter() - start
+            busy = None
+        busy = (cpu_seconds() - cpu) / wall  # pool workers are children: counted once they have exited
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert summary.rows_read == n and summary.accounted, summary
+    return {"seconds": wall, "mol_per_s": n / wall, "cpu_busy": busy, "molecules": summary.molecules_new,
+            "workers": engine.udf_workers}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, action="append", help="molecules (repeatable; default 10000)")
+    parser.add_argument("--pool", type=Path, default=DEFAULT_POOL, help="CSV(.gz) of SMILES to take molecules from")
+    parser.add_argument("--featurizers", default="morgan,rdkit2d,maccs,graph")
+    parser.add_argument("--inline", action="store_true", help="also run the job without the process pool")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    results = []
+    for n in args.n or [10_000]:
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = Path(tmp) / f"pool_{n}.csv"
+            smiles = write_sample(args.pool, n, sample)
+            if len(smiles) < n:
+                raise SystemExit(f"{args.pool} has only {len(smiles)} molecules")
+            print(f"== {n:,} molecules from {args.pool.name}, featurizers {args.featurizers}, {cores} cores", flush=True)
+            plain = plain_loop(smiles, args.featurizers)
+            print(f"(a) plain RDKit loop, 1 process : {plain['mol_per_s']:8.1f} mol/s  ({plain['seconds']:.1f} s)", flush=True)
+            pooled = job(sample, n, args.featurizers, workers=0)
+            print(f"(b) molpipe job into Delta      : {pooled['mol_per_s']:8.1f} mol/s  ({pooled['seconds']:.1f} s, "
+                  f"{pooled['workers']} workers, {pooled['cpu_busy']:.2f} of {cores} cores busy)", flush=True)  # fmt: skip
+            row = {"n": n, "cores": cores, "featurizers": args.featurizers, "plain": plain, "job": pooled,
+                   "ratio": pooled["mol_per_s"] / plain["mol_per_s"], "target_ratio": 0.9 * cores}  # fmt: skip
+            if args.inline:
+                inline = job(sample, n, args.featurizers, workers=1)
+                print(f"(c) job, Sail's one interpreter : {inline['mol_per_s']:8.1f} mol/s  ({inline['seconds']:.1f} s)")
+                row["inline"] = inline
+                row["inline_ratio"] = inline["mol_per_s"] / plain["mol_per_s"]
+            verdict = "meets" if row["ratio"] >= row["target_ratio"] else "misses"
+            print(f"ratio (b)/(a) = {row['ratio']:.2f}  target >= 0.9 x {cores} = {row['target_ratio']:.2f}: {verdict}"
+                  + (f"; (c)/(a) = {row['inline_ratio']:.2f}" if args.inline else ""), flush=True)  # fmt: skip
+            results.append(row)
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

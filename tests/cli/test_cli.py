@@ -1,0 +1,62 @@
+"""The molpipe command as a user runs it: --json summaries on the last line, clear errors, SQL by table name."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.cli
+
+
+def molpipe(home, *args, check=True):
+    env = {**os.environ, "MOLPIPE_HOME": str(home), "MOLPIPE_WORKERS": "1"}
+    result = subprocess.run([sys.executable, "-m", "molpipe", *args], capture_output=True, text=True, env=env, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def last_json(result):
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_ingest_featurize_split_sql_with_json(tmp_path, data_dir):
+    home = tmp_path / "home"
+    path = str(data_dir / "tox21_sample.csv")
+    ingested = last_json(molpipe(home, "ingest", path, "--library", "tox", "--label-cols", "NR-AR,SR-p53", "--json"))
+    assert ingested["rows_read"] == 150 and ingested["structure_column"] == "smiles"
+    featurized = last_json(molpipe(home, "featurize", "--library", "tox", "--featurizers", "morgan:n_bits=64,maccs", "--json"))
+    assert featurized["rows_read"] == 150 and featurized["accounted"] is True
+    assert featurized["molecules_new"] + featurized["duplicates"] + featurized["quarantined"] == 150
+    assert set(featurized["tables"]) >= {"molecules", "features", "quarantine"}
+    split = last_json(molpipe(home, "split", "--library", "tox", "--split", "random", "--seed", "3", "--json"))
+    assert sum(split["counts"].values()) == featurized["molecules_new"]
+    query = "SELECT split, count(*) AS n FROM splits GROUP BY split ORDER BY split"
+    rows = last_json(molpipe(home, "sql", query, "--json"))["rows"]
+    assert sum(r["n"] for r in rows) == featurized["molecules_new"]
+    text = molpipe(home, "sql", "SELECT count(*) AS n FROM molecules").stdout
+    assert str(featurized["molecules_new"]) in text
+    tables = {t["table"]: t for t in last_json(molpipe(home, "tables", "--json"))["tables"]}
+    assert tables["library_raw"]["rows"] == 150 and tables["molecules"]["version"] >= 1
+
+
+def test_human_readable_featurize_summary(tmp_path, data_dir):
+    home = tmp_path / "home"
+    molpipe(home, "ingest", str(data_dir / "bad_rows.csv"), "--library", "bad", "--label-cols", "activity")
+    out = molpipe(home, "featurize", "--library", "bad", "--featurizers", "maccs").stdout
+    assert "11 rows read" in out and "malformed_row" in out and "too_large" in out and "(all)" in out
+
+
+def test_missing_column_fails_fast_naming_file_and_column(tmp_path, data_dir):
+    result = molpipe(tmp_path, "ingest", str(data_dir / "hiv_sample.csv"), "--library", "x", "--label-cols", "pIC50",
+                     "--json", check=False)  # fmt: skip
+    assert result.returncode == 2
+    assert "hiv_sample.csv: no column 'pIC50'" in result.stderr
+    assert "no column 'pIC50'" in last_json(result)["error"]
+
+
+def test_unknown_featurizer_is_a_clear_error(tmp_path):
+    result = molpipe(tmp_path, "featurize", "--library", "x", "--featurizers", "ecfp4", check=False)
+    assert result.returncode == 2 and "unknown featurizer 'ecfp4'" in result.stderr
