@@ -41,16 +41,18 @@ def track(label: str, total: int | None = None, unit: str = "rows", every: float
         bar = tqdm(total=total, desc=label, unit=f" {unit}", file=sys.stderr, dynamic_ncols=True)
 
     def report() -> None:
-        shown = 0
+        shown, printed_at = 0, time.monotonic()
         while not stop.wait(0.5 if interactive else every):
             done = _count() - start_count
             if bar is not None:
                 bar.update(done - shown)
-                shown = done
-            elif done:
-                rate = done / max(time.monotonic() - start, 1e-9)
+            elif done != shown or time.monotonic() - printed_at >= 60:  # new counts, or a heartbeat a minute
+                elapsed = time.monotonic() - start
                 of = f"/{total:,}" if total else ""
-                print(f"[molpipe] {label}: {done:,}{of} {unit} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+                print(f"[molpipe] {label}: {done:,}{of} {unit} in {elapsed:,.0f} s ({done / elapsed:,.0f}/s)",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                printed_at = time.monotonic()
+            shown = done
         if bar is not None:
             bar.update(_count() - start_count - shown)
             bar.close()

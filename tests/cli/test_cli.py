@@ -60,3 +60,11 @@ def test_missing_column_fails_fast_naming_file_and_column(tmp_path, data_dir):
 def test_unknown_featurizer_is_a_clear_error(tmp_path):
     result = molpipe(tmp_path, "featurize", "--library", "x", "--featurizers", "ecfp4", check=False)
     assert result.returncode == 2 and "unknown featurizer 'ecfp4'" in result.stderr
+
+
+def test_job_entry_points_take_the_cli_arguments(tmp_path, data_dir):
+    env = {**os.environ, "MOLPIPE_HOME": str(tmp_path), "MOLPIPE_WORKERS": "1"}
+    args = [sys.executable, "jobs/ingest.py", str(data_dir / "esol_sample.csv"), "--library", "esol", "--json"]
+    result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300, cwd=data_dir.parents[1])
+    assert result.returncode == 0, result.stderr
+    assert last_json(result)["rows_read"] == 100

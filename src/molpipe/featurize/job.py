@@ -13,7 +13,8 @@ The chemistry runs in ``mapInArrow`` UDFs over partitions (:mod:`molpipe.featuri
 duplicates are never featurized: standardize every row, then featurize each new molecule once, plus any
 molecule that lacks a requested featurizer spec (a featurizer added later is back-filled). Both passes are staged
 as Parquet under ``$MOLPIPE_HOME/staging`` so that nothing is computed twice, then merged into the Delta tables
-with ``MERGE INTO`` keyed on (library, load, row) and (library, InChIKey): running it again adds nothing.
+with ``MERGE INTO`` keyed on (library, load, row) and (library, InChIKey); features are appended only for
+(molecule, spec) pairs that had none. Running it again adds nothing.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def featurize(
         _merge_quarantine(catalog, quarantined)
         _merge_sources(catalog, accepted, firsts)
         # a quarantined molecule keeps none of its features, even those whose featurizer succeeded
-        _merge_features(catalog, library, computed.where(F.col("error").isNull()).join(failed_new, "inchikey", "left_anti"))
+        _append_features(catalog, library, computed.where(F.col("error").isNull()).join(failed_new, "inchikey", "left_anti"))
         _merge_molecules(catalog, library, accepted, firsts)
         if loads:
             ids = ", ".join(f"'{load}'" for load in loads)
@@ -220,11 +221,12 @@ def _merge_sources(catalog: Catalog, accepted, firsts) -> None:
     _merge(catalog, "molecule_sources", marked.fillna(False, subset=["is_first"]), ["library", "load_id", "source_row"])
 
 
-def _merge_features(catalog: Catalog, library: str, computed) -> None:
+def _append_features(catalog: Catalog, library: str, computed) -> None:
+    """A plain append: ``computed`` holds only (molecule, spec) pairs that had no row when the pass started
+    (:func:`_featurize_missing`), so a re-run after a crash recomputes nothing already stored."""
     from pyspark.sql import functions as F
 
-    rows = computed.select("*", F.lit(library).alias("library"), F.current_timestamp().alias("computed_at"))
-    _merge(catalog, "features", rows, ["library", "featurizer", "inchikey", "spec"])
+    catalog.append("features", computed.select("*", F.lit(library).alias("library"), F.current_timestamp().alias("computed_at")))
 
 
 def _merge_molecules(catalog: Catalog, library: str, accepted, firsts) -> None:
