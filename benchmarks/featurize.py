@@ -74,7 +74,12 @@ def plain_loop(smiles: list[str], featurizer_text: str) -> dict:
             featurizer.compute(mol)
         computed += 1
     wall = time.perf_counter() - start
-    return {"seconds": wall, "mol_per_s": len(smiles) / wall, "cpu_busy": (cpu_seconds() - cpu) / wall, "molecules": computed}
+    return {
+        "seconds": wall,
+        "mol_per_s": len(smiles) / wall,
+        "cpu_busy": (cpu_seconds() - cpu) / wall,
+        "molecules": computed,
+    }
 
 
 def job(sample: Path, n: int, featurizer_text: str, workers: int) -> dict:
@@ -117,9 +122,14 @@ def main() -> None:
             smiles = write_sample(args.pool, n, sample)
             if len(smiles) < n:
                 raise SystemExit(f"{args.pool} has only {len(smiles)} molecules")
-            print(f"== {n:,} molecules from {args.pool.name}, featurizers {args.featurizers}, {cores} cores", flush=True)
+            print(
+                f"== {n:,} molecules from {args.pool.name}, featurizers {args.featurizers}, {cores} cores", flush=True
+            )
             plain = plain_loop(smiles, args.featurizers)
-            print(f"(a) plain RDKit loop, 1 process : {plain['mol_per_s']:8.1f} mol/s  ({plain['seconds']:.1f} s)", flush=True)
+            print(
+                f"(a) plain RDKit loop, 1 process : {plain['mol_per_s']:8.1f} mol/s  ({plain['seconds']:.1f} s)",
+                flush=True,
+            )
             pooled = job(sample, n, args.featurizers, workers=0)
             print(f"(b) molpipe job into Delta      : {pooled['mol_per_s']:8.1f} mol/s  ({pooled['seconds']:.1f} s, "
                   f"{pooled['workers']} workers, {pooled['cpu_busy']:.2f} of {cores} cores busy)", flush=True)  # fmt: skip
@@ -127,7 +137,9 @@ def main() -> None:
                    "ratio": pooled["mol_per_s"] / plain["mol_per_s"], "target_ratio": 0.9 * cores}  # fmt: skip
             if args.inline:
                 inline = job(sample, n, args.featurizers, workers=1)
-                print(f"(c) job, Sail's one interpreter : {inline['mol_per_s']:8.1f} mol/s  ({inline['seconds']:.1f} s)")
+                print(
+                    f"(c) job, Sail's one interpreter : {inline['mol_per_s']:8.1f} mol/s  ({inline['seconds']:.1f} s)"
+                )
                 row["inline"] = inline
                 row["inline_ratio"] = inline["mol_per_s"] / plain["mol_per_s"]
             verdict = "meets" if row["ratio"] >= row["target_ratio"] else "misses"

@@ -95,7 +95,9 @@ def _ingest(args, settings: Settings) -> dict[str, Any]:
         summary = ingest(catalog, args.path, args.library, args.format, args.smiles_col, args.id_col, labels)
     if not args.json:
         if summary.already_loaded:
-            print(f"{summary.source_file} is already in library '{summary.library}' (load {summary.load_id}): nothing added")
+            print(
+                f"{summary.source_file} is already in library '{summary.library}' (load {summary.load_id}): nothing added"
+            )
         else:
             print(f"ingested {summary.rows_read:,} rows from {summary.source_file} into library '{summary.library}' "
                   f"(load {summary.load_id}, {summary.format}, structure column '{summary.structure_column}', "
@@ -129,7 +131,7 @@ def format_featurize(summary) -> str:
         + "".join(f"\n    {reason:<24}{n:,}" for reason, n in summary.quarantine_reasons.items()),
         f"  accounted for:       {summary.molecules_new + summary.duplicates + summary.quarantined:,} of "
         f"{summary.rows_read:,} rows {'(all)' if summary.accounted else '(MISMATCH)'}",
-        f"  features computed:   " + (", ".join(f"{k} {v:,}" for k, v in summary.features_computed.items()) or "none"),
+        "  features computed:   " + (", ".join(f"{k} {v:,}" for k, v in summary.features_computed.items()) or "none"),
         f"  molecules in library: {summary.molecules_total:,}",
     ]
     return "\n".join(lines)
@@ -183,16 +185,23 @@ def _sql(args, settings: Settings) -> dict[str, Any]:
 @command("tables")
 def _tables(args, settings: Settings) -> dict[str, Any]:
     from molpipe.spark import session
+    from molpipe.tables import TABLES
 
     with session(settings) as (_, catalog):
         rows = [
-            {"table": name, "location": catalog.location(name), "version": catalog.version(name),
-             "rows": catalog.read(name).count()}  # fmt: skip
+            {
+                "table": name,
+                "location": catalog.location(name),
+                "version": catalog.version(name),
+                "rows": catalog.read(name).count(),
+                "description": TABLES[name].description,
+            }  # fmt: skip
             for name in catalog.register_existing()
         ]
     if not args.json:
         for row in rows:
-            print(f"{row['table']:<18} v{row['version']:<4} {row['rows']:>12,} rows  {row['location']}")
+            print(f"{row['table']:<18} v{row['version']:<4} {row['rows']:>12,} rows  {row['location']}\n"
+                  f"{'':<24}{row['description']}")  # fmt: skip
     return {"tables": rows}
 
 

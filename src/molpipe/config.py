@@ -65,9 +65,6 @@ class Settings:
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 def load_settings(environ: typing.Mapping[str, str] | None = None, config_file: str | None = None) -> Settings:
     """Defaults, then the TOML file, then the environment."""

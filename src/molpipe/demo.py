@@ -37,7 +37,10 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         say(f"== molpipe demo: MoleculeNet HIV ({path}), engine: {engine.kind}, {engine.udf_workers} worker(s)")
         say(f"$ molpipe ingest {path} --library {LIBRARY} --label-cols HIV_active")
         loaded = ingest(catalog, path, LIBRARY, label_cols=["HIV_active"])
-        say(f"  {loaded.rows_read:,} rows (load {loaded.load_id})" + (" already loaded" if loaded.already_loaded else ""))
+        say(
+            f"  {loaded.rows_read:,} rows (load {loaded.load_id})"
+            + (" already loaded" if loaded.already_loaded else "")
+        )
         say(f"$ molpipe featurize --library {LIBRARY} --featurizers {','.join(f.name for f in chosen)}")
         featurized = featurize(catalog, LIBRARY, chosen, engine.udf_workers)
         say(format_featurize(featurized))
@@ -53,7 +56,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
     say("Delta tables (readable by Spark, deltalake, polars):")
     for name in tables:
         say(f"  {name:<18} v{versions[name]:<3} {locations[name]}")
-    say(f"done in {time.monotonic() - started:.0f} s. Try: molpipe sql \"SELECT * FROM quarantine LIMIT 5\"")
+    say(f'done in {time.monotonic() - started:.0f} s. Try: molpipe sql "SELECT * FROM quarantine LIMIT 5"')
     return {
         "ingest": dataclasses.asdict(loaded),
         "featurize": dataclasses.asdict(featurized) | {"accounted": featurized.accounted},

@@ -86,6 +86,8 @@ class Catalog:
     """Creates, registers and names molpipe's tables for one Spark session."""
 
     def __init__(self, spark: Any, settings: Settings, databricks: bool = False):
+        if databricks and not settings.catalog:
+            raise ValueError("on Databricks molpipe's tables live in Unity Catalog: set MOLPIPE_CATALOG (and MOLPIPE_SCHEMA)")
         self.spark = spark
         self.settings = settings
         self.databricks = databricks
@@ -116,7 +118,9 @@ class Catalog:
         partition = f" PARTITIONED BY ({', '.join(spec.partition_by)})" if spec.partition_by else ""
         if self.databricks:
             self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{self.settings.catalog}`.`{self.settings.schema}`")
-            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self._identifier(name)} ({spec.columns}) USING delta{partition}")
+            self.spark.sql(
+                f"CREATE TABLE IF NOT EXISTS {self._identifier(name)} ({spec.columns}) USING delta{partition}"
+            )
         elif (self.path(name) / "_delta_log").is_dir():
             self.spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING delta LOCATION '{self.path(name)}'")
         else:
@@ -135,6 +139,11 @@ class Catalog:
 
     def read(self, name: str):
         return self.spark.table(self.ref(name))
+
+    def read_version(self, name: str, version: int):
+        """The table as of a Delta version (time travel), for reproducible training inputs."""
+        reader = self.spark.read.format("delta").option("versionAsOf", version)
+        return reader.table(self.ref(name)) if self.databricks else reader.load(str(self.path(name)))
 
     def append(self, name: str, df) -> None:
         """Append a DataFrame (any column order; the table's columns are selected by name)."""

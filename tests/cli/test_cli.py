@@ -12,7 +12,9 @@ pytestmark = pytest.mark.cli
 
 def molpipe(home, *args, check=True):
     env = {**os.environ, "MOLPIPE_HOME": str(home), "MOLPIPE_WORKERS": "1"}
-    result = subprocess.run([sys.executable, "-m", "molpipe", *args], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "molpipe", *args], capture_output=True, text=True, env=env, timeout=300
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -27,7 +29,9 @@ def test_ingest_featurize_split_sql_with_json(tmp_path, data_dir):
     path = str(data_dir / "tox21_sample.csv")
     ingested = last_json(molpipe(home, "ingest", path, "--library", "tox", "--label-cols", "NR-AR,SR-p53", "--json"))
     assert ingested["rows_read"] == 150 and ingested["structure_column"] == "smiles"
-    featurized = last_json(molpipe(home, "featurize", "--library", "tox", "--featurizers", "morgan:n_bits=64,maccs", "--json"))
+    featurized = last_json(
+        molpipe(home, "featurize", "--library", "tox", "--featurizers", "morgan:n_bits=64,maccs", "--json")
+    )
     assert featurized["rows_read"] == 150 and featurized["accounted"] is True
     assert featurized["molecules_new"] + featurized["duplicates"] + featurized["quarantined"] == 150
     assert set(featurized["tables"]) >= {"molecules", "features", "quarantine"}

@@ -1,8 +1,6 @@
 """Ingest -> featurize on the embedded engine, on real molecules: every row accounted for, idempotent re-runs,
 de-duplication across files, featurizer back-fill, and tables that plain `deltalake` can read."""
 
-import shutil
-
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
@@ -74,7 +72,9 @@ def test_count_invariant_on_each_dataset(catalog, data_dir, name, roles):
     tables = {t: catalog.read(t).count() for t in ("library_raw", "molecule_sources", "quarantine", "molecules")}
     assert tables["library_raw"] == tables["molecule_sources"] + tables["quarantine"] == loaded.rows_read
     assert tables["molecules"] == summary.molecules_new
-    per_featurizer = {r["featurizer"]: r["count"] for r in catalog.read("features").groupBy("featurizer").count().collect()}
+    per_featurizer = {
+        r["featurizer"]: r["count"] for r in catalog.read("features").groupBy("featurizer").count().collect()
+    }
     assert per_featurizer == {"morgan": summary.molecules_new, "graph": summary.molecules_new}
 
 
@@ -122,7 +122,10 @@ def test_added_featurizer_is_backfilled_for_existing_molecules(catalog, data_dir
     second = featurize(catalog, "lib", parse_featurizers("morgan:n_bits=128,maccs"), workers=1)
     assert second.rows_read == 0 and second.features_computed == {"maccs": first.molecules_new}
     specs = {r["featurizer"]: r for r in catalog.read("featurizer_specs").collect()}
-    assert specs["maccs"]["dim"] == 167 and specs["morgan"]["params"] == '{"chirality": false, "counts": false, "n_bits": 128, "radius": 2}'
+    assert (
+        specs["maccs"]["dim"] == 167
+        and specs["morgan"]["params"] == '{"chirality": false, "counts": false, "n_bits": 128, "radius": 2}'
+    )
 
 
 def test_stored_graphs_become_pyg_data(catalog, data_dir):
@@ -189,3 +192,8 @@ def test_quarantine_keeps_the_raw_row(catalog, data_dir):
     row = catalog.read("quarantine").where(F.col("reason") == "sanitization_failed").first()
     assert row["structure"] == "CN(C)(C)(C)C" and row["source_file"].endswith("bad_rows.csv")
     assert "valence" in row["detail"]
+
+
+def test_featurize_of_unknown_library_says_what_to_do(catalog):
+    with pytest.raises(ValueError, match="run `molpipe ingest FILE --library typo` first"):
+        featurize(catalog, "typo", parse_featurizers("maccs"))

@@ -31,11 +31,16 @@ def test_scaffold_split_keeps_scaffolds_together_and_pools_unlabeled(hiv):
     labeled = molecules.where(F.size("labels") > 0).count()
     assert labeled == 235  # hiv_sample's distinct valid molecules (one ZINC molecule is among them)
     assert summary.pool_reasons["unlabeled"] == molecules.count() - labeled == 299
-    assert summary.pool_reasons["held_out"] + summary.counts["train"] + summary.counts["valid"] + summary.counts["test"] == labeled
+    assert (
+        summary.pool_reasons["held_out"] + summary.counts["train"] + summary.counts["valid"] + summary.counts["test"]
+        == labeled
+    )
     assert 10 <= summary.pool_reasons["held_out"] <= 40
     rows = splits(hiv, summary.split_id)
     assert rows.count() == molecules.count()
-    shared = rows.where(F.col("split") != "pool").groupBy("scaffold").agg(F.countDistinct("split").alias("n")).where("n > 1")
+    shared = (
+        rows.where(F.col("split") != "pool").groupBy("scaffold").agg(F.countDistinct("split").alias("n")).where("n > 1")
+    )
     assert shared.count() == 0
     held_out_labels = rows.where(F.col("pool_reason") == "held_out").join(hiv.read("molecules"), "inchikey")
     assert held_out_labels.where(F.size("labels") == 0).count() == 0  # held out = labeled, hidden from training

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
 from molpipe.chem.standardize import StandardizeOptions
 from molpipe.featurize import parse_featurizers

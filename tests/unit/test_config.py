@@ -14,7 +14,9 @@ def test_defaults():
 
 def test_file_then_environment(tmp_path):
     config = tmp_path / "molpipe.toml"
-    config.write_text('home = "/data/mp"\nworkers = 4\n[standardize]\ncanonical_tautomer = true\nmax_heavy_atoms = 120\n')
+    config.write_text(
+        'home = "/data/mp"\nworkers = 4\n[standardize]\ncanonical_tautomer = true\nmax_heavy_atoms = 120\n'
+    )
     environ = {"MOLPIPE_CONFIG": str(config), "MOLPIPE_WORKERS": "8", "MOLPIPE_STANDARDIZE__MAX_HEAVY_ATOMS": "150",
                "MOLPIPE_UNRELATED_THING": "x"}  # fmt: skip
     settings = load_settings(environ=environ)

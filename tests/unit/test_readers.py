@@ -22,7 +22,14 @@ def read_all(path, fmt=None, **roles):
 
 @pytest.mark.parametrize(
     "name, fmt",
-    [("a.csv", "csv"), ("a.CSV.gz", "csv"), ("a.tsv", "tsv"), ("a.smi", "smi"), ("a.sdf.gz", "sdf"), ("a.parquet", "parquet")],
+    [
+        ("a.csv", "csv"),
+        ("a.CSV.gz", "csv"),
+        ("a.tsv", "tsv"),
+        ("a.smi", "smi"),
+        ("a.sdf.gz", "sdf"),
+        ("a.parquet", "parquet"),
+    ],
 )
 def test_format_from_extension(tmp_path, name, fmt):
     assert detect_format(tmp_path / name) == fmt
@@ -168,7 +175,9 @@ def test_missing_file(tmp_path):
         open_reader(tmp_path / "nope.csv")
 
 
-@pytest.mark.parametrize("text, value", [("1", 1.0), ("-0.77", -0.77), ("", None), ("NA", None), (None, None), ("nan", None)])
+@pytest.mark.parametrize(
+    "text, value", [("1", 1.0), ("-0.77", -0.77), ("", None), ("NA", None), (None, None), ("nan", None)]
+)
 def test_parse_label(text, value):
     assert parse_label(text) == value
 

@@ -61,9 +61,15 @@ def test_size_limit_is_configurable():
 def test_canonical_tautomer_is_optional():
     pyridone, hydroxypyridine = "O=c1cccc[nH]1", "Oc1ccccn1"
     plain = StandardizeOptions()
-    assert standardize_structure(pyridone, options=plain).smiles != standardize_structure(hydroxypyridine, options=plain).smiles
+    assert (
+        standardize_structure(pyridone, options=plain).smiles
+        != standardize_structure(hydroxypyridine, options=plain).smiles
+    )
     tautomer = StandardizeOptions(canonical_tautomer=True)
-    assert standardize_structure(pyridone, options=tautomer).smiles == standardize_structure(hydroxypyridine, options=tautomer).smiles
+    assert (
+        standardize_structure(pyridone, options=tautomer).smiles
+        == standardize_structure(hydroxypyridine, options=tautomer).smiles
+    )
 
 
 def test_molblock_input(data_dir):

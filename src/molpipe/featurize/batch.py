@@ -38,9 +38,6 @@ FEATURE_SCHEMA = pa.schema(
     ]
 )
 
-# One standardization outcome as plain values: (inchikey, smiles, scaffold, heavy_atoms, reason, detail)
-StandardizedRow = tuple
-
 
 def standardize_chunk(items: Sequence[tuple[str | None, str, str | None]], options: StandardizeOptions) -> list:
     """``(structure, structure_format, read_error)`` triples -> standardized rows. A row that already failed
@@ -139,7 +136,11 @@ def feature_rows_to_arrow(rows: list) -> pa.RecordBatch:
         elif isinstance(result, np.ndarray):
             values.append(result), edge_index.append(None), edge_attr.append(None)
         else:  # GraphArrays
-            values.append(result.x.ravel()), edge_index.append(result.edge_index.ravel()), edge_attr.append(result.edge_attr.ravel())
+            (
+                values.append(result.x.ravel()),
+                edge_index.append(result.edge_index.ravel()),
+                edge_attr.append(result.edge_attr.ravel()),
+            )
     return pa.RecordBatch.from_arrays(
         [
             pa.array([r[0] for r in rows], pa.string()),
@@ -169,4 +170,3 @@ def iter_batches(batches: Iterator[pa.RecordBatch], fn, *args) -> Iterator[pa.Re
     for batch in batches:
         if batch.num_rows:
             yield fn(batch, *args)
-

@@ -28,7 +28,9 @@ class MorganFingerprint(Featurizer):
 
     def __post_init__(self) -> None:
         if self.radius < 0 or self.n_bits <= 0:
-            raise ValueError(f"morgan: radius must be >= 0 and n_bits > 0, got radius={self.radius} n_bits={self.n_bits}")
+            raise ValueError(
+                f"morgan: radius must be >= 0 and n_bits > 0, got radius={self.radius} n_bits={self.n_bits}"
+            )
 
     @property
     def dim(self) -> int:

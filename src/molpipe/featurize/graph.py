@@ -46,7 +46,9 @@ _BOND_STEREO = [
 ]
 
 # every one-hot block has a trailing "other" slot
-ATOM_DIM = sum(len(choices) + 1 for choices in (_ELEMENTS, _DEGREES, _CHARGES, _NUM_HS, _HYBRIDIZATIONS, _CHIRALITY)) + 3
+ATOM_DIM = (
+    sum(len(choices) + 1 for choices in (_ELEMENTS, _DEGREES, _CHARGES, _NUM_HS, _HYBRIDIZATIONS, _CHIRALITY)) + 3
+)
 BOND_DIM = len(_BOND_TYPES) + 1 + 2 + len(_BOND_STEREO) + 1
 
 
@@ -55,10 +57,6 @@ class GraphArrays:
     x: np.ndarray  # float32 [num_atoms, ATOM_DIM]
     edge_index: np.ndarray  # int32 [2, num_edges]
     edge_attr: np.ndarray  # float32 [num_edges, BOND_DIM]
-
-    @property
-    def num_atoms(self) -> int:
-        return int(self.x.shape[0])
 
 
 @register("graph")
@@ -72,10 +70,6 @@ class MolecularGraph(Featurizer):
     @property
     def dim(self) -> int:
         return ATOM_DIM
-
-    @property
-    def edge_dim(self) -> int:
-        return BOND_DIM
 
     def compute(self, mol: Chem.Mol) -> GraphArrays:
         x = np.stack([atom_features(atom) for atom in mol.GetAtoms()]).astype(np.float32)

@@ -62,19 +62,14 @@ class FeaturizeSummary:
         return self.rows_read == self.molecules_new + self.duplicates + self.quarantined
 
 
-def featurize(
-    catalog: Catalog, library: str, featurizers: Sequence[Featurizer], workers: int = 1
-) -> FeaturizeSummary:
+def featurize(catalog: Catalog, library: str, featurizers: Sequence[Featurizer], workers: int = 1) -> FeaturizeSummary:
     from pyspark.sql import functions as F
 
     spark, settings = catalog.spark, catalog.settings
-    loads = [
-        row["load_id"]
-        for row in catalog.read("loads")
-        .where((F.col("library") == library) & F.col("featurized_at").isNull())
-        .select("load_id")
-        .collect()
-    ]
+    known = catalog.read("loads").where(F.col("library") == library).select("load_id", "featurized_at").collect()
+    if not known:
+        raise ValueError(f"library {library!r} has no ingested files: run `molpipe ingest FILE --library {library}` first")
+    loads = [row["load_id"] for row in known if row["featurized_at"] is None]
     _register_specs(catalog, featurizers)
     staging = settings.home_path / "staging" / f"featurize-{library}-{uuid.uuid4().hex[:8]}"
     try:
@@ -99,7 +94,9 @@ def featurize(
         _merge_quarantine(catalog, quarantined)
         _merge_sources(catalog, accepted, firsts)
         # a quarantined molecule keeps none of its features, even those whose featurizer succeeded
-        _append_features(catalog, library, computed.where(F.col("error").isNull()).join(failed_new, "inchikey", "left_anti"))
+        _append_features(
+            catalog, library, computed.where(F.col("error").isNull()).join(failed_new, "inchikey", "left_anti")
+        )
         _merge_molecules(catalog, library, accepted, firsts)
         if loads:
             ids = ", ".join(f"'{load}'" for load in loads)
@@ -112,7 +109,10 @@ def featurize(
         n_accepted = accepted.count()
         n_new = firsts.count()
         features_computed = Counter(
-            {row["featurizer"]: row["count"] for row in computed.where(F.col("error").isNull()).groupBy("featurizer").count().collect()}
+            {
+                row["featurizer"]: row["count"]
+                for row in computed.where(F.col("error").isNull()).groupBy("featurizer").count().collect()
+            }
         )
         feature_errors = computed.where(F.col("error").isNotNull()).count()
     finally:
@@ -226,7 +226,9 @@ def _append_features(catalog: Catalog, library: str, computed) -> None:
     (:func:`_featurize_missing`), so a re-run after a crash recomputes nothing already stored."""
     from pyspark.sql import functions as F
 
-    catalog.append("features", computed.select("*", F.lit(library).alias("library"), F.current_timestamp().alias("computed_at")))
+    catalog.append(
+        "features", computed.select("*", F.lit(library).alias("library"), F.current_timestamp().alias("computed_at"))
+    )
 
 
 def _merge_molecules(catalog: Catalog, library: str, accepted, firsts) -> None:
@@ -252,8 +254,12 @@ def _merge_molecules(catalog: Catalog, library: str, accepted, firsts) -> None:
         counts.join(means, "inchikey", "left")
         .join(
             firsts.select(
-                "inchikey", "smiles", "scaffold", "heavy_atoms",
-                F.col("load_id").alias("first_load_id"), F.col("source_row").alias("first_source_row"),
+                "inchikey",
+                "smiles",
+                "scaffold",
+                "heavy_atoms",
+                F.col("load_id").alias("first_load_id"),
+                F.col("source_row").alias("first_source_row"),
             ),  # fmt: skip
             "inchikey",
             "left",
@@ -282,7 +288,10 @@ def _register_specs(catalog: Catalog, featurizers: Sequence[Featurizer]) -> None
 
     rows = [f.describe() for f in featurizers]
     specs = catalog.spark.createDataFrame(
-        [(r["featurizer"], r["spec"], r["version"], r["kind"], r["dim"], r["params"], r["feature_names"]) for r in rows],
+        [
+            (r["featurizer"], r["spec"], r["version"], r["kind"], r["dim"], r["params"], r["feature_names"])
+            for r in rows
+        ],
         "featurizer STRING, spec STRING, version INT, kind STRING, dim INT, params STRING, feature_names ARRAY<STRING>",
     ).select("*", F.current_timestamp().alias("registered_at"))
     _merge(catalog, "featurizer_specs", specs, ["spec"])

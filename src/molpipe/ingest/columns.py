@@ -63,7 +63,9 @@ def resolve_roles(
         structure, fmt = detect_smiles_column(reader.path, columns, sample), "smiles"
     labels = tuple(label_cols)
     if structure in labels or (id_col and (id_col == structure or id_col in labels)):
-        raise FileFormatError(f"{reader.path}: a column has two roles (structure {structure!r}, id {id_col!r}, labels {labels})")
+        raise FileFormatError(
+            f"{reader.path}: a column has two roles (structure {structure!r}, id {id_col!r}, labels {labels})"
+        )
     return ColumnRoles(structure, fmt, id_col, labels)
 
 
@@ -88,8 +90,10 @@ def detect_smiles_column(path: Path, columns: list[str], sample: list[Record]) -
 
 
 def _looks_like_smiles(value: str) -> bool:
-    return any(ch.isalpha() for ch in value) and not value.strip().lstrip("-").replace(".", "").isdigit() and (
-        Chem.MolFromSmiles(value, sanitize=False) is not None
+    return (
+        any(ch.isalpha() for ch in value)
+        and not value.strip().lstrip("-").replace(".", "").isdigit()
+        and (Chem.MolFromSmiles(value, sanitize=False) is not None)
     )
 
 
@@ -124,7 +128,16 @@ def raw_rows(records: Iterable[Record], roles: ColumnRoles) -> Iterator[dict]:
         properties = {k: v for k, v in fields.items() if k not in used and v is not None}
         error, detail = (Reason.INVALID_LABEL, "; ".join(problems)) if problems else (None, None)
         record_id = fields.get(roles.id) if roles.id else None
-        yield _row(record.row, record_id, fields.get(roles.structure), roles.structure_format, labels, properties, error, detail)
+        yield _row(
+            record.row,
+            record_id,
+            fields.get(roles.structure),
+            roles.structure_format,
+            labels,
+            properties,
+            error,
+            detail,
+        )
 
 
 def _row(row, record_id, structure, fmt, labels, properties, error, detail) -> dict:

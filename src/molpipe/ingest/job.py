@@ -67,9 +67,7 @@ def ingest(
     load_id = sha[:16]
     tables = catalog.locations(["library_raw", "loads"])
 
-    previous = (
-        catalog.read("loads").where((F.col("library") == library) & (F.col("load_id") == load_id)).collect()
-    )
+    previous = catalog.read("loads").where((F.col("library") == library) & (F.col("load_id") == load_id)).collect()
     if previous:
         row = previous[0]
         return IngestSummary(library, load_id, str(path), row["format"], row["structure_column"],
@@ -80,21 +78,40 @@ def ingest(
         rows_read, rows_malformed = _stage(
             itertools.chain(sample, reader.records), roles, staging, catalog.settings.ingest.chunk_rows, path.name
         )
-        raw = catalog.spark.read.schema(_spark_schema()).parquet(str(staging)).select(
-            F.lit(library).alias("library"),
-            F.lit(load_id).alias("load_id"),
-            F.lit(str(path)).alias("source_file"),
-            "*",
-            F.current_timestamp().alias("loaded_at"),
+        raw = (
+            catalog.spark.read.schema(_spark_schema())
+            .parquet(str(staging))
+            .select(
+                F.lit(library).alias("library"),
+                F.lit(load_id).alias("load_id"),
+                F.lit(str(path)).alias("source_file"),
+                "*",
+                F.current_timestamp().alias("loaded_at"),
+            )
         )
-        catalog.spark.sql(f"DELETE FROM {catalog.ref('library_raw')} WHERE library = '{library}' AND load_id = '{load_id}'")
+        catalog.spark.sql(
+            f"DELETE FROM {catalog.ref('library_raw')} WHERE library = '{library}' AND load_id = '{load_id}'"
+        )
         catalog.append("library_raw", raw)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
     load = catalog.spark.createDataFrame(
-        [(library, load_id, str(path), sha, path.stat().st_size, reader.format, roles.structure, roles.id,
-          list(roles.labels), rows_read, rows_malformed)],  # fmt: skip
+        [
+            (
+                library,
+                load_id,
+                str(path),
+                sha,
+                path.stat().st_size,
+                reader.format,
+                roles.structure,
+                roles.id,
+                list(roles.labels),
+                rows_read,
+                rows_malformed,
+            )
+        ],  # fmt: skip
         "library STRING, load_id STRING, source_file STRING, file_sha256 STRING, file_bytes BIGINT, format STRING, "
         "structure_column STRING, id_column STRING, label_columns ARRAY<STRING>, rows_read BIGINT, rows_malformed BIGINT",
     ).select("*", F.current_timestamp().alias("ingested_at"), F.lit(None).cast("timestamp").alias("featurized_at"))

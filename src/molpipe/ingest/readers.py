@@ -53,7 +53,9 @@ def detect_format(path: Path) -> str:
     mapping = {"csv": "csv", "tsv": "tsv", "tab": "tsv", "txt": "tsv", "smi": "smi", "smiles": "smi", "ism": "smi",
                "sdf": "sdf", "sd": "sdf", "mol": "sdf", "parquet": "parquet", "pq": "parquet"}  # fmt: skip
     if suffix not in mapping:
-        raise FileFormatError(f"{path}: cannot tell the format from the extension '.{suffix}'; pass --format ({', '.join(FORMATS)})")
+        raise FileFormatError(
+            f"{path}: cannot tell the format from the extension '.{suffix}'; pass --format ({', '.join(FORMATS)})"
+        )
     return mapping[suffix]
 
 

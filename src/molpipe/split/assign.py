@@ -12,8 +12,6 @@ import random
 from dataclasses import dataclass
 from typing import Mapping
 
-SPLITS = ("train", "valid", "test")
-
 
 @dataclass(frozen=True)
 class Fractions:

@@ -54,9 +54,8 @@ def split(
     molecules = catalog.read("molecules").where(F.col("library") == library).select("inchikey", "scaffold", "labels")
     if molecules.limit(1).count() == 0:
         raise ValueError(f"library {library!r} has no molecules: run `molpipe featurize --library {library}` first")
-    pool_reason = (
-        F.when(F.size("labels") == 0, F.lit("unlabeled"))
-        .when(_unit_hash("inchikey", seed, "pool") < F.lit(pool_fraction), F.lit("held_out"))
+    pool_reason = F.when(F.size("labels") == 0, F.lit("unlabeled")).when(
+        _unit_hash("inchikey", seed, "pool") < F.lit(pool_fraction), F.lit("held_out")
     )
     molecules = molecules.withColumn("pool_reason", pool_reason)
     labeled = molecules.where(F.col("pool_reason").isNull())
@@ -64,13 +63,17 @@ def split(
     if method == "scaffold":
         counts = {row["scaffold"]: row["count"] for row in labeled.groupBy("scaffold").count().collect()}
         assignment = balanced_scaffold_split(counts, fractions, seed)
-        table = catalog.spark.createDataFrame(list(assignment.items()) or [("", "train")], "scaffold STRING, split STRING")
+        table = catalog.spark.createDataFrame(
+            list(assignment.items()) or [("", "train")], "scaffold STRING, split STRING"
+        )
         assigned = labeled.join(F.broadcast(table), "scaffold")
     else:
         draw = _unit_hash("inchikey", seed, "split")
         assigned = labeled.withColumn(
             "split",
-            F.when(draw < fractions.train, "train").when(draw < fractions.train + fractions.valid, "valid").otherwise("test"),
+            F.when(draw < fractions.train, "train")
+            .when(draw < fractions.train + fractions.valid, "valid")
+            .otherwise("test"),
         )
     pool = molecules.where(F.col("pool_reason").isNotNull()).withColumn("split", F.lit("pool"))
     split_id = split_id_for(method, seed, pool_fraction)
@@ -89,7 +92,11 @@ def split(
     catalog.append("splits", rows)
 
     stored = catalog.read("splits").where((F.col("library") == library) & (F.col("split_id") == split_id))
-    stats = stored.groupBy("split").agg(F.count(F.lit(1)).alias("n"), F.countDistinct("scaffold").alias("scaffolds")).collect()
+    stats = (
+        stored.groupBy("split")
+        .agg(F.count(F.lit(1)).alias("n"), F.countDistinct("scaffold").alias("scaffolds"))
+        .collect()
+    )
     reasons = stored.where(F.col("pool_reason").isNotNull()).groupBy("pool_reason").count().collect()
     order = {name: i for i, name in enumerate(("train", "valid", "test", "pool"))}
     stats = sorted(stats, key=lambda row: order[row["split"]])

@@ -1,0 +1,50 @@
+"""``fp-mlp``: a multilayer perceptron over a Morgan fingerprint and (optionally) the RDKit 2D descriptors.
+
+The fast baseline. Descriptors are standardized with training-set statistics (missing values become the mean).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from molpipe.models.registry import Features, ModelKind, register_model, standardize, standardizer
+
+
+@register_model("fp-mlp")
+@dataclass(frozen=True)
+class FingerprintMLP(ModelKind):
+    n_bits: int = 2048
+    radius: int = 2
+    descriptors: bool = True
+    hidden: int = 512
+    layers: int = 2
+    dropout: float = 0.2
+
+    @property
+    def featurizer_specs(self) -> list[str]:
+        specs = [f"morgan:radius={self.radius}:n_bits={self.n_bits}"]
+        return specs + (["rdkit2d"] if self.descriptors else [])
+
+    def fit(self, train: Sequence[Features]) -> dict[str, Any]:
+        if not self.descriptors:
+            return {}
+        return {"rdkit2d": standardizer(np.stack([m["rdkit2d"] for m in train]))}
+
+    def collate(self, molecules: Sequence[Features], state: dict[str, Any]):
+        parts = [np.stack([m["morgan"] for m in molecules]).astype(np.float32)]
+        if self.descriptors:
+            parts.append(standardize(np.stack([m["rdkit2d"] for m in molecules]), state["rdkit2d"]))
+        return torch.from_numpy(np.concatenate(parts, axis=1))
+
+    def build(self, n_tasks: int, state: dict[str, Any]):
+        width = self.n_bits + (len(state["rdkit2d"]["mean"]) if self.descriptors else 0)
+        blocks: list[nn.Module] = []
+        for _ in range(self.layers):
+            blocks += [nn.Linear(width, self.hidden), nn.ReLU(), nn.Dropout(self.dropout)]
+            width = self.hidden
+        return nn.Sequential(*blocks, nn.Linear(width, n_tasks))

@@ -1,0 +1,97 @@
+"""Models by name.
+
+A model kind declares the featurizers it reads (by featurizer spec, so training and serving compute exactly the
+same features), learns its preprocessing from the training set (:meth:`ModelKind.fit`), builds its
+``torch.nn.Module`` and turns a list of per-molecule feature dicts into a batch (:meth:`ModelKind.collate`). The
+same ``collate`` serves training (rows read from the ``features`` table) and prediction (features computed from
+SMILES), so a served model cannot drift from the trained one.
+
+Adding one is a subclass with ``@register_model("name")``; ``molpipe train --model name`` accepts it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from molpipe.featurize import Featurizer, get_featurizer
+
+_MODELS: dict[str, type["ModelKind"]] = {}
+
+# One molecule's inputs: featurizer name -> its output (vector or GraphArrays)
+Features = dict[str, Any]
+
+
+class ModelKind(ABC):
+    """A model architecture with its hyperparameters (dataclass fields) and learned preprocessing state."""
+
+    name: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def featurizer_specs(self) -> list[str]:
+        """Featurizers this model reads, as ``get_featurizer`` strings."""
+
+    def featurizers(self) -> list[Featurizer]:
+        return [get_featurizer(text) for text in self.featurizer_specs]
+
+    def fit(self, train: Sequence[Features]) -> dict[str, Any]:
+        """Learn preprocessing from the training molecules; returns state stored with the model."""
+        return {}
+
+    @abstractmethod
+    def build(self, n_tasks: int, state: dict[str, Any]):
+        """The ``torch.nn.Module``; its forward takes what :meth:`collate` returns and gives [batch, n_tasks]."""
+
+    @abstractmethod
+    def collate(self, molecules: Sequence[Features], state: dict[str, Any]) -> Any:
+        """Model inputs for a batch of molecules."""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+def register_model(name: str):
+    def decorate(cls: type[ModelKind]) -> type[ModelKind]:
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is already registered")
+        cls.name = name
+        _MODELS[name] = cls
+        return cls
+
+    return decorate
+
+
+def available_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def get_model(name: str, **params: Any) -> ModelKind:
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    cls = _MODELS[name]
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(params) - known
+    if unknown:
+        raise ValueError(f"model {name!r} has no parameter(s) {', '.join(sorted(unknown))}; it has: {', '.join(sorted(known))}")
+    return cls(**params)
+
+
+def standardizer(rows: np.ndarray) -> dict[str, list[float]]:
+    """Column means and standard deviations ignoring NaN (descriptors); constant columns get std 1."""
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(rows, axis=0)
+        std = np.nanstd(rows, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
+    return {"mean": mean.tolist(), "std": std.tolist()}
+
+
+def standardize(rows: np.ndarray, stats: dict[str, list[float]], clip: float = 10.0) -> np.ndarray:
+    """Scale with training statistics; missing (NaN) becomes the training mean (0 after scaling)."""
+    scaled = (rows - np.asarray(stats["mean"], dtype=np.float32)) / np.asarray(stats["std"], dtype=np.float32)
+    return np.clip(np.nan_to_num(scaled, nan=0.0, posinf=clip, neginf=-clip), -clip, clip).astype(np.float32)

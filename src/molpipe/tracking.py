@@ -1,0 +1,50 @@
+"""MLflow wiring: a local sqlite tracking + registry store under $MOLPIPE_HOME, or the Databricks workspace with
+the Unity Catalog registry. One experiment per library and task; artifacts pinned under $MOLPIPE_HOME locally
+(never ./mlruns of whatever directory a job happens to run in)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from molpipe.config import Settings
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def tracking_uri(settings: Settings) -> str:
+    return f"sqlite:///{settings.home_path / 'mlflow.db'}"
+
+
+def configure(settings: Settings, databricks: bool = False) -> None:
+    import mlflow
+
+    if databricks:
+        mlflow.set_tracking_uri("databricks")
+        mlflow.set_registry_uri("databricks-uc")
+    else:
+        settings.home_path.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(tracking_uri(settings))
+        mlflow.set_registry_uri(tracking_uri(settings))
+
+
+def experiment_id(settings: Settings, library: str, task_name: str, databricks: bool = False) -> str:
+    import mlflow
+
+    name = f"/Shared/molpipe/{library}-{task_name}" if databricks else f"molpipe-{library}-{task_name}"
+    existing = mlflow.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    location = None if databricks else (settings.home_path / "mlartifacts" / _safe(name)).as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def registered_name(settings: Settings, name: str, databricks: bool = False) -> str:
+    """Registry name of a model: ``catalog.schema.name`` in Unity Catalog, ``name`` locally."""
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+        raise ValueError(f"model name {name!r}: use letters, digits, '_' and '-'")
+    return f"{settings.catalog}.{settings.schema}.{name}" if databricks else name
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

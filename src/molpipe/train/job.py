@@ -1,0 +1,204 @@
+"""``molpipe train``: featurized Delta tables -> a tracked MLflow run and a registered model version (alias
+``challenger``).
+
+The run records: parameters, per-epoch metrics, the Delta versions it read (as MLflow dataset inputs and tags),
+learning curves and ROC/PR or parity plots (PNG), the resolved config and the split, and the model as a pyfunc
+whose input is SMILES (:mod:`molpipe.predict`). Training runs in ``num_processes`` DDP processes through
+``TorchDistributor(local_mode=True)`` (in-line for one process).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from molpipe import __version__, tracking
+from molpipe.models import get_model
+from molpipe.tables import Catalog
+from molpipe.train import plots
+from molpipe.train.data import LINEAGE_TABLES, latest_split_id, materialize, resolve_task
+from molpipe.train.loop import TrainConfig, train_rank
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+@dataclass
+class TrainSummary:
+    run_id: str
+    experiment_id: str
+    model_name: str
+    version: str
+    alias: str
+    model: str
+    task: dict[str, Any]
+    split_id: str
+    counts: dict[str, int]
+    test_metrics: dict[str, float]
+    best_epoch: int
+    num_processes: int
+    weights_identical_across_ranks: bool
+    table_versions: dict[str, int]
+    seconds: float
+
+
+def train(
+    catalog: Catalog,
+    library: str,
+    config: TrainConfig,
+    model_name: str | None = None,
+    labels: Sequence[str] | None = None,
+    task_kind: str | None = None,
+    split_id: str | None = None,
+    num_processes: int = 2,
+    databricks: bool = False,
+) -> TrainSummary:
+    import time
+
+    import mlflow
+
+    started = time.monotonic()
+    settings = catalog.settings
+    kind = get_model(config.model, **config.model_params)  # fail fast on a bad model name or parameter
+    task = resolve_task(catalog, library, labels, task_kind)
+    split_id = split_id or latest_split_id(catalog, library)
+    registered = tracking.registered_name(settings, model_name or f"{library}_{config.model}".replace("-", "_"), databricks)
+    tracking.configure(settings, databricks)
+    experiment = tracking.experiment_id(settings, library, task.name, databricks)
+    work = Path(tempfile.mkdtemp(prefix="molpipe-train-", dir=_scratch(settings)))
+    try:
+        with mlflow.start_run(experiment_id=experiment) as run:
+            data = materialize(catalog, library, task, kind.featurizers(), split_id, work / "data", num_processes)
+            _log_inputs(catalog, data, library, config, task, split_id, num_processes)
+            out = work / "out"
+            data_dict = {**asdict(data), "task": {"labels": list(task.labels), "kind": task.kind}}
+            _distribute(train_rank, num_processes, asdict(config), data_dict, str(out))
+            outcome = json.loads((out / "outcome.json").read_text())
+            checksums = {json.loads(p.read_text())["weights_sha256"] for p in out.glob("rank*.json")}
+            for row in outcome["history"]:
+                mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+            mlflow.log_metrics({f"test_{k}": v for k, v in outcome["test"].items()})
+            mlflow.log_metric("best_epoch", outcome["best_epoch"])
+            plots.log_training_plots(out, outcome["history"], task)
+            model_dir = _model_folder(out, work / "model", config, task, settings)
+            info = _log_pyfunc(model_dir, registered)
+            client = mlflow.MlflowClient()
+            version = str(info.registered_model_version)
+            client.set_registered_model_alias(registered, CHALLENGER, version)
+            for key, value in {"run_id": run.info.run_id, "library": library, "split_id": split_id,
+                               "task": json.dumps(asdict(task)), "model": config.model,
+                               **{f"test_{k}": f"{v:.6g}" for k, v in outcome["test"].items()}}.items():  # fmt: skip
+                client.set_model_version_tag(registered, version, key, value)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return TrainSummary(
+        run_id=run.info.run_id,
+        experiment_id=experiment,
+        model_name=registered,
+        version=version,
+        alias=CHALLENGER,
+        model=config.model,
+        task=asdict(task),
+        split_id=split_id,
+        counts=data.counts,
+        test_metrics=outcome["test"],
+        best_epoch=outcome["best_epoch"],
+        num_processes=num_processes,
+        weights_identical_across_ranks=len(checksums) == 1,
+        table_versions=data.versions,
+        seconds=round(time.monotonic() - started, 1),
+    )
+
+
+def _distribute(fn, num_processes: int, *args) -> None:
+    """Run ``fn`` in ``num_processes`` DDP ranks (TorchDistributor, local mode) or in-line for one."""
+    if num_processes <= 1:
+        fn(*args)
+        return
+    import torch
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    TorchDistributor(num_processes=num_processes, local_mode=True, use_gpu=torch.cuda.is_available()).run(fn, *args)
+
+
+def _log_inputs(catalog: Catalog, data, library, config: TrainConfig, task, split_id: str, num_processes: int) -> None:
+    import mlflow
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    mlflow.log_params({"model": config.model, "library": library, "labels": ",".join(task.labels), "task": task.kind,
+                       "split_id": split_id, "num_processes": num_processes, "epochs": config.epochs,
+                       "batch_size": config.batch_size, "learning_rate": config.learning_rate,
+                       "weight_decay": config.weight_decay, "patience": config.patience, "seed": config.seed,
+                       **{f"model.{k}": v for k, v in config.model_params.items()},
+                       **{f"count.{k}": v for k, v in data.counts.items()}})  # fmt: skip
+    for table, version in data.versions.items():
+        mlflow.set_tag(f"molpipe.lineage.{table}", f"{catalog.location(table)}@v{version}")
+        if catalog.databricks:
+            source = DeltaDatasetSource(delta_table_name=catalog.location(table).replace("`", ""), delta_table_version=version)
+        else:
+            source = DeltaDatasetSource(path=catalog.location(table), delta_table_version=version)
+        mlflow.log_input(MetaDataset(source, name=table), context="training")
+    mlflow.log_dict({"train": asdict(config), "task": asdict(task), "split_id": split_id, "table_versions": data.versions,
+                     "settings": asdict(catalog.settings)}, "config.json")  # fmt: skip
+    _log_split(catalog, library, split_id, data.versions["splits"])
+
+
+def _log_split(catalog: Catalog, library: str, split_id: str, version: int) -> None:
+    """The split itself (InChIKey -> split) as a Parquet artifact, so the run can be reproduced exactly."""
+    import mlflow
+    from pyspark.sql import functions as F
+
+    rows = catalog.read_version("splits", version).where((F.col("library") == library) & (F.col("split_id") == split_id))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows.select("inchikey", "split", "pool_reason", "scaffold").write.parquet(f"{tmp}/split")
+        mlflow.log_artifacts(f"{tmp}/split", "split")
+
+
+def _model_folder(out: Path, folder: Path, config: TrainConfig, task, settings) -> Path:
+    folder.mkdir(parents=True)
+    shutil.copy(out / "model.pt", folder / "model.pt")
+    shutil.copy(out / "state.json", folder / "state.json")
+    (folder / "config.json").write_text(json.dumps({
+        "model": config.model, "model_params": config.model_params, "task": asdict(task),
+        "standardize": asdict(settings.standardize), "molpipe_version": __version__,
+    }))  # fmt: skip
+    return folder
+
+
+def _log_pyfunc(model_dir: Path, registered: str):
+    import mlflow
+    import pandas as pd
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from molpipe.predict import MolpipePyfunc, Predictor
+
+    outputs = Predictor(model_dir).output_columns()
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("string", "smiles")]),
+        outputs=Schema([ColSpec("string", "smiles"), ColSpec("string", "standardized_smiles", required=False),
+                        ColSpec("string", "inchikey", required=False), ColSpec("boolean", "valid"),
+                        ColSpec("string", "error", required=False)]
+                       + [ColSpec("double", name, required=False) for name in outputs]),  # fmt: skip
+    )
+    requirements = [f"{name}=={metadata.version(name)}" for name in ("torch", "torch_geometric", "rdkit", "pandas", "numpy")]
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=MolpipePyfunc(),
+        artifacts={"model_dir": str(model_dir)},
+        signature=signature,
+        input_example=pd.DataFrame({"smiles": ["CC(=O)Oc1ccccc1C(=O)O", "CCO"]}),
+        pip_requirements=[f"molpipe=={__version__}", *requirements],
+        registered_model_name=registered,
+    )
+
+
+def _scratch(settings) -> str:
+    path = settings.home_path / "staging"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)

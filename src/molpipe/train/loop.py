@@ -1,0 +1,186 @@
+"""The training loop one process (rank) runs: DDP over gloo (CPU) or nccl (GPU), seeded, with early stopping.
+
+:func:`train_rank` is what ``TorchDistributor`` starts in every process (``torchrun`` sets RANK/WORLD_SIZE); with
+one process it runs in-line. Each rank streams its own Parquet shard; every rank takes the same number of steps
+per epoch (the smallest shard decides, so gloo never waits on a rank that has run out of data); validation is
+sharded too and its predictions gathered. Rank 0 writes the best checkpoint, the history and the test
+predictions under ``out_dir``; the driver reads them from there (TorchDistributor's return value is not
+rank 0's in local mode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from molpipe.train.data import Materialized, Shard
+from molpipe.train.tasks import Task, masked_loss, metrics
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    model_params: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-5
+    patience: int = 8
+    seed: int = 0
+    fit_sample: int = 50_000  # molecules used to learn preprocessing (descriptor scaling)
+
+
+def train_rank(config: dict, data: dict, out_dir: str) -> dict:
+    """Train on this rank's shard; returns (and rank 0 writes to ``out_dir``) the outcome."""
+    import torch
+    import torch.distributed as dist
+
+    from molpipe.models import get_model
+
+    cfg = TrainConfig(**config)
+    materialized = Materialized(**{**data, "task": Task(tuple(data["task"]["labels"]), data["task"]["kind"])})
+    task = materialized.task
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    gpu = torch.cuda.is_available()
+    if world > 1:
+        dist.init_process_group("nccl" if gpu else "gloo")
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if gpu else "cpu")
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    _seed(cfg.seed)
+
+    kind = get_model(cfg.model, **cfg.model_params)
+    featurizers = kind.featurizers()
+    train_files = materialized.files("train")
+    shard = Shard(train_files[rank::world], featurizers)
+    fit_rows = Shard(train_files, featurizers)  # every rank learns the same preprocessing from the same rows
+    state = kind.fit(fit_rows.sample(cfg.fit_sample))
+    state["targets"] = _target_scaling(fit_rows, task, cfg.fit_sample)
+    module = kind.build(len(task.labels), state).to(device)
+    model = torch.nn.parallel.DistributedDataParallel(module) if world > 1 else module
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+    steps = _agree_min(max(1, math.ceil(len(shard) / cfg.batch_size)), world)
+    history: list[dict[str, float]] = []
+    best, best_epoch, best_state = None, -1, None
+    started = time.monotonic()
+    for epoch in range(cfg.epochs):
+        model.train()
+        losses = []
+        batches = shard.batches(cfg.batch_size, seed=cfg.seed * 100_003 + epoch * 101 + rank)
+        for _, (_, molecules, targets) in zip(range(steps), batches):
+            optimizer.zero_grad()
+            logits = model(kind.collate(molecules, state).to(device))
+            loss = masked_loss(logits, _scale(torch.from_numpy(targets), state, task).to(device), task.kind)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+        valid = _evaluate(module, kind, state, task, materialized.files("valid"), featurizers, rank, world, device)
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else math.nan,
+               **{f"valid_{k}": v for k, v in valid.items()}, "seconds": time.monotonic() - started}  # fmt: skip
+        history.append(row)
+        score = valid.get(task.primary_metric)
+        if score is not None and (best is None or (score > best if task.higher_is_better else score < best)):
+            best, best_epoch = score, epoch
+            best_state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+        if epoch - best_epoch >= cfg.patience:
+            break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    test = _evaluate(module, kind, state, task, materialized.files("test"), featurizers, rank, world, device, keep=True)
+    checksum = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in module.parameters())).hexdigest()
+    outcome = {"rank": rank, "world_size": world, "weights_sha256": checksum, "best_epoch": best_epoch,
+               "history": history, "test": test["metrics"], "device": str(device)}  # fmt: skip
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"rank{rank}.json").write_text(json.dumps({k: outcome[k] for k in ("rank", "weights_sha256")}))
+    if rank == 0:
+        torch.save(module.state_dict(), out / "model.pt")
+        (out / "state.json").write_text(json.dumps(state))
+        (out / "outcome.json").write_text(json.dumps(outcome))
+        np.savez(out / "test_predictions.npz", predictions=test["predictions"], targets=test["targets"])
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return outcome
+
+
+def _evaluate(module, kind, state, task: Task, files, featurizers, rank, world, device, keep=False) -> dict:
+    """Predictions of this rank's part of a split, gathered on every rank; metrics of the whole split."""
+    import torch
+    import torch.distributed as dist
+
+    predictions, targets = [], []
+    module.eval()
+    with torch.no_grad():
+        for _, molecules, y in Shard(files[rank::world], featurizers).batches(256):
+            logits = module(kind.collate(molecules, state).to(device)).cpu()
+            predictions.append(_output(logits, state, task).numpy())
+            targets.append(y)
+    n_tasks = len(task.labels)
+    local = (np.concatenate(predictions) if predictions else np.zeros((0, n_tasks), np.float32),
+             np.concatenate(targets) if targets else np.zeros((0, n_tasks), np.float32))  # fmt: skip
+    if world > 1:
+        gathered: list[Any] = [None] * world
+        dist.all_gather_object(gathered, local)
+        local = (np.concatenate([g[0] for g in gathered]), np.concatenate([g[1] for g in gathered]))
+    result = metrics(local[0], local[1], task.kind) if len(local[0]) else {}
+    return {"metrics": result, "predictions": local[0], "targets": local[1]} if keep else result
+
+
+def _output(logits, state, task: Task):
+    """Model outputs in label units: probabilities, or regression values un-scaled."""
+    import torch
+
+    if task.kind == "classification":
+        return torch.sigmoid(logits)
+    return logits * torch.tensor(state["targets"]["std"]) + torch.tensor(state["targets"]["mean"])
+
+
+def _scale(targets, state, task: Task):
+    import torch
+
+    if task.kind == "classification":
+        return targets
+    return (targets - torch.tensor(state["targets"]["mean"])) / torch.tensor(state["targets"]["std"])
+
+
+def _target_scaling(shard: Shard, task: Task, limit: int) -> dict[str, list[float]]:
+    if task.kind == "classification":
+        return {"mean": [0.0] * len(task.labels), "std": [1.0] * len(task.labels)}
+    values = []
+    for row in shard.rows():
+        values.append(row["y"])
+        if len(values) >= limit:
+            break
+    array = np.array(values, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        mean, std = np.nanmean(array, axis=0), np.nanstd(array, axis=0)
+    return {"mean": np.nan_to_num(mean).tolist(), "std": np.where(std > 1e-8, std, 1.0).tolist()}
+
+
+def _agree_min(value: int, world: int) -> int:
+    if world == 1:
+        return value
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value])
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return int(tensor.item())
+
+
+def _seed(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
