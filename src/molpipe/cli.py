@@ -58,6 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     job("tables", "list molpipe's tables with their location, Delta version and row count")
 
+    p = job("train", "train a model on a featurized, split library; log it to MLflow and register a new version")
+    p.add_argument("--library", required=True)
+    p.add_argument("--model", default="gnn", help="architecture: fp-mlp, gnn (default gnn)")
+    p.add_argument("--model-name", help="registered model name (default <library>_<model>)")
+    p.add_argument("--labels", help="comma-separated labels (default: every label of the library)")
+    p.add_argument("--task", choices=["classification", "regression"], help="default: inferred from the labels")
+    p.add_argument("--split-id", help="default: the library's latest split")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-processes", type=int, default=2, help="DDP processes (TorchDistributor); 1 runs in-line")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="model hyperparameter, repeatable (e.g. --param hidden=300 --param layers=5)")  # fmt: skip
+
+    for name, help in [("validate", "score challenger and champion on the test split; pass or fail by config"),
+                       ("promote", "move the champion alias to the validated challenger"),
+                       ("rollback", "restore the previous champion")]:  # fmt: skip
+        p = job(name, help)
+        p.add_argument("--model", required=True, help="registered model name")
+        if name == "promote":
+            p.add_argument("--force", action="store_true", help="promote without a passed validation")
+
     p = job("demo", "ingest, featurize and split the bundled MoleculeNet HIV library, then query it")
     p.add_argument("--featurizers", help="default: the configured featurizers")
     return parser
@@ -203,6 +227,97 @@ def _tables(args, settings: Settings) -> dict[str, Any]:
             print(f"{row['table']:<18} v{row['version']:<4} {row['rows']:>12,} rows  {row['location']}\n"
                   f"{'':<24}{row['description']}")  # fmt: skip
     return {"tables": rows}
+
+
+@command("train")
+def _train(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.models import get_model
+    from molpipe.spark import session
+    from molpipe.train.job import train
+    from molpipe.train.loop import TrainConfig
+
+    params = dict(_parse_param(text) for text in args.param)
+    kind = get_model(args.model)  # defaults, to type the --param values
+    params = {key: _typed(value, getattr(kind, key, None), key) for key, value in params.items()}
+    config = TrainConfig(model=args.model, model_params=params, epochs=args.epochs, batch_size=args.batch_size,
+                         learning_rate=args.lr, patience=args.patience, seed=args.seed)  # fmt: skip
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    with session(settings) as (engine, catalog):
+        summary = train(catalog, args.library, config, args.model_name, labels, args.task, args.split_id,
+                        args.num_processes, databricks=engine.kind == "databricks")  # fmt: skip
+    if not args.json:
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in summary.test_metrics.items())
+        print(f"trained {summary.model} on '{args.library}' ({summary.task['kind']}, {', '.join(summary.task['labels'])}) "
+              f"in {summary.seconds:.0f} s with {summary.num_processes} process(es): test {metrics}\n"
+              f"registered {summary.model_name} v{summary.version} as '{summary.alias}' (run {summary.run_id})")  # fmt: skip
+    return _asdict(summary)
+
+
+def _parse_param(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(f"--param takes KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _typed(value: str, default: Any, key: str) -> Any:
+    if default is None:
+        raise ValueError(f"unknown model parameter {key!r}")
+    if isinstance(default, bool):
+        return value.lower() in {"1", "true", "yes"}
+    return type(default)(value)
+
+
+def _registry_session(settings: Settings):
+    from molpipe import tracking
+    from molpipe.spark import is_databricks
+
+    databricks = is_databricks()
+    tracking.configure(settings, databricks)
+    return databricks
+
+
+@command("validate")
+def _validate(args, settings: Settings) -> dict[str, Any]:
+    from molpipe import lifecycle, tracking
+    from molpipe.spark import session
+
+    with session(settings) as (engine, catalog):
+        databricks = engine.kind == "databricks"
+        tracking.configure(settings, databricks)
+        name = tracking.registered_name(settings, args.model, databricks)
+        result = lifecycle.validate(catalog, name, settings.validation)
+    if not args.json:
+        verdict = "PASSED" if result.passed else "FAILED: " + "; ".join(result.reasons)
+        champion = (
+            f" vs champion v{result.champion} {result.champion_metrics.get(result.metric, float('nan')):.4f}"
+            if result.champion
+            else ""
+        )
+        print(f"{result.model_name} challenger v{result.challenger}: {result.metric} "
+              f"{result.challenger_metrics.get(result.metric, float('nan')):.4f}{champion} on {result.test_molecules} "
+              f"test molecules: {verdict}")  # fmt: skip
+    return _asdict(result)
+
+
+@command("promote")
+def _promote(args, settings: Settings) -> dict[str, Any]:
+    from molpipe import lifecycle, tracking
+
+    change = lifecycle.promote(tracking.registered_name(settings, args.model, _registry_session(settings)), args.force)
+    if not args.json:
+        print(f"{change.model_name}: champion is now v{change.champion} (was {change.previous_champion or 'none'})")
+    return _asdict(change)
+
+
+@command("rollback")
+def _rollback(args, settings: Settings) -> dict[str, Any]:
+    from molpipe import lifecycle, tracking
+
+    change = lifecycle.rollback(tracking.registered_name(settings, args.model, _registry_session(settings)))
+    if not args.json:
+        print(f"{change.model_name}: champion rolled back to v{change.champion} (was v{change.previous_champion})")
+    return _asdict(change)
 
 
 @command("demo")

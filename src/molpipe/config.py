@@ -47,6 +47,15 @@ class SplitOptions:
 
 
 @dataclass(frozen=True)
+class ValidationOptions:
+    """What a challenger must reach to be promoted (``molpipe validate``), on the test split it was trained for."""
+
+    min_roc_auc: float = 0.70  # classification: mean test ROC-AUC over labels
+    max_rmse: float = 0.0  # regression: mean test RMSE over labels; 0 disables the absolute threshold
+    margin: float = 0.01  # how much worse than the champion, on the same molecules, is still acceptable
+
+
+@dataclass(frozen=True)
 class Settings:
     home: str = ".molpipe"  # local warehouse, MLflow store and staging area
     spark_remote: str = ""  # sc://host:port of any Spark Connect server; empty: embedded Sail (or Databricks')
@@ -57,6 +66,7 @@ class Settings:
     ingest: IngestOptions = field(default_factory=IngestOptions)
     featurize: FeaturizeOptions = field(default_factory=FeaturizeOptions)
     split: SplitOptions = field(default_factory=SplitOptions)
+    validation: ValidationOptions = field(default_factory=ValidationOptions)
 
     @property
     def home_path(self) -> Path:

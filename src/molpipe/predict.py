@@ -44,7 +44,9 @@ class Predictor:
         self._parse = Chem.MolFromSmiles
 
     def output_columns(self) -> list[str]:
-        return ["prediction"] + ([f"prediction_{label}" for label in self.task.labels] if len(self.task.labels) > 1 else [])
+        return ["prediction"] + (
+            [f"prediction_{label}" for label in self.task.labels] if len(self.task.labels) > 1 else []
+        )
 
     def predict(self, smiles: Sequence[Any], batch_size: int = 256) -> pd.DataFrame:
         import torch

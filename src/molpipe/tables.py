@@ -87,7 +87,9 @@ class Catalog:
 
     def __init__(self, spark: Any, settings: Settings, databricks: bool = False):
         if databricks and not settings.catalog:
-            raise ValueError("on Databricks molpipe's tables live in Unity Catalog: set MOLPIPE_CATALOG (and MOLPIPE_SCHEMA)")
+            raise ValueError(
+                "on Databricks molpipe's tables live in Unity Catalog: set MOLPIPE_CATALOG (and MOLPIPE_SCHEMA)"
+            )
         self.spark = spark
         self.settings = settings
         self.databricks = databricks

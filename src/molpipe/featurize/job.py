@@ -68,7 +68,9 @@ def featurize(catalog: Catalog, library: str, featurizers: Sequence[Featurizer],
     spark, settings = catalog.spark, catalog.settings
     known = catalog.read("loads").where(F.col("library") == library).select("load_id", "featurized_at").collect()
     if not known:
-        raise ValueError(f"library {library!r} has no ingested files: run `molpipe ingest FILE --library {library}` first")
+        raise ValueError(
+            f"library {library!r} has no ingested files: run `molpipe ingest FILE --library {library}` first"
+        )
     loads = [row["load_id"] for row in known if row["featurized_at"] is None]
     _register_specs(catalog, featurizers)
     staging = settings.home_path / "staging" / f"featurize-{library}-{uuid.uuid4().hex[:8]}"

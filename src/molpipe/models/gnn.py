@@ -41,7 +41,9 @@ class GraphNetwork(ModelKind):
     def collate(self, molecules: Sequence[Features], state: dict[str, Any]):
         batch = Batch.from_data_list([to_pyg_data(m["graph"]) for m in molecules])
         if self.descriptors:
-            batch.mol_features = torch.from_numpy(standardize(np.stack([m["rdkit2d"] for m in molecules]), state["rdkit2d"]))
+            batch.mol_features = torch.from_numpy(
+                standardize(np.stack([m["rdkit2d"] for m in molecules]), state["rdkit2d"])
+            )
         return batch
 
     def build(self, n_tasks: int, state: dict[str, Any]):

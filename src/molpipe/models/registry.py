@@ -77,7 +77,9 @@ def get_model(name: str, **params: Any) -> ModelKind:
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(params) - known
     if unknown:
-        raise ValueError(f"model {name!r} has no parameter(s) {', '.join(sorted(unknown))}; it has: {', '.join(sorted(known))}")
+        raise ValueError(
+            f"model {name!r} has no parameter(s) {', '.join(sorted(unknown))}; it has: {', '.join(sorted(known))}"
+        )
     return cls(**params)
 
 

@@ -43,7 +43,9 @@ def resolve_task(catalog: Catalog, library: str, labels: Sequence[str] | None, k
     from pyspark.sql import functions as F
 
     molecules = catalog.read("molecules").where(F.col("library") == library)
-    present = sorted(r["label"] for r in molecules.select(F.explode(F.map_keys("labels")).alias("label")).distinct().collect())
+    present = sorted(
+        r["label"] for r in molecules.select(F.explode(F.map_keys("labels")).alias("label")).distinct().collect()
+    )
     if not present:
         raise ValueError(f"library {library!r} has no labeled molecules to train on")
     chosen = list(labels) if labels else present
@@ -80,7 +82,9 @@ def materialize(
     from pyspark.sql import functions as F
 
     versions = {name: catalog.version(name) for name in LINEAGE_TABLES}
-    table = {name: catalog.read_version(name, versions[name]).where(F.col("library") == library) for name in LINEAGE_TABLES}
+    table = {
+        name: catalog.read_version(name, versions[name]).where(F.col("library") == library) for name in LINEAGE_TABLES
+    }
     y = F.array(*[F.coalesce(F.col("labels")[label], F.lit(float("nan"))) for label in task.labels]).alias("y")
     # at least one of the task's labels observed (missing labels are absent keys); no lambdas: Sail 0.7
     # cannot resolve columns inside higher-order functions such as exists()
@@ -137,7 +141,9 @@ class Shard:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=read_batch):
                 yield from batch.to_pylist()
 
-    def batches(self, batch_size: int, seed: int | None = None, buffer: int = 20_000) -> Iterator[tuple[list, list, np.ndarray]]:
+    def batches(
+        self, batch_size: int, seed: int | None = None, buffer: int = 20_000
+    ) -> Iterator[tuple[list, list, np.ndarray]]:
         """(inchikeys, feature dicts, targets [batch, n_tasks]); shuffled through a buffer when ``seed`` is set."""
         rng = random.Random(seed)
         pending: list[dict] = []

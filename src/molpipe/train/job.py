@@ -21,7 +21,7 @@ from molpipe import __version__, tracking
 from molpipe.models import get_model
 from molpipe.tables import Catalog
 from molpipe.train import plots
-from molpipe.train.data import LINEAGE_TABLES, latest_split_id, materialize, resolve_task
+from molpipe.train.data import latest_split_id, materialize, resolve_task
 from molpipe.train.loop import TrainConfig, train_rank
 
 CHALLENGER, CHAMPION = "challenger", "champion"
@@ -66,7 +66,9 @@ def train(
     kind = get_model(config.model, **config.model_params)  # fail fast on a bad model name or parameter
     task = resolve_task(catalog, library, labels, task_kind)
     split_id = split_id or latest_split_id(catalog, library)
-    registered = tracking.registered_name(settings, model_name or f"{library}_{config.model}".replace("-", "_"), databricks)
+    registered = tracking.registered_name(
+        settings, model_name or f"{library}_{config.model}".replace("-", "_"), databricks
+    )
     tracking.configure(settings, databricks)
     experiment = tracking.experiment_id(settings, library, task.name, databricks)
     work = Path(tempfile.mkdtemp(prefix="molpipe-train-", dir=_scratch(settings)))
@@ -139,7 +141,9 @@ def _log_inputs(catalog: Catalog, data, library, config: TrainConfig, task, spli
     for table, version in data.versions.items():
         mlflow.set_tag(f"molpipe.lineage.{table}", f"{catalog.location(table)}@v{version}")
         if catalog.databricks:
-            source = DeltaDatasetSource(delta_table_name=catalog.location(table).replace("`", ""), delta_table_version=version)
+            source = DeltaDatasetSource(
+                delta_table_name=catalog.location(table).replace("`", ""), delta_table_version=version
+            )
         else:
             source = DeltaDatasetSource(path=catalog.location(table), delta_table_version=version)
         mlflow.log_input(MetaDataset(source, name=table), context="training")
@@ -153,7 +157,9 @@ def _log_split(catalog: Catalog, library: str, split_id: str, version: int) -> N
     import mlflow
     from pyspark.sql import functions as F
 
-    rows = catalog.read_version("splits", version).where((F.col("library") == library) & (F.col("split_id") == split_id))
+    rows = catalog.read_version("splits", version).where(
+        (F.col("library") == library) & (F.col("split_id") == split_id)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         rows.select("inchikey", "split", "pool_reason", "scaffold").write.parquet(f"{tmp}/split")
         mlflow.log_artifacts(f"{tmp}/split", "split")
@@ -181,12 +187,20 @@ def _log_pyfunc(model_dir: Path, registered: str):
     outputs = Predictor(model_dir).output_columns()
     signature = ModelSignature(
         inputs=Schema([ColSpec("string", "smiles")]),
-        outputs=Schema([ColSpec("string", "smiles"), ColSpec("string", "standardized_smiles", required=False),
-                        ColSpec("string", "inchikey", required=False), ColSpec("boolean", "valid"),
-                        ColSpec("string", "error", required=False)]
-                       + [ColSpec("double", name, required=False) for name in outputs]),  # fmt: skip
+        outputs=Schema(
+            [
+                ColSpec("string", "smiles"),
+                ColSpec("string", "standardized_smiles", required=False),
+                ColSpec("string", "inchikey", required=False),
+                ColSpec("boolean", "valid"),
+                ColSpec("string", "error", required=False),
+            ]
+            + [ColSpec("double", name, required=False) for name in outputs]
+        ),  # fmt: skip
     )
-    requirements = [f"{name}=={metadata.version(name)}" for name in ("torch", "torch_geometric", "rdkit", "pandas", "numpy")]
+    requirements = [
+        f"{name}=={metadata.version(name)}" for name in ("torch", "torch_geometric", "rdkit", "pandas", "numpy")
+    ]
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=MolpipePyfunc(),

@@ -82,7 +82,7 @@ def train_rank(config: dict, data: dict, out_dir: str) -> dict:
             loss = masked_loss(logits, _scale(torch.from_numpy(targets), state, task).to(device), task.kind)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         valid = _evaluate(module, kind, state, task, materialized.files("valid"), featurizers, rank, world, device)
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else math.nan,
                **{f"valid_{k}": v for k, v in valid.items()}, "seconds": time.monotonic() - started}  # fmt: skip

@@ -1,0 +1,163 @@
+"""Model lifecycle on registry aliases: ``challenger`` -> validate -> ``champion``, with promote and rollback.
+
+* every training registers a new version and points ``challenger`` at it (:mod:`molpipe.train.job`);
+* :func:`validate` scores challenger and champion on the challenger's test split, read from the Delta versions its
+  run recorded, and passes only if the thresholds of ``[validation]`` hold and the challenger is not worse than
+  the champion by more than the margin; the verdict is kept as tags on the challenger version;
+* :func:`promote` moves ``champion`` to the validated challenger and pushes the previous champion onto the
+  registered model's history tag; :func:`rollback` pops it back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from molpipe.config import ValidationOptions
+from molpipe.tables import Catalog
+from molpipe.train.job import CHALLENGER, CHAMPION
+from molpipe.train.tasks import Task, metrics
+
+HISTORY_TAG = "molpipe.champion_history"
+
+
+@dataclass
+class ValidationResult:
+    model_name: str
+    challenger: str
+    champion: str | None
+    passed: bool
+    metric: str
+    challenger_metrics: dict[str, float]
+    champion_metrics: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    test_molecules: int = 0
+    invalid_smiles: int = 0
+
+
+@dataclass
+class AliasChange:
+    model_name: str
+    champion: str
+    previous_champion: str | None
+    action: str
+
+
+def _client():
+    import mlflow
+
+    return mlflow.MlflowClient()
+
+
+def _version_by_alias(name: str, alias: str):
+    """The model version an alias points at, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _client().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def validate(catalog: Catalog, name: str, options: ValidationOptions) -> ValidationResult:
+    import mlflow
+    from pyspark.sql import functions as F
+
+    challenger = _version_by_alias(name, CHALLENGER)
+    if challenger is None:
+        raise ValueError(f"model {name!r} has no '{CHALLENGER}' version: train one with `molpipe train`")
+    champion = _version_by_alias(name, CHAMPION)
+    tags = challenger.tags
+    task = Task(**{k: tuple(v) if k == "labels" else v for k, v in json.loads(tags["task"]).items()})
+    run = _client().get_run(challenger.run_id)
+    versions = {t: _lineage_version(run.data.tags[f"molpipe.lineage.{t}"]) for t in ("molecules", "splits")}
+    library, split_id = tags["library"], tags["split_id"]
+    test = (
+        catalog.read_version("splits", versions["splits"])
+        .where((F.col("library") == library) & (F.col("split_id") == split_id) & (F.col("split") == "test"))
+        .join(catalog.read_version("molecules", versions["molecules"]).where(F.col("library") == library), "inchikey")
+        .select("smiles", *[F.col("labels")[label].alias(label) for label in task.labels])
+        .toPandas()
+    )  # fmt: skip
+    if test.empty:
+        raise ValueError(f"split {split_id!r} of {library!r} has no test molecules to validate on")
+    targets = test[list(task.labels)].to_numpy(dtype=float)
+
+    def score(version) -> tuple[dict[str, float], int]:
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+        predicted = model.predict(test[["smiles"]])
+        columns = ["prediction"] if len(task.labels) == 1 else [f"prediction_{label}" for label in task.labels]
+        valid = predicted["valid"].to_numpy(dtype=bool)
+        return metrics(predicted.loc[valid, columns].to_numpy(dtype=float), targets[valid], task.kind), int(
+            (~valid).sum()
+        )
+
+    metric = task.primary_metric
+    challenger_metrics, invalid = score(challenger)
+    result = ValidationResult(name, str(challenger.version), str(champion.version) if champion else None, True, metric,
+                              challenger_metrics, test_molecules=len(test), invalid_smiles=invalid)  # fmt: skip
+    value = challenger_metrics.get(metric)
+    if value is None:
+        result.reasons.append(f"test split has no {metric}: too few molecules or one class only")
+    elif task.higher_is_better and value < options.min_roc_auc:
+        result.reasons.append(f"{metric} {value:.4f} < min_roc_auc {options.min_roc_auc}")
+    elif not task.higher_is_better and options.max_rmse and value > options.max_rmse:
+        result.reasons.append(f"{metric} {value:.4f} > max_rmse {options.max_rmse}")
+    if champion is not None and champion.version != challenger.version and value is not None:
+        result.champion_metrics, _ = score(champion)
+        best = result.champion_metrics.get(metric)
+        if best is not None:
+            worse = best - value if task.higher_is_better else value - best
+            if worse > options.margin:
+                result.reasons.append(f"{metric} {value:.4f} is worse than champion v{champion.version}'s {best:.4f} "
+                                      f"by more than the margin {options.margin}")  # fmt: skip
+    result.passed = not result.reasons
+    client = _client()
+    client.set_model_version_tag(name, challenger.version, "validation_status", "passed" if result.passed else "failed")
+    client.set_model_version_tag(name, challenger.version, "validation", json.dumps(
+        {"metric": metric, "challenger": challenger_metrics, "champion": result.champion_metrics,
+         "champion_version": result.champion, "reasons": result.reasons}))  # fmt: skip
+    return result
+
+
+def promote(name: str, force: bool = False) -> AliasChange:
+    challenger = _version_by_alias(name, CHALLENGER)
+    if challenger is None:
+        raise ValueError(f"model {name!r} has no '{CHALLENGER}' version to promote")
+    if not force and challenger.tags.get("validation_status") != "passed":
+        status = challenger.tags.get("validation_status", "not validated")
+        raise ValueError(f"challenger v{challenger.version} of {name!r} is {status}: run `molpipe validate --model {name}` "
+                         "(or promote with --force)")  # fmt: skip
+    client = _client()
+    champion = _version_by_alias(name, CHAMPION)
+    history = _history(name)
+    if champion is not None and champion.version != challenger.version:
+        history.append(str(champion.version))
+        client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    client.set_registered_model_alias(name, CHAMPION, challenger.version)
+    client.delete_registered_model_alias(name, CHALLENGER)
+    return AliasChange(name, str(challenger.version), str(champion.version) if champion else None, "promote")
+
+
+def rollback(name: str) -> AliasChange:
+    history = _history(name)
+    if not history:
+        raise ValueError(f"model {name!r} has no previous champion to roll back to")
+    previous = history.pop()
+    client = _client()
+    current = _version_by_alias(name, CHAMPION)
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    return AliasChange(name, previous, str(current.version) if current else None, "rollback")
+
+
+def _history(name: str) -> list[str]:
+    return json.loads(_client().get_registered_model(name).tags.get(HISTORY_TAG, "[]"))
+
+
+def _lineage_version(tag: str) -> int:
+    match = re.search(r"@v(\d+)$", tag)
+    if not match:
+        raise ValueError(f"lineage tag {tag!r} has no Delta version")
+    return int(match.group(1))

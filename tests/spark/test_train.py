@@ -1,0 +1,109 @@
+"""Training, MLflow and the registry flow on real HIV molecules, in a temporary sqlite MLflow store."""
+
+import mlflow
+import pandas as pd
+import pytest
+
+from molpipe import lifecycle
+from molpipe.config import ValidationOptions
+from molpipe.featurize import parse_featurizers
+from molpipe.featurize.job import featurize
+from molpipe.ingest.job import ingest
+from molpipe.split.job import split
+from molpipe.train.job import train
+from molpipe.train.loop import TrainConfig
+
+pytestmark = pytest.mark.spark
+QUICK = dict(epochs=3, batch_size=32, patience=3)
+LENIENT = ValidationOptions(min_roc_auc=0.0, margin=1.0)
+
+
+@pytest.fixture
+def hiv(catalog, data_dir):
+    ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
+    featurize(catalog, "hiv", parse_featurizers("morgan,rdkit2d,graph"), workers=1)
+    split(catalog, "hiv", "random", seed=0)
+    return catalog
+
+
+def client():
+    return mlflow.MlflowClient()
+
+
+@pytest.mark.parametrize("model, params", [("fp-mlp", {"hidden": 64}), ("gnn", {"hidden": 32, "layers": 2})])
+def test_each_model_trains_registers_and_logs(hiv, model, params):
+    summary = train(hiv, "hiv", TrainConfig(model=model, model_params=params, **QUICK), num_processes=1)
+    assert summary.task == {"labels": ("HIV_active",), "kind": "classification"}
+    assert summary.counts["train"] > 150 and summary.counts["test"] > 0
+    assert 0.0 <= summary.test_metrics["roc_auc"] <= 1.0 and "pr_auc" in summary.test_metrics
+    assert (summary.version, summary.alias) == ("1", "challenger")
+    run = client().get_run(summary.run_id)
+    assert run.data.params["model"] == model and run.data.tags["molpipe.lineage.molecules"].endswith("@v1")
+    assert len(client().get_metric_history(summary.run_id, "train_loss")) >= 1
+    artifacts = {a.path for a in client().list_artifacts(summary.run_id)} | {
+        a.path for a in client().list_artifacts(summary.run_id, "plots")}  # fmt: skip
+    assert {"config.json", "split", "plots/learning_curves.png", "plots/roc_pr_test.png"} <= artifacts
+    inputs = {d.dataset.name for d in run.inputs.dataset_inputs}
+    assert inputs == {"molecules", "features", "splits"}
+
+
+def test_ddp_with_two_processes_ends_with_identical_weights(hiv):
+    summary = train(
+        hiv, "hiv", TrainConfig(model="gnn", model_params={"hidden": 32, "layers": 2}, **QUICK), num_processes=2
+    )
+    assert summary.num_processes == 2 and summary.weights_identical_across_ranks
+
+
+def test_registry_flow_validate_promote_rollback(hiv):
+    config = TrainConfig(model="fp-mlp", model_params={"hidden": 32}, **QUICK)
+    first = train(hiv, "hiv", config, model_name="hiv_flow", num_processes=1)
+    with pytest.raises(ValueError, match="not validated"):
+        lifecycle.promote("hiv_flow")
+    result = lifecycle.validate(hiv, "hiv_flow", LENIENT)
+    assert result.passed and result.champion is None and result.test_molecules > 0 and result.invalid_smiles == 0
+    assert lifecycle.promote("hiv_flow").champion == first.version
+    second = train(hiv, "hiv", TrainConfig(**{**config.__dict__, "seed": 1}), model_name="hiv_flow", num_processes=1)
+    result = lifecycle.validate(hiv, "hiv_flow", LENIENT)
+    assert result.passed and result.champion == "1" and "roc_auc" in result.champion_metrics
+    change = lifecycle.promote("hiv_flow")
+    assert (change.champion, change.previous_champion) == (second.version, "1")
+    assert str(client().get_model_version_by_alias("hiv_flow", "champion").version) == "2"
+    back = lifecycle.rollback("hiv_flow")
+    assert (back.champion, back.previous_champion) == ("1", "2")
+    assert str(client().get_model_version_by_alias("hiv_flow", "champion").version) == "1"
+    with pytest.raises(ValueError, match="no previous champion"):
+        lifecycle.rollback("hiv_flow")
+
+
+def test_failed_validation_blocks_promotion(hiv):
+    train(
+        hiv,
+        "hiv",
+        TrainConfig(model="fp-mlp", model_params={"hidden": 32}, **QUICK),
+        model_name="hiv_gate",
+        num_processes=1,
+    )
+    result = lifecycle.validate(hiv, "hiv_gate", ValidationOptions(min_roc_auc=1.01))
+    assert not result.passed and "min_roc_auc" in result.reasons[0]
+    with pytest.raises(ValueError, match="is failed"):
+        lifecycle.promote("hiv_gate")
+    assert lifecycle.promote("hiv_gate", force=True).champion == "1"
+
+
+def test_champion_pyfunc_predicts_row_by_row_from_smiles(hiv):
+    train(
+        hiv,
+        "hiv",
+        TrainConfig(model="gnn", model_params={"hidden": 32, "layers": 2}, **QUICK),
+        model_name="hiv_serve",
+        num_processes=1,
+    )
+    lifecycle.promote("hiv_serve", force=True)
+    model = mlflow.pyfunc.load_model("models:/hiv_serve@champion")
+    smiles = ["CC(=O)Oc1ccccc1C(=O)O", "C1CC", "", "CCO.Cl", "CN(C)(C)(C)C"]
+    out = model.predict(pd.DataFrame({"smiles": smiles}))
+    assert list(out["valid"]) == [True, False, False, True, False]
+    assert out["prediction"][[0, 3]].between(0, 1).all() and out["prediction"][[1, 2, 4]].isna().all()
+    assert out["error"][1].startswith("unparsable") and out["error"][4].startswith("sanitization_failed")
+    assert out["standardized_smiles"][3] == "CCO"
+    assert model.metadata.get_input_schema().input_names() == ["smiles"]
