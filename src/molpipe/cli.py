@@ -74,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, repeatable (e.g. --param hidden=300 --param layers=5)")  # fmt: skip
 
+    p = job("pretrain", "masked-language-model pretraining of a SMILES RoBERTa on the library (for --model chemberta)")
+    p.add_argument("--library", required=True)
+    p.add_argument("--out", help="output folder (default $MOLPIPE_HOME/pretrained/<library>)")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=0)
+
     for name, help in [("validate", "score challenger and champion on the test split; pass or fail by config"),
                        ("promote", "move the champion alias to the validated challenger"),
                        ("rollback", "restore the previous champion")]:  # fmt: skip
@@ -250,6 +261,23 @@ def _train(args, settings: Settings) -> dict[str, Any]:
         print(f"trained {summary.model} on '{args.library}' ({summary.task['kind']}, {', '.join(summary.task['labels'])}) "
               f"in {summary.seconds:.0f} s with {summary.num_processes} process(es): test {metrics}\n"
               f"registered {summary.model_name} v{summary.version} as '{summary.alias}' (run {summary.run_id})")  # fmt: skip
+    return _asdict(summary)
+
+
+@command("pretrain")
+def _pretrain(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.spark import session
+    from molpipe.train.pretrain import PretrainConfig, pretrain
+
+    config = PretrainConfig(hidden=args.hidden, layers=args.layers, heads=args.heads, epochs=args.epochs,
+                            batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)  # fmt: skip
+    with session(settings) as (engine, catalog):
+        summary = pretrain(catalog, args.library, config, args.out, databricks=engine.kind == "databricks")
+    if not args.json:
+        print(f"pretrained a {summary.parameters:,}-parameter RoBERTa on {summary.molecules:,} SMILES of "
+              f"'{summary.library}' (vocabulary {summary.vocabulary}, valid MLM loss {summary.valid_mlm_loss:.3f}) "
+              f"in {summary.seconds:.0f} s -> {summary.out}\n"
+              f"train on it: molpipe train --library {summary.library} --model chemberta --param pretrained={summary.out}")  # fmt: skip
     return _asdict(summary)
 
 

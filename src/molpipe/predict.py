@@ -68,7 +68,7 @@ class Predictor:
                 continue
             mol = self._parse(outcome.smiles)
             try:
-                features = {f.name: f.compute(mol) for f in self.featurizers}
+                features = {"smiles": outcome.smiles, **{f.name: f.compute(mol) for f in self.featurizers}}
             except Exception as exc:
                 out.at[i, "error"] = f"featurizer_error: {type(exc).__name__}: {exc}"
                 continue

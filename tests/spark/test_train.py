@@ -1,5 +1,7 @@
 """Training, MLflow and the registry flow on real HIV molecules, in a temporary sqlite MLflow store."""
 
+import math
+
 import mlflow
 import pandas as pd
 import pytest
@@ -107,3 +109,27 @@ def test_champion_pyfunc_predicts_row_by_row_from_smiles(hiv):
     assert out["error"][1].startswith("unparsable") and out["error"][4].startswith("sanitization_failed")
     assert out["standardized_smiles"][3] == "CCO"
     assert model.metadata.get_input_schema().input_names() == ["smiles"]
+
+
+def test_pretrain_then_chemberta_trains_on_its_weights(hiv, tmp_path):
+    from molpipe.models.chemberta import resolve_pretrained
+    from molpipe.predict import Predictor
+    from molpipe.train.pretrain import PretrainConfig, pretrain
+
+    tiny = PretrainConfig(hidden=32, layers=1, heads=2, epochs=1, batch_size=32, max_length=96)
+    summary = pretrain(hiv, "hiv", tiny, out=str(tmp_path / "pretrained"))
+    assert summary.molecules == 235 and summary.vocabulary > 20 and math.isfinite(summary.valid_mlm_loss)
+    assert resolve_pretrained(summary.out) == tmp_path / "pretrained"
+    assert (tmp_path / "pretrained" / "config.json").is_file() and (
+        tmp_path / "pretrained" / "tokenizer.json"
+    ).is_file()
+    # the same folder as an MLflow artifact URI (how a run's pretraining is reused)
+    assert (resolve_pretrained(f"runs:/{summary.run_id}/pretrained") / "config.json").is_file()
+
+    params = {"pretrained": summary.out, "head_hidden": 16, "max_length": 96}
+    trained = train(hiv, "hiv", TrainConfig(model="chemberta", model_params=params, **QUICK), num_processes=1)
+    assert 0.0 <= trained.test_metrics["roc_auc"] <= 1.0
+    model = mlflow.pyfunc.load_model(f"models:/{trained.model_name}/{trained.version}")
+    assert isinstance(model.unwrap_python_model().predictor, Predictor)
+    out = model.predict(pd.DataFrame({"smiles": ["c1ccccc1O", "not a smiles"]}))
+    assert list(out["valid"]) == [True, False] and 0 <= out["prediction"][0] <= 1

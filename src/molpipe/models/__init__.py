@@ -1,6 +1,7 @@
-"""Model architectures by name: ``fp-mlp`` (fingerprint MLP) and ``gnn`` (GINE message passing)."""
+"""Model architectures by name: ``fp-mlp`` (fingerprint MLP), ``gnn`` (GINE message passing) and ``chemberta``
+(RoBERTa over SMILES with a DNN head)."""
 
-from molpipe.models import fp_mlp, gnn  # noqa: F401  (importing registers the models)
+from molpipe.models import chemberta, fp_mlp, gnn  # noqa: F401  (importing registers the models)
 from molpipe.models.registry import Features, ModelKind, available_models, get_model
 
 __all__ = ["Features", "ModelKind", "available_models", "get_model"]

@@ -21,7 +21,7 @@ from molpipe.featurize import Featurizer, get_featurizer
 
 _MODELS: dict[str, type["ModelKind"]] = {}
 
-# One molecule's inputs: featurizer name -> its output (vector or GraphArrays)
+# One molecule's inputs: featurizer name -> its output (vector or GraphArrays), plus "smiles" (standardized)
 Features = dict[str, Any]
 
 
@@ -45,6 +45,9 @@ class ModelKind(ABC):
     @abstractmethod
     def build(self, n_tasks: int, state: dict[str, Any]):
         """The ``torch.nn.Module``; its forward takes what :meth:`collate` returns and gives [batch, n_tasks]."""
+
+    def initialize(self, module, state: dict[str, Any]) -> None:
+        """Load starting weights into a freshly built module before training (pretrained encoders)."""
 
     @abstractmethod
     def collate(self, molecules: Sequence[Features], state: dict[str, Any]) -> Any:

@@ -117,7 +117,7 @@ def materialize(
 
 def row_features(row: dict, featurizers: Sequence[Featurizer]) -> dict:
     """One materialized row -> the per-molecule feature dict models collate."""
-    features = {}
+    features = {"smiles": row["smiles"]}
     for featurizer in featurizers:
         if featurizer.kind == "graph":
             features[featurizer.name] = from_flat(row["graph_x"], row["graph_edge_index"], row["graph_edge_attr"])

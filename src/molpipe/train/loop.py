@@ -64,7 +64,9 @@ def train_rank(config: dict, data: dict, out_dir: str) -> dict:
     fit_rows = Shard(train_files, featurizers)  # every rank learns the same preprocessing from the same rows
     state = kind.fit(fit_rows.sample(cfg.fit_sample))
     state["targets"] = _target_scaling(fit_rows, task, cfg.fit_sample)
-    module = kind.build(len(task.labels), state).to(device)
+    module = kind.build(len(task.labels), state)
+    kind.initialize(module, state)
+    module = module.to(device)
     model = torch.nn.parallel.DistributedDataParallel(module) if world > 1 else module
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
