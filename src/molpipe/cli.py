@@ -58,21 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     job("tables", "list molpipe's tables with their location, Delta version and row count")
 
-    p = job("train", "train a model on a featurized, split library; log it to MLflow and register a new version")
-    p.add_argument("--library", required=True)
-    p.add_argument("--model", default="gnn", help="architecture: fp-mlp, gnn (default gnn)")
-    p.add_argument("--model-name", help="registered model name (default <library>_<model>)")
-    p.add_argument("--labels", help="comma-separated labels (default: every label of the library)")
-    p.add_argument("--task", choices=["classification", "regression"], help="default: inferred from the labels")
-    p.add_argument("--split-id", help="default: the library's latest split")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-processes", type=int, default=2, help="DDP processes (TorchDistributor); 1 runs in-line")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="model hyperparameter, repeatable (e.g. --param hidden=300 --param layers=5)")  # fmt: skip
+    def training(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--library", required=True)
+        p.add_argument("--model", default="gnn", help="architecture: fp-mlp, gnn, chemberta (default gnn)")
+        p.add_argument("--model-name", help="registered model name (default <library>_<model>)")
+        p.add_argument("--labels", help="comma-separated labels (default: every label of the library)")
+        p.add_argument("--task", choices=["classification", "regression"], help="default: inferred from the labels")
+        p.add_argument("--split-id", help="default: the library's latest split")
+        p.add_argument("--epochs", type=int, default=30)
+        p.add_argument("--batch-size", type=int, default=64)
+        p.add_argument("--lr", type=float, default=1e-3)
+        p.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--num-processes", type=int, default=2, help="DDP processes (TorchDistributor); 1 runs in-line")
+        p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="model hyperparameter, repeatable (e.g. --param hidden=300 --param layers=5)")  # fmt: skip
+
+    training(job("train", "train a model on a featurized, split library; log it to MLflow and register a new version"))
+    p = job("tune", "Optuna search (nested MLflow runs); the best configuration is trained and registered")
+    training(p)
+    p.add_argument("--trials", type=int, default=20)
 
     p = job("pretrain", "masked-language-model pretraining of a SMILES RoBERTa on the library (for --model chemberta)")
     p.add_argument("--library", required=True)
@@ -240,27 +245,50 @@ def _tables(args, settings: Settings) -> dict[str, Any]:
     return {"tables": rows}
 
 
-@command("train")
-def _train(args, settings: Settings) -> dict[str, Any]:
+def _train_inputs(args) -> tuple[Any, list[str] | None]:
     from molpipe.models import get_model
-    from molpipe.spark import session
-    from molpipe.train.job import train
     from molpipe.train.loop import TrainConfig
 
-    params = dict(_parse_param(text) for text in args.param)
-    kind = get_model(args.model)  # defaults, to type the --param values
-    params = {key: _typed(value, getattr(kind, key, None), key) for key, value in params.items()}
+    kind = get_model(args.model)  # its defaults type the --param values
+    params = {key: _typed(value, getattr(kind, key, None), key) for key, value in map(_parse_param, args.param)}
     config = TrainConfig(model=args.model, model_params=params, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, patience=args.patience, seed=args.seed)  # fmt: skip
-    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    return config, [x.strip() for x in args.labels.split(",")] if args.labels else None
+
+
+def _format_trained(summary) -> str:
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in summary.test_metrics.items())
+    return (f"trained {summary.model} ({summary.task['kind']}, {', '.join(summary.task['labels'])}) in "
+            f"{summary.seconds:.0f} s with {summary.num_processes} process(es): test {metrics}\n"
+            f"registered {summary.model_name} v{summary.version} as '{summary.alias}' (run {summary.run_id})")  # fmt: skip
+
+
+@command("train")
+def _train(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.spark import session
+    from molpipe.train.job import train
+
+    config, labels = _train_inputs(args)
     with session(settings) as (engine, catalog):
         summary = train(catalog, args.library, config, args.model_name, labels, args.task, args.split_id,
                         args.num_processes, databricks=engine.kind == "databricks")  # fmt: skip
     if not args.json:
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in summary.test_metrics.items())
-        print(f"trained {summary.model} on '{args.library}' ({summary.task['kind']}, {', '.join(summary.task['labels'])}) "
-              f"in {summary.seconds:.0f} s with {summary.num_processes} process(es): test {metrics}\n"
-              f"registered {summary.model_name} v{summary.version} as '{summary.alias}' (run {summary.run_id})")  # fmt: skip
+        print(_format_trained(summary))
+    return _asdict(summary)
+
+
+@command("tune")
+def _tune(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.spark import session
+    from molpipe.train.tune import tune
+
+    config, labels = _train_inputs(args)
+    with session(settings) as (engine, catalog):
+        summary = tune(catalog, args.library, config, args.trials, args.model_name, labels, args.task, args.split_id,
+                       args.num_processes, databricks=engine.kind == "databricks")  # fmt: skip
+    if not args.json:
+        print(f"{summary.trials} trials (parent run {summary.parent_run_id}): best {summary.metric} "
+              f"{summary.best_value:.4f} with {summary.best_params}\n" + _format_trained(summary.registered))  # fmt: skip
     return _asdict(summary)
 
 

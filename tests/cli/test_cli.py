@@ -72,3 +72,17 @@ def test_job_entry_points_take_the_cli_arguments(tmp_path, data_dir):
     result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300, cwd=data_dir.parents[1])
     assert result.returncode == 0, result.stderr
     assert last_json(result)["rows_read"] == 100
+
+
+def test_multitask_training_with_missing_labels_from_the_command_line(tmp_path, data_dir):
+    home = tmp_path / "home"
+    labels = "NR-AR,NR-AhR,SR-p53"
+    molpipe(home, "ingest", str(data_dir / "tox21_sample.csv"), "--library", "tox21", "--label-cols", labels)
+    molpipe(home, "featurize", "--library", "tox21", "--featurizers", "morgan,rdkit2d")
+    molpipe(home, "split", "--library", "tox21", "--split", "random")
+    trained = last_json(molpipe(home, "train", "--library", "tox21", "--model", "fp-mlp", "--param", "hidden=32",
+                                "--epochs", "2", "--num-processes", "1", "--json"))  # fmt: skip
+    assert trained["task"] == {"labels": labels.split(","), "kind": "classification"}
+    assert trained["model_name"] == "tox21_fp_mlp" and trained["version"] == "1" and trained["run_id"]
+    promoted = molpipe(home, "promote", "--model", "tox21_fp_mlp", check=False)
+    assert promoted.returncode == 2 and "molpipe validate --model tox21_fp_mlp" in promoted.stderr

@@ -133,3 +133,30 @@ def test_pretrain_then_chemberta_trains_on_its_weights(hiv, tmp_path):
     assert isinstance(model.unwrap_python_model().predictor, Predictor)
     out = model.predict(pd.DataFrame({"smiles": ["c1ccccc1O", "not a smiles"]}))
     assert list(out["valid"]) == [True, False] and 0 <= out["prediction"][0] <= 1
+
+
+def test_tune_runs_nested_trials_and_registers_the_best(hiv):
+    from molpipe.train.tune import tune
+
+    summary = tune(hiv, "hiv", TrainConfig(model="fp-mlp", epochs=2, batch_size=32, patience=2), trials=2,
+                   model_name="hiv_tuned", num_processes=1)  # fmt: skip
+    assert summary.trials == 2 and summary.metric == "valid_roc_auc" and 0 <= summary.best_value <= 1
+    assert {"hidden", "layers", "dropout", "learning_rate"} == set(summary.best_params)
+    experiment = client().get_run(summary.parent_run_id).info.experiment_id
+    children = mlflow.search_runs(
+        [experiment], f"tags.mlflow.parentRunId = '{summary.parent_run_id}'", output_format="list"
+    )
+    assert len(children) == 2 and all("best_valid_roc_auc" in run.data.metrics for run in children)
+    version = client().get_model_version(summary.registered.model_name, summary.registered.version)
+    assert version.tags["tune_run_id"] == summary.parent_run_id
+    assert client().get_run(version.run_id).data.params["model.hidden"] == str(summary.best_params["hidden"])
+
+
+def test_regression_on_esol_logs_a_parity_plot(catalog, data_dir):
+    label = "measured log solubility in mols per litre"
+    ingest(catalog, data_dir / "esol_sample.csv", "esol", label_cols=[label])
+    featurize(catalog, "esol", parse_featurizers("morgan,rdkit2d"), workers=1)
+    split(catalog, "esol", "random", seed=0)
+    summary = train(catalog, "esol", TrainConfig(model="fp-mlp", epochs=4, batch_size=16), num_processes=1)
+    assert summary.task["kind"] == "regression" and {"rmse", "mae", "r2"} <= set(summary.test_metrics)
+    assert "plots/parity_test.png" in {a.path for a in client().list_artifacts(summary.run_id, "plots")}

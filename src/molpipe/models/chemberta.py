@@ -34,6 +34,13 @@ class ChemBERTaDNN(ModelKind):
     def featurizer_specs(self) -> list[str]:
         return []  # reads the standardized SMILES itself
 
+    def search_space(self, trial) -> dict[str, Any]:
+        return {
+            "head_hidden": trial.suggest_categorical("head_hidden", [128, 256, 512]),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+            "pooling": trial.suggest_categorical("pooling", ["cls", "mean"]),
+        }
+
     def fit(self, train: Sequence[Features]) -> dict[str, Any]:
         from transformers import AutoConfig, AutoTokenizer
 

@@ -30,6 +30,13 @@ class FingerprintMLP(ModelKind):
         specs = [f"morgan:radius={self.radius}:n_bits={self.n_bits}"]
         return specs + (["rdkit2d"] if self.descriptors else [])
 
+    def search_space(self, trial) -> dict[str, Any]:
+        return {
+            "hidden": trial.suggest_categorical("hidden", [256, 512, 1024]),
+            "layers": trial.suggest_int("layers", 1, 3),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        }
+
     def fit(self, train: Sequence[Features]) -> dict[str, Any]:
         if not self.descriptors:
             return {}

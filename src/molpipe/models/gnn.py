@@ -33,6 +33,13 @@ class GraphNetwork(ModelKind):
     def featurizer_specs(self) -> list[str]:
         return ["graph"] + (["rdkit2d"] if self.descriptors else [])
 
+    def search_space(self, trial) -> dict[str, Any]:
+        return {
+            "hidden": trial.suggest_categorical("hidden", [128, 256, 300]),
+            "layers": trial.suggest_int("layers", 3, 6),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+        }
+
     def fit(self, train: Sequence[Features]) -> dict[str, Any]:
         if not self.descriptors:
             return {}

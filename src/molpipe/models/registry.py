@@ -53,6 +53,10 @@ class ModelKind(ABC):
     def collate(self, molecules: Sequence[Features], state: dict[str, Any]) -> Any:
         """Model inputs for a batch of molecules."""
 
+    def search_space(self, trial) -> dict[str, Any]:
+        """Hyperparameters an Optuna ``trial`` proposes for ``molpipe tune`` (none by default)."""
+        return {}
+
     @property
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]

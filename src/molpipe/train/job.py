@@ -71,7 +71,7 @@ def train(
     )
     tracking.configure(settings, databricks)
     experiment = tracking.experiment_id(settings, library, task.name, databricks)
-    work = Path(tempfile.mkdtemp(prefix="molpipe-train-", dir=_scratch(settings)))
+    work = Path(tempfile.mkdtemp(prefix="molpipe-train-", dir=scratch_dir(settings)))
     try:
         with mlflow.start_run(experiment_id=experiment) as run:
             data = materialize(catalog, library, task, kind.featurizers(), split_id, work / "data", num_processes)
@@ -212,7 +212,7 @@ def _log_pyfunc(model_dir: Path, registered: str):
     )
 
 
-def _scratch(settings) -> str:
+def scratch_dir(settings) -> str:
     path = settings.home_path / "staging"
     path.mkdir(parents=True, exist_ok=True)
     return str(path)

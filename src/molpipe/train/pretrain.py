@@ -161,4 +161,4 @@ def _valid_loss(model, tokenizer, catalog, library, config: PretrainConfig, gene
             if (labels != -100).any():
                 losses.append(model(**inputs, labels=labels).loss.item())
                 weights.append(len(batch))
-    return float(sum(l * w for l, w in zip(losses, weights)) / sum(weights)) if weights else math.nan
+    return float(sum(loss * n for loss, n in zip(losses, weights)) / sum(weights)) if weights else math.nan
