@@ -1,12 +1,6 @@
-"""Job task entry point: `python jobs/ingest.py ...` takes exactly the arguments of `molpipe ingest`.
+"""Job task: `python jobs/ingest.py ARGS` is `molpipe ingest ARGS` (see `molpipe ingest --help`)."""
 
-Thin on purpose: Databricks job tasks (and anyone without the console script) run this file; the work is in
-molpipe.ingest and is tested there.
-"""
+from molpipe.cli import run_job
 
-import sys
-
-from molpipe.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["ingest", *sys.argv[1:]]))
+if __name__ == "__main__":  # forkserver workers import __main__: the job must not run again in them
+    run_job("ingest")

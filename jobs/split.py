@@ -1,12 +1,6 @@
-"""Job task entry point: `python jobs/split.py ...` takes exactly the arguments of `molpipe split`.
+"""Job task: `python jobs/split.py ARGS` is `molpipe split ARGS` (see `molpipe split --help`)."""
 
-Thin on purpose: Databricks job tasks (and anyone without the console script) run this file; the work is in
-molpipe.split and is tested there.
-"""
+from molpipe.cli import run_job
 
-import sys
-
-from molpipe.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["split", *sys.argv[1:]]))
+if __name__ == "__main__":  # forkserver workers import __main__: the job must not run again in them
+    run_job("split")

@@ -121,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def run_job(command_name: str) -> None:
+    """Entry point of a job task (``jobs/<command>.py``): the command's own arguments, its exit status."""
+    sys.exit(main([command_name, *sys.argv[1:]]))
+
+
 def _asdict(summary: Any) -> dict[str, Any]:
     return dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else dict(summary)
 
@@ -245,15 +250,18 @@ def _tables(args, settings: Settings) -> dict[str, Any]:
     return {"tables": rows}
 
 
-def _train_inputs(args) -> tuple[Any, list[str] | None]:
+def _train_inputs(args) -> tuple[Any, Any]:
+    """(TrainRequest, TrainConfig) from the arguments shared by train and tune."""
     from molpipe.models import get_model
+    from molpipe.train.job import TrainRequest
     from molpipe.train.loop import TrainConfig
 
     kind = get_model(args.model)  # its defaults type the --param values
     params = {key: _typed(value, getattr(kind, key, None), key) for key, value in map(_parse_param, args.param)}
     config = TrainConfig(model=args.model, model_params=params, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, patience=args.patience, seed=args.seed)  # fmt: skip
-    return config, [x.strip() for x in args.labels.split(",")] if args.labels else None
+    labels = tuple(x.strip() for x in args.labels.split(",")) if args.labels else None
+    return TrainRequest(args.library, args.model_name, labels, args.task, args.split_id, args.num_processes), config
 
 
 def _format_trained(summary) -> str:
@@ -268,10 +276,9 @@ def _train(args, settings: Settings) -> dict[str, Any]:
     from molpipe.spark import session
     from molpipe.train.job import train
 
-    config, labels = _train_inputs(args)
-    with session(settings) as (engine, catalog):
-        summary = train(catalog, args.library, config, args.model_name, labels, args.task, args.split_id,
-                        args.num_processes, databricks=engine.kind == "databricks")  # fmt: skip
+    request, config = _train_inputs(args)
+    with session(settings) as (_, catalog):
+        summary = train(catalog, request, config)
     if not args.json:
         print(_format_trained(summary))
     return _asdict(summary)
@@ -282,10 +289,9 @@ def _tune(args, settings: Settings) -> dict[str, Any]:
     from molpipe.spark import session
     from molpipe.train.tune import tune
 
-    config, labels = _train_inputs(args)
-    with session(settings) as (engine, catalog):
-        summary = tune(catalog, args.library, config, args.trials, args.model_name, labels, args.task, args.split_id,
-                       args.num_processes, databricks=engine.kind == "databricks")  # fmt: skip
+    request, config = _train_inputs(args)
+    with session(settings) as (_, catalog):
+        summary = tune(catalog, request, config, args.trials)
     if not args.json:
         print(f"{summary.trials} trials (parent run {summary.parent_run_id}): best {summary.metric} "
               f"{summary.best_value:.4f} with {summary.best_params}\n" + _format_trained(summary.registered))  # fmt: skip
@@ -299,8 +305,8 @@ def _pretrain(args, settings: Settings) -> dict[str, Any]:
 
     config = PretrainConfig(hidden=args.hidden, layers=args.layers, heads=args.heads, epochs=args.epochs,
                             batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)  # fmt: skip
-    with session(settings) as (engine, catalog):
-        summary = pretrain(catalog, args.library, config, args.out, databricks=engine.kind == "databricks")
+    with session(settings) as (_, catalog):
+        summary = pretrain(catalog, args.library, config, args.out)
     if not args.json:
         print(f"pretrained a {summary.parameters:,}-parameter RoBERTa on {summary.molecules:,} SMILES of "
               f"'{summary.library}' (vocabulary {summary.vocabulary}, valid MLM loss {summary.valid_mlm_loss:.3f}) "
@@ -338,10 +344,9 @@ def _validate(args, settings: Settings) -> dict[str, Any]:
     from molpipe import lifecycle, tracking
     from molpipe.spark import session
 
-    with session(settings) as (engine, catalog):
-        databricks = engine.kind == "databricks"
-        tracking.configure(settings, databricks)
-        name = tracking.registered_name(settings, args.model, databricks)
+    with session(settings) as (_, catalog):
+        tracking.configure(settings, catalog.databricks)
+        name = tracking.registered_name(settings, args.model, catalog.databricks)
         result = lifecycle.validate(catalog, name, settings.validation)
     if not args.json:
         verdict = "PASSED" if result.passed else "FAILED: " + "; ".join(result.reasons)

@@ -34,6 +34,7 @@ class IngestOptions:
 class FeaturizeOptions:
     featurizers: str = DEFAULT_FEATURIZERS
     chunk_rows: int = 64  # molecules handed to a worker process at a time
+    slice_rows: int = 50_000  # input rows per featurize round: peak memory follows the slice, not the library
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
     from molpipe.ingest.job import ingest
     from molpipe.spark import session
     from molpipe.split.job import split
-    from molpipe.train.job import train
+    from molpipe.train.job import TrainRequest, train
     from molpipe.train.loop import TrainConfig
 
     say = (lambda *_: None) if quiet else print
@@ -61,8 +61,8 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
             f"$ molpipe train --library {LIBRARY} --model gnn {params} --epochs 4 --num-processes 2 --model-name {MODEL_NAME}"
         )
         config = TrainConfig(model="gnn", model_params=QUICK_GNN, epochs=4, batch_size=64, patience=4)
-        trained = train(catalog, LIBRARY, config, MODEL_NAME, ["HIV_active"], None, splits.split_id, 2,
-                        databricks=engine.kind == "databricks")  # fmt: skip
+        request = TrainRequest(LIBRARY, MODEL_NAME, ("HIV_active",), split_id=splits.split_id, num_processes=2)
+        trained = train(catalog, request, config)
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in trained.test_metrics.items())
         say(f"  test {metrics}; registered {trained.model_name} v{trained.version} as '{trained.alias}'")
         say(f"$ molpipe validate --model {MODEL_NAME} && molpipe promote --model {MODEL_NAME}")

@@ -197,3 +197,17 @@ def test_quarantine_keeps_the_raw_row(catalog, data_dir):
 def test_featurize_of_unknown_library_says_what_to_do(catalog):
     with pytest.raises(ValueError, match="run `molpipe ingest FILE --library typo` first"):
         featurize(catalog, "typo", parse_featurizers("maccs"))
+
+
+def test_slices_give_the_same_outcome_as_one_pass(catalog, data_dir):
+    from molpipe.config import FeaturizeOptions
+    from molpipe.tables import Catalog
+
+    sliced = Catalog(catalog.spark, catalog.settings.replace(featurize=FeaturizeOptions(slice_rows=4)))
+    ingest(sliced, data_dir / "bad_rows.csv", "lib", id_col="compound_id", label_cols=["activity"])
+    summary = featurize(sliced, "lib", parse_featurizers(CHEAP), workers=1)
+    # ethanol is first seen in slice 1 (row 1); rows 5 and 6 in slice 2 are its duplicates
+    assert (summary.rows_read, summary.molecules_new, summary.duplicates, summary.quarantined) == (11, 3, 2, 6)
+    ethanol = sliced.read("molecules").where(F.col("smiles") == "CCO").first()
+    assert ethanol["n_sources"] == 3 and ethanol["labels"]["activity"] == pytest.approx(2 / 3)
+    assert sliced.read("features").count() == 2 * 3

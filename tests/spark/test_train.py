@@ -12,7 +12,7 @@ from molpipe.featurize import parse_featurizers
 from molpipe.featurize.job import featurize
 from molpipe.ingest.job import ingest
 from molpipe.split.job import split
-from molpipe.train.job import train
+from molpipe.train.job import TrainRequest, train
 from molpipe.train.loop import TrainConfig
 
 pytestmark = pytest.mark.spark
@@ -34,7 +34,7 @@ def client():
 
 @pytest.mark.parametrize("model, params", [("fp-mlp", {"hidden": 64}), ("gnn", {"hidden": 32, "layers": 2})])
 def test_each_model_trains_registers_and_logs(hiv, model, params):
-    summary = train(hiv, "hiv", TrainConfig(model=model, model_params=params, **QUICK), num_processes=1)
+    summary = train(hiv, TrainRequest("hiv", num_processes=1), TrainConfig(model=model, model_params=params, **QUICK))
     assert summary.task == {"labels": ("HIV_active",), "kind": "classification"}
     assert summary.counts["train"] > 150 and summary.counts["test"] > 0
     assert 0.0 <= summary.test_metrics["roc_auc"] <= 1.0 and "pr_auc" in summary.test_metrics
@@ -50,21 +50,20 @@ def test_each_model_trains_registers_and_logs(hiv, model, params):
 
 
 def test_ddp_with_two_processes_ends_with_identical_weights(hiv):
-    summary = train(
-        hiv, "hiv", TrainConfig(model="gnn", model_params={"hidden": 32, "layers": 2}, **QUICK), num_processes=2
-    )
+    tiny_gnn = TrainConfig(model="gnn", model_params={"hidden": 32, "layers": 2}, **QUICK)
+    summary = train(hiv, TrainRequest("hiv", num_processes=2), tiny_gnn)
     assert summary.num_processes == 2 and summary.weights_identical_across_ranks
 
 
 def test_registry_flow_validate_promote_rollback(hiv):
     config = TrainConfig(model="fp-mlp", model_params={"hidden": 32}, **QUICK)
-    first = train(hiv, "hiv", config, model_name="hiv_flow", num_processes=1)
+    first = train(hiv, TrainRequest("hiv", "hiv_flow", num_processes=1), config)
     with pytest.raises(ValueError, match="not validated"):
         lifecycle.promote("hiv_flow")
     result = lifecycle.validate(hiv, "hiv_flow", LENIENT)
     assert result.passed and result.champion is None and result.test_molecules > 0 and result.invalid_smiles == 0
     assert lifecycle.promote("hiv_flow").champion == first.version
-    second = train(hiv, "hiv", TrainConfig(**{**config.__dict__, "seed": 1}), model_name="hiv_flow", num_processes=1)
+    second = train(hiv, TrainRequest("hiv", "hiv_flow", num_processes=1), TrainConfig(**{**config.__dict__, "seed": 1}))
     result = lifecycle.validate(hiv, "hiv_flow", LENIENT)
     assert result.passed and result.champion == "1" and "roc_auc" in result.champion_metrics
     change = lifecycle.promote("hiv_flow")
@@ -80,10 +79,8 @@ def test_registry_flow_validate_promote_rollback(hiv):
 def test_failed_validation_blocks_promotion(hiv):
     train(
         hiv,
-        "hiv",
+        TrainRequest("hiv", "hiv_gate", num_processes=1),
         TrainConfig(model="fp-mlp", model_params={"hidden": 32}, **QUICK),
-        model_name="hiv_gate",
-        num_processes=1,
     )
     result = lifecycle.validate(hiv, "hiv_gate", ValidationOptions(min_roc_auc=1.01))
     assert not result.passed and "min_roc_auc" in result.reasons[0]
@@ -93,13 +90,8 @@ def test_failed_validation_blocks_promotion(hiv):
 
 
 def test_champion_pyfunc_predicts_row_by_row_from_smiles(hiv):
-    train(
-        hiv,
-        "hiv",
-        TrainConfig(model="gnn", model_params={"hidden": 32, "layers": 2}, **QUICK),
-        model_name="hiv_serve",
-        num_processes=1,
-    )
+    tiny_gnn = TrainConfig(model="gnn", model_params={"hidden": 32, "layers": 2}, **QUICK)
+    train(hiv, TrainRequest("hiv", "hiv_serve", num_processes=1), tiny_gnn)
     lifecycle.promote("hiv_serve", force=True)
     model = mlflow.pyfunc.load_model("models:/hiv_serve@champion")
     smiles = ["CC(=O)Oc1ccccc1C(=O)O", "C1CC", "", "CCO.Cl", "CN(C)(C)(C)C"]
@@ -127,7 +119,9 @@ def test_pretrain_then_chemberta_trains_on_its_weights(hiv, tmp_path):
     assert (resolve_pretrained(f"runs:/{summary.run_id}/pretrained") / "config.json").is_file()
 
     params = {"pretrained": summary.out, "head_hidden": 16, "max_length": 96}
-    trained = train(hiv, "hiv", TrainConfig(model="chemberta", model_params=params, **QUICK), num_processes=1)
+    trained = train(
+        hiv, TrainRequest("hiv", num_processes=1), TrainConfig(model="chemberta", model_params=params, **QUICK)
+    )
     assert 0.0 <= trained.test_metrics["roc_auc"] <= 1.0
     model = mlflow.pyfunc.load_model(f"models:/{trained.model_name}/{trained.version}")
     assert isinstance(model.unwrap_python_model().predictor, Predictor)
@@ -138,8 +132,8 @@ def test_pretrain_then_chemberta_trains_on_its_weights(hiv, tmp_path):
 def test_tune_runs_nested_trials_and_registers_the_best(hiv):
     from molpipe.train.tune import tune
 
-    summary = tune(hiv, "hiv", TrainConfig(model="fp-mlp", epochs=2, batch_size=32, patience=2), trials=2,
-                   model_name="hiv_tuned", num_processes=1)  # fmt: skip
+    base = TrainConfig(model="fp-mlp", epochs=2, batch_size=32, patience=2)
+    summary = tune(hiv, TrainRequest("hiv", "hiv_tuned", num_processes=1), base, trials=2)
     assert summary.trials == 2 and summary.metric == "valid_roc_auc" and 0 <= summary.best_value <= 1
     assert {"hidden", "layers", "dropout", "learning_rate"} == set(summary.best_params)
     experiment = client().get_run(summary.parent_run_id).info.experiment_id
@@ -157,6 +151,8 @@ def test_regression_on_esol_logs_a_parity_plot(catalog, data_dir):
     ingest(catalog, data_dir / "esol_sample.csv", "esol", label_cols=[label])
     featurize(catalog, "esol", parse_featurizers("morgan,rdkit2d"), workers=1)
     split(catalog, "esol", "random", seed=0)
-    summary = train(catalog, "esol", TrainConfig(model="fp-mlp", epochs=4, batch_size=16), num_processes=1)
+    summary = train(
+        catalog, TrainRequest("esol", num_processes=1), TrainConfig(model="fp-mlp", epochs=4, batch_size=16)
+    )
     assert summary.task["kind"] == "regression" and {"rmse", "mae", "r2"} <= set(summary.test_metrics)
     assert "plots/parity_test.png" in {a.path for a in client().list_artifacts(summary.run_id, "plots")}

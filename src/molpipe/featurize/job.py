@@ -20,6 +20,7 @@ with ``MERGE INTO`` keyed on (library, load, row) and (library, InChIKey); featu
 from __future__ import annotations
 
 import shutil
+import sys
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -62,21 +63,91 @@ class FeaturizeSummary:
         return self.rows_read == self.molecules_new + self.duplicates + self.quarantined
 
 
+@dataclass(frozen=True)
+class Slice:
+    """Rows ``first..last`` (inclusive) of one load."""
+
+    load_id: str
+    first: int
+    last: int
+
+
 def featurize(catalog: Catalog, library: str, featurizers: Sequence[Featurizer], workers: int = 1) -> FeaturizeSummary:
+    """Process every pending load of the library in slices of ``featurize.slice_rows`` rows (each a complete,
+    idempotent round: standardize, featurize, merge), so memory is bounded by the slice, not the library."""
     from pyspark.sql import functions as F
 
     spark, settings = catalog.spark, catalog.settings
-    known = catalog.read("loads").where(F.col("library") == library).select("load_id", "featurized_at").collect()
+    known = (
+        catalog.read("loads").where(F.col("library") == library)
+        .select("load_id", "rows_read", "featurized_at", "ingested_at").orderBy("ingested_at", "load_id").collect()
+    )  # fmt: skip
     if not known:
         raise ValueError(
             f"library {library!r} has no ingested files: run `molpipe ingest FILE --library {library}` first"
         )
-    loads = [row["load_id"] for row in known if row["featurized_at"] is None]
+    pending = [row for row in known if row["featurized_at"] is None]
+    size = settings.featurize.slice_rows
+    slices = [
+        Slice(r["load_id"], lo + 1, min(lo + size, r["rows_read"]))
+        for r in pending
+        for lo in range(0, r["rows_read"], size)
+    ]
     _register_specs(catalog, featurizers)
+    total = _Counts()
+    for number, piece in enumerate(slices or [None]):  # None: no new rows, only back-filling added featurizers
+        if len(slices) > 1:
+            print(f"[molpipe] featurize slice {number + 1}/{len(slices)}: rows {piece.first:,}-{piece.last:,} "
+                  f"of load {piece.load_id}", file=sys.stderr, flush=True)  # fmt: skip
+        total += _featurize_slice(catalog, library, piece, featurizers, workers)
+    loads = [row["load_id"] for row in pending]
+    if loads:
+        ids = ", ".join(f"'{load}'" for load in loads)
+        spark.sql(
+            f"UPDATE {catalog.ref('loads')} SET featurized_at = current_timestamp() "
+            f"WHERE library = '{library}' AND load_id IN ({ids})"
+        )
+    return FeaturizeSummary(
+        library=library,
+        loads=loads,
+        rows_read=total.rows,
+        molecules_new=total.new,
+        duplicates=total.accepted - total.new,
+        quarantined=sum(total.reasons.values()),
+        quarantine_reasons=dict(sorted(total.reasons.items())),
+        features_computed=dict(total.features),
+        feature_errors=total.feature_errors,
+        molecules_total=catalog.read("molecules").where(F.col("library") == library).count(),
+        tables=catalog.locations(["molecules", "molecule_sources", "features", "quarantine", "featurizer_specs"]),
+    )
+
+
+@dataclass
+class _Counts:
+    rows: int = 0
+    new: int = 0
+    accepted: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    features: Counter = field(default_factory=Counter)
+    feature_errors: int = 0
+
+    def __iadd__(self, other: "_Counts") -> "_Counts":
+        self.rows += other.rows
+        self.new += other.new
+        self.accepted += other.accepted
+        self.reasons.update(other.reasons)
+        self.features.update(other.features)
+        self.feature_errors += other.feature_errors
+        return self
+
+
+def _featurize_slice(catalog: Catalog, library: str, piece: Slice | None, featurizers, workers: int) -> _Counts:
+    from pyspark.sql import functions as F
+
+    settings = catalog.settings
     staging = settings.home_path / "staging" / f"featurize-{library}-{uuid.uuid4().hex[:8]}"
     try:
-        standardized = _standardize(catalog, library, loads, settings.standardize, workers, staging)
-        rows_read = standardized.count()
+        standardized = _standardize(catalog, library, piece, settings.standardize, workers, staging)
         ok = standardized.where(F.col("reason").isNull())
         molecules = catalog.read("molecules").where(F.col("library") == library)
         # staged: once the merges below run, "not yet in molecules" would no longer find these
@@ -100,45 +171,29 @@ def featurize(catalog: Catalog, library: str, featurizers: Sequence[Featurizer],
             catalog, library, computed.where(F.col("error").isNull()).join(failed_new, "inchikey", "left_anti")
         )
         _merge_molecules(catalog, library, accepted, firsts)
-        if loads:
-            ids = ", ".join(f"'{load}'" for load in loads)
-            spark.sql(
-                f"UPDATE {catalog.ref('loads')} SET featurized_at = current_timestamp() "
-                f"WHERE library = '{library}' AND load_id IN ({ids})"
-            )
-
-        reasons = {row["reason"]: row["count"] for row in quarantined.groupBy("reason").count().collect()}
-        n_accepted = accepted.count()
-        n_new = firsts.count()
-        features_computed = Counter(
-            {
-                row["featurizer"]: row["count"]
-                for row in computed.where(F.col("error").isNull()).groupBy("featurizer").count().collect()
-            }
+        succeeded = computed.where(F.col("error").isNull()).groupBy("featurizer").count().collect()
+        return _Counts(
+            rows=standardized.count(),
+            new=firsts.count(),
+            accepted=accepted.count(),
+            reasons=Counter({row["reason"]: row["count"] for row in quarantined.groupBy("reason").count().collect()}),
+            features=Counter({row["featurizer"]: row["count"] for row in succeeded}),
+            feature_errors=computed.where(F.col("error").isNotNull()).count(),
         )
-        feature_errors = computed.where(F.col("error").isNotNull()).count()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return FeaturizeSummary(
-        library=library,
-        loads=loads,
-        rows_read=rows_read,
-        molecules_new=n_new,
-        duplicates=n_accepted - n_new,
-        quarantined=sum(reasons.values()),
-        quarantine_reasons=dict(sorted(reasons.items())),
-        features_computed=dict(features_computed),
-        feature_errors=feature_errors,
-        molecules_total=catalog.read("molecules").where(F.col("library") == library).count(),
-        tables=catalog.locations(["molecules", "molecule_sources", "features", "quarantine", "featurizer_specs"]),
-    )
 
 
-def _standardize(catalog: Catalog, library: str, loads: list[str], options: StandardizeOptions, workers: int, staging):
-    """Pass 1: every pending raw row -> standardized (or rejected), staged as Parquet."""
+def _standardize(
+    catalog: Catalog, library: str, piece: Slice | None, options: StandardizeOptions, workers: int, staging
+):
+    """Pass 1: the slice's raw rows -> standardized (or rejected), staged as Parquet."""
     from pyspark.sql import functions as F
 
-    raw = catalog.read("library_raw").where((F.col("library") == library) & F.col("load_id").isin(loads))
+    rows = F.lit(False) if piece is None else (
+        (F.col("load_id") == piece.load_id) & F.col("source_row").between(piece.first, piece.last)
+    )  # fmt: skip
+    raw = catalog.read("library_raw").where((F.col("library") == library) & rows)
     columns = ["library", "load_id", "source_file", "source_row", "record_id", "structure", "structure_format",
                "labels", "read_error", "read_error_detail", "loaded_at"]  # fmt: skip
     chunk = catalog.settings.featurize.chunk_rows

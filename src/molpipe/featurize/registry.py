@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 from rdkit import Chem
 
-_REGISTRY: dict[str, type["Featurizer"]] = {}
+from molpipe.registries import Registry
 
 
 class Featurizer(ABC):
@@ -72,29 +72,15 @@ class Featurizer(ABC):
         }
 
 
-def register(name: str):
-    """Class decorator adding a featurizer to the registry under ``name``."""
-
-    def decorate(cls: type[Featurizer]) -> type[Featurizer]:
-        if name in _REGISTRY:
-            raise ValueError(f"featurizer {name!r} is already registered by {_REGISTRY[name].__qualname__}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-def available() -> list[str]:
-    return sorted(_REGISTRY)
+FEATURIZERS: Registry[type[Featurizer]] = Registry("featurizer")
+register = FEATURIZERS.register
+available = FEATURIZERS.names
 
 
 def get_featurizer(text: str) -> Featurizer:
     """Build a featurizer from ``name`` or ``name:param=value:param=value``."""
     name, *assignments = [part.strip() for part in text.strip().split(":")]
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown featurizer {name!r}; available: {', '.join(available())}")
-    cls = _REGISTRY[name]
+    cls = FEATURIZERS.get(name)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for assignment in assignments:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from molpipe.models.registry import Features, ModelKind, register_model, standardize, standardizer
+from molpipe.models.registry import Features, ModelKind, descriptor_block, fit_descriptors, register_model
 
 
 @register_model("fp-mlp")
@@ -38,14 +38,12 @@ class FingerprintMLP(ModelKind):
         }
 
     def fit(self, train: Sequence[Features]) -> dict[str, Any]:
-        if not self.descriptors:
-            return {}
-        return {"rdkit2d": standardizer(np.stack([m["rdkit2d"] for m in train]))}
+        return fit_descriptors(train) if self.descriptors else {}
 
     def collate(self, molecules: Sequence[Features], state: dict[str, Any]):
         parts = [np.stack([m["morgan"] for m in molecules]).astype(np.float32)]
         if self.descriptors:
-            parts.append(standardize(np.stack([m["rdkit2d"] for m in molecules]), state["rdkit2d"]))
+            parts.append(descriptor_block(molecules, state))
         return torch.from_numpy(np.concatenate(parts, axis=1))
 
     def build(self, n_tasks: int, state: dict[str, Any]):

@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch_geometric.data import Batch
 from torch_geometric.nn import GINEConv, global_add_pool, global_mean_pool
 
 from molpipe.featurize.graph import ATOM_DIM, BOND_DIM, to_pyg_data
-from molpipe.models.registry import Features, ModelKind, register_model, standardize, standardizer
+from molpipe.models.registry import Features, ModelKind, descriptor_block, fit_descriptors, register_model
 
 
 @register_model("gnn")
@@ -41,16 +40,12 @@ class GraphNetwork(ModelKind):
         }
 
     def fit(self, train: Sequence[Features]) -> dict[str, Any]:
-        if not self.descriptors:
-            return {}
-        return {"rdkit2d": standardizer(np.stack([m["rdkit2d"] for m in train]))}
+        return fit_descriptors(train) if self.descriptors else {}
 
     def collate(self, molecules: Sequence[Features], state: dict[str, Any]):
         batch = Batch.from_data_list([to_pyg_data(m["graph"]) for m in molecules])
         if self.descriptors:
-            batch.mol_features = torch.from_numpy(
-                standardize(np.stack([m["rdkit2d"] for m in molecules]), state["rdkit2d"])
-            )
+            batch.mol_features = torch.from_numpy(descriptor_block(molecules, state))
         return batch
 
     def build(self, n_tasks: int, state: dict[str, Any]):

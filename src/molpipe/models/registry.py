@@ -18,8 +18,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from molpipe.featurize import Featurizer, get_featurizer
-
-_MODELS: dict[str, type["ModelKind"]] = {}
+from molpipe.registries import Registry
 
 # One molecule's inputs: featurizer name -> its output (vector or GraphArrays), plus "smiles" (standardized)
 Features = dict[str, Any]
@@ -62,25 +61,13 @@ class ModelKind(ABC):
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
 
-def register_model(name: str):
-    def decorate(cls: type[ModelKind]) -> type[ModelKind]:
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} is already registered")
-        cls.name = name
-        _MODELS[name] = cls
-        return cls
-
-    return decorate
-
-
-def available_models() -> list[str]:
-    return sorted(_MODELS)
+MODELS: Registry[type[ModelKind]] = Registry("model")
+register_model = MODELS.register
+available_models = MODELS.names
 
 
 def get_model(name: str, **params: Any) -> ModelKind:
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
-    cls = _MODELS[name]
+    cls = MODELS.get(name)
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(params) - known
     if unknown:
@@ -88,6 +75,16 @@ def get_model(name: str, **params: Any) -> ModelKind:
             f"model {name!r} has no parameter(s) {', '.join(sorted(unknown))}; it has: {', '.join(sorted(known))}"
         )
     return cls(**params)
+
+
+def fit_descriptors(train: Sequence[Features]) -> dict[str, Any]:
+    """Preprocessing state of a model that reads the RDKit 2D descriptors: their training-set scaling."""
+    return {"rdkit2d": standardizer(np.stack([m["rdkit2d"] for m in train]))}
+
+
+def descriptor_block(molecules: Sequence[Features], state: dict[str, Any]) -> np.ndarray:
+    """The batch's descriptors scaled with the training statistics, [batch, n_descriptors]."""
+    return standardize(np.stack([m["rdkit2d"] for m in molecules]), state["rdkit2d"])
 
 
 def standardizer(rows: np.ndarray) -> dict[str, list[float]]:

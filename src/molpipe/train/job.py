@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from molpipe import __version__, tracking
 from molpipe.models import get_model
@@ -25,6 +25,18 @@ from molpipe.train.data import latest_split_id, materialize, resolve_task
 from molpipe.train.loop import TrainConfig, train_rank
 
 CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What to train on and where it goes; the model and its hyperparameters are a :class:`TrainConfig`."""
+
+    library: str
+    model_name: str | None = None  # registered name; default <library>_<model>
+    labels: tuple[str, ...] | None = None  # default: every label of the library
+    task_kind: str | None = None  # default: inferred from the labels
+    split_id: str | None = None  # default: the library's latest split
+    num_processes: int = 2
 
 
 @dataclass
@@ -46,29 +58,19 @@ class TrainSummary:
     seconds: float
 
 
-def train(
-    catalog: Catalog,
-    library: str,
-    config: TrainConfig,
-    model_name: str | None = None,
-    labels: Sequence[str] | None = None,
-    task_kind: str | None = None,
-    split_id: str | None = None,
-    num_processes: int = 2,
-    databricks: bool = False,
-) -> TrainSummary:
+def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> TrainSummary:
     import time
 
     import mlflow
 
     started = time.monotonic()
-    settings = catalog.settings
+    settings, databricks = catalog.settings, catalog.databricks
+    library, num_processes = request.library, request.num_processes
     kind = get_model(config.model, **config.model_params)  # fail fast on a bad model name or parameter
-    task = resolve_task(catalog, library, labels, task_kind)
-    split_id = split_id or latest_split_id(catalog, library)
-    registered = tracking.registered_name(
-        settings, model_name or f"{library}_{config.model}".replace("-", "_"), databricks
-    )
+    task = resolve_task(catalog, library, request.labels, request.task_kind)
+    split_id = request.split_id or latest_split_id(catalog, library)
+    name = request.model_name or f"{library}_{config.model}".replace("-", "_")
+    registered = tracking.registered_name(settings, name, databricks)
     tracking.configure(settings, databricks)
     experiment = tracking.experiment_id(settings, library, task.name, databricks)
     work = Path(tempfile.mkdtemp(prefix="molpipe-train-", dir=scratch_dir(settings)))

@@ -48,9 +48,7 @@ class PretrainSummary:
     seconds: float
 
 
-def pretrain(
-    catalog: Catalog, library: str, config: PretrainConfig, out: str | None = None, databricks: bool = False
-) -> PretrainSummary:
+def pretrain(catalog: Catalog, library: str, config: PretrainConfig, out: str | None = None) -> PretrainSummary:
     import mlflow
     import torch
     from transformers import RobertaConfig, RobertaForMaskedLM
@@ -69,8 +67,8 @@ def pretrain(
         bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, type_vocab_size=1,
     ))  # fmt: skip
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
-    tracking.configure(catalog.settings, databricks)
-    experiment = tracking.experiment_id(catalog.settings, library, "pretrain", databricks)
+    tracking.configure(catalog.settings, catalog.databricks)
+    experiment = tracking.experiment_id(catalog.settings, library, "pretrain", catalog.databricks)
     generator = torch.Generator().manual_seed(config.seed)
     valid_loss = math.nan
     with mlflow.start_run(experiment_id=experiment) as run:

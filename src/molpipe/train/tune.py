@@ -13,13 +13,12 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 from molpipe import tracking
 from molpipe.models import get_model
 from molpipe.tables import Catalog
 from molpipe.train.data import latest_split_id, materialize, resolve_task
-from molpipe.train.job import TrainSummary, scratch_dir, train
+from molpipe.train.job import TrainRequest, TrainSummary, scratch_dir, train
 from molpipe.train.loop import TrainConfig, train_rank
 
 
@@ -34,24 +33,14 @@ class TuneSummary:
     seconds: float
 
 
-def tune(
-    catalog: Catalog,
-    library: str,
-    base: TrainConfig,
-    trials: int,
-    model_name: str | None = None,
-    labels: Sequence[str] | None = None,
-    task_kind: str | None = None,
-    split_id: str | None = None,
-    num_processes: int = 2,
-    databricks: bool = False,
-) -> TuneSummary:
+def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, trials: int) -> TuneSummary:
     import mlflow
     import optuna
 
     started = time.monotonic()
-    task = resolve_task(catalog, library, labels, task_kind)
-    split_id = split_id or latest_split_id(catalog, library)
+    library, databricks = request.library, catalog.databricks
+    task = resolve_task(catalog, library, request.labels, request.task_kind)
+    split_id = request.split_id or latest_split_id(catalog, library)
     tracking.configure(catalog.settings, databricks)
     experiment = tracking.experiment_id(catalog.settings, library, task.name, databricks)
     kind = get_model(base.model, **base.model_params)
@@ -97,9 +86,7 @@ def tune(
         shutil.rmtree(work, ignore_errors=True)
     learning_rate = best_params.pop("learning_rate")
     best = replace(base, model_params={**base.model_params, **best_params}, learning_rate=learning_rate)
-    registered = train(
-        catalog, library, best, model_name, list(task.labels), task.kind, split_id, num_processes, databricks
-    )
+    registered = train(catalog, replace(request, labels=task.labels, task_kind=task.kind, split_id=split_id), best)
     mlflow.MlflowClient().set_model_version_tag(
         registered.model_name, registered.version, "tune_run_id", parent.info.run_id
     )
