@@ -30,7 +30,15 @@ def test_metrics_per_label_on_observed_rows():
 
 def test_task_kind_from_values():
     assert infer_kind(np.array([0.0, 1.0, np.nan])) == "classification"
+    # HIV: 528 duplicates, a few measured both active and inactive -> averaged to 0.5: still classification
+    assert infer_kind(np.array([0.0] * 60 + [1.0] * 39 + [0.5])) == "classification"
     assert infer_kind(np.array([-0.77, -3.3])) == "regression"
+    assert infer_kind(np.array([0.2, 0.35, 0.5, 1.0])) == "regression"  # a fraction, not a class
+
+
+def test_soft_labels_count_by_majority_in_metrics():
+    result = metrics(np.array([0.9, 0.8, 0.1, 0.2]), np.array([1.0, 0.5, 0.0, 0.0]), "classification")
+    assert result["roc_auc"] == pytest.approx(1.0)
 
 
 def test_smiles_tokenizer_is_atom_level_and_round_trips():

@@ -66,7 +66,7 @@ class ChemBERTaDNN(ModelKind):
         from transformers import AutoModel
 
         pretrained = AutoModel.from_pretrained(state["pretrained"], add_pooling_layer=False)
-        missing, unexpected = module.encoder.load_state_dict(pretrained.state_dict(), strict=False)
+        missing, _ = module.encoder.load_state_dict(pretrained.state_dict(), strict=False)
         if missing:
             raise ValueError(f"pretrained weights in {state['pretrained']} lack encoder parameters: {missing[:5]}")
 

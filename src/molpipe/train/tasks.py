@@ -38,13 +38,17 @@ class Task:
 
 
 def infer_kind(values: np.ndarray) -> str:
-    """Classification when every observed label is 0 or 1, regression otherwise."""
+    """Classification when every observed label lies in [0, 1] and almost all are exactly 0 or 1: a molecule
+    measured as both active and inactive has the mean of its measurements (0.5), which stays a soft binary label."""
     observed = values[~np.isnan(values)]
-    return "classification" if observed.size and np.isin(observed, (0.0, 1.0)).all() else "regression"
+    if not observed.size or observed.min() < 0.0 or observed.max() > 1.0:
+        return "regression"
+    return "classification" if np.isin(observed, (0.0, 1.0)).mean() >= 0.95 else "regression"
 
 
 def masked_loss(logits, targets, kind: str):
-    """Mean loss over the observed labels only (NaN targets are missing, as in Tox21)."""
+    """Mean loss over the observed labels only (NaN targets are missing, as in Tox21). Classification targets may
+    be soft (0.5 for a molecule measured both active and inactive): binary cross-entropy takes them as they are."""
     import torch
     import torch.nn.functional as F
 
@@ -71,6 +75,7 @@ def metrics(predictions: np.ndarray, targets: np.ndarray, kind: str) -> dict[str
         mask = ~np.isnan(targets[:, column])
         y, p = targets[mask, column], predictions[mask, column]
         if kind == "classification":
+            y = (y >= 0.5).astype(float)  # averaged duplicates (soft labels) count by majority
             if len(np.unique(y)) < 2:
                 continue
             scores.setdefault("roc_auc", []).append(roc_auc_score(y, p))
