@@ -4,12 +4,15 @@ the Unity Catalog registry. One experiment per library and task; artifacts pinne
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import warnings
 
 from molpipe.config import Settings
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # job logs, not terminals
 
 
 def tracking_uri(settings: Settings) -> str:
@@ -18,6 +21,11 @@ def tracking_uri(settings: Settings) -> str:
 
 def configure(settings: Settings, databricks: bool = False) -> None:
     import mlflow
+
+    # molpipe reports what it did itself; MLflow's INFO lines (database migrations, "validating input example")
+    # and its advice on type hints and cloudpickle would bury that in every job log
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 
     if databricks:
         mlflow.set_tracking_uri("databricks")
