@@ -36,9 +36,22 @@ def test_task_kind_from_values():
     assert infer_kind(np.array([0.2, 0.35, 0.5, 1.0])) == "regression"  # a fraction, not a class
 
 
-def test_soft_labels_count_by_majority_in_metrics():
-    result = metrics(np.array([0.9, 0.8, 0.1, 0.2]), np.array([1.0, 0.5, 0.0, 0.0]), "classification")
-    assert result["roc_auc"] == pytest.approx(1.0)
+def test_soft_labels_count_by_majority_in_metrics_and_plots(tmp_path):
+    from molpipe.train.plots import write_plots
+    from molpipe.train.tasks import Task
+
+    predictions, targets = np.array([[0.9], [0.8], [0.1], [0.2]]), np.array([[1.0], [0.5], [0.0], [0.0]])
+    assert metrics(predictions, targets, "classification")["roc_auc"] == pytest.approx(1.0)
+    history = [
+        {"epoch": 0, "train_loss": 0.7, "valid_roc_auc": 0.6},
+        {"epoch": 1, "train_loss": 0.5, "valid_roc_auc": 0.7},
+    ]
+    paths = write_plots(
+        tmp_path, history, {"predictions": predictions, "targets": targets}, Task(("HIV_active",), "classification")
+    )
+    assert [p.name for p in paths] == ["learning_curves.png", "roc_pr_test.png"] and all(
+        p.stat().st_size > 1000 for p in paths
+    )
 
 
 def test_smiles_tokenizer_is_atom_level_and_round_trips():

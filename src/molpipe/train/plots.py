@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from molpipe.train.tasks import Task
+from molpipe.train.tasks import Task, binary_targets
 
 
 def log_training_plots(out: Path, history: list[dict], task: Task) -> None:
@@ -46,7 +46,7 @@ def write_plots(folder: Path, history: list[dict], test, task: Task) -> list[Pat
         fig, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4))
         for column, label in enumerate(task.labels):
             mask = ~np.isnan(targets[:, column])
-            y, p = targets[mask, column], predictions[mask, column]
+            y, p = binary_targets(targets[mask, column]), predictions[mask, column]
             if len(np.unique(y)) < 2:
                 continue
             fpr, tpr, _ = roc_curve(y, p)

@@ -46,6 +46,11 @@ def infer_kind(values: np.ndarray) -> str:
     return "classification" if np.isin(observed, (0.0, 1.0)).mean() >= 0.95 else "regression"
 
 
+def binary_targets(values: np.ndarray) -> np.ndarray:
+    """Class labels for metrics and curves: soft labels (averaged duplicates) count by majority."""
+    return (values >= 0.5).astype(float)
+
+
 def masked_loss(logits, targets, kind: str):
     """Mean loss over the observed labels only (NaN targets are missing, as in Tox21). Classification targets may
     be soft (0.5 for a molecule measured both active and inactive): binary cross-entropy takes them as they are."""
@@ -75,7 +80,7 @@ def metrics(predictions: np.ndarray, targets: np.ndarray, kind: str) -> dict[str
         mask = ~np.isnan(targets[:, column])
         y, p = targets[mask, column], predictions[mask, column]
         if kind == "classification":
-            y = (y >= 0.5).astype(float)  # averaged duplicates (soft labels) count by majority
+            y = binary_targets(y)
             if len(np.unique(y)) < 2:
                 continue
             scores.setdefault("roc_auc", []).append(roc_auc_score(y, p))
