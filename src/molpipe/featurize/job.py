@@ -99,7 +99,9 @@ def featurize(catalog: Catalog, library: str, featurizers: Sequence[Featurizer],
         if len(slices) > 1:
             print(f"[molpipe] featurize slice {number + 1}/{len(slices)}: rows {piece.first:,}-{piece.last:,} "
                   f"of load {piece.load_id}", file=sys.stderr, flush=True)  # fmt: skip
-        total += _featurize_slice(catalog, library, piece, featurizers, workers)
+        # the first round also back-fills specs missing for molecules already in the library; after it, every
+        # molecule has every requested spec, so later rounds featurize only their own new molecules
+        total += _featurize_slice(catalog, library, piece, featurizers, workers, backfill=number == 0)
     loads = [row["load_id"] for row in pending]
     if loads:
         ids = ", ".join(f"'{load}'" for load in loads)
@@ -141,7 +143,9 @@ class _Counts:
         return self
 
 
-def _featurize_slice(catalog: Catalog, library: str, piece: Slice | None, featurizers, workers: int) -> _Counts:
+def _featurize_slice(
+    catalog: Catalog, library: str, piece: Slice | None, featurizers, workers: int, backfill: bool
+) -> _Counts:
     from pyspark.sql import functions as F
 
     settings = catalog.settings
@@ -152,7 +156,10 @@ def _featurize_slice(catalog: Catalog, library: str, piece: Slice | None, featur
         molecules = catalog.read("molecules").where(F.col("library") == library)
         # staged: once the merges below run, "not yet in molecules" would no longer find these
         firsts = _stage(_first_sightings(ok, molecules), staging / "firsts")
-        computed = _featurize_missing(catalog, library, firsts, molecules, featurizers, workers, staging)
+        candidates = firsts.select("inchikey", "smiles")
+        if backfill:
+            candidates = candidates.unionByName(molecules.select("inchikey", "smiles"))
+        computed = _featurize_missing(catalog, library, candidates, featurizers, workers, staging)
         failed = computed.where(F.col("error").isNotNull()).groupBy("inchikey").agg(F.first("error").alias("error"))
         failed_new = failed.join(firsts.select("inchikey"), "inchikey", "left_semi")
         accepted = ok.join(failed_new, "inchikey", "left_anti")
@@ -224,16 +231,14 @@ def _first_sightings(ok, molecules):
     )
 
 
-def _featurize_missing(catalog, library, firsts, molecules, featurizers, workers, staging):
-    """Pass 2: every (molecule, spec) that has no feature row yet, computed once; staged as Parquet."""
+def _featurize_missing(catalog, library, candidates, featurizers, workers, staging):
+    """Pass 2: every (candidate molecule, spec) that has no feature row yet, computed once; staged as Parquet."""
     from pyspark.sql import functions as F
 
     specs = catalog.spark.createDataFrame([(f.spec,) for f in featurizers], "spec STRING")
     have = catalog.read("features").where(F.col("library") == library).select("inchikey", "spec")
     wanted = (
-        firsts.select("inchikey", "smiles")
-        .unionByName(molecules.select("inchikey", "smiles"))
-        .crossJoin(specs)
+        candidates.crossJoin(specs)
         .join(have, ["inchikey", "spec"], "left_anti")
         .groupBy("inchikey", "smiles")
         .agg(F.sort_array(F.collect_list("spec")).alias("specs"))
