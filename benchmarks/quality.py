@@ -1,6 +1,7 @@
 """Model quality against published results: HIV test ROC-AUC and ESOL test RMSE on balanced scaffold splits.
 
     python benchmarks/quality.py [--datasets hiv,esol] [--models gnn,chemberta,fp-mlp] [--seeds 3] [--epochs 30]
+                                 [--home DIR]  # keep (and reuse) the featurized tables across invocations
 
 For each dataset it ingests and featurizes the full file once, then for each seed makes a balanced scaffold split
 with that seed and trains every model with it (2 DDP processes), printing mean +/- sd of the test metric over seeds
@@ -42,6 +43,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--num-processes", type=int, default=2)
     parser.add_argument("--pretrained", help="folder of real ChemBERTa weights (skips `molpipe pretrain`)")
+    parser.add_argument("--pretrain-epochs", type=int, default=5)
+    parser.add_argument("--home", help="MOLPIPE_HOME to use and keep (default: a temporary one, removed)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -56,7 +59,7 @@ def main() -> None:
     from molpipe.train.pretrain import PretrainConfig, pretrain
 
     models = args.models.split(",")
-    home = Path(tempfile.mkdtemp(prefix="molpipe-quality-"))
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="molpipe-quality-"))
     results = []
     try:
         with session(load_settings().replace(home=str(home))) as (engine, catalog):
@@ -66,7 +69,8 @@ def main() -> None:
                 featurize(catalog, name, parse_featurizers("morgan,rdkit2d,graph"), engine.udf_workers)
                 pretrained = args.pretrained
                 if "chemberta" in models and not pretrained:
-                    pretrained = pretrain(catalog, name, PretrainConfig(epochs=5), str(home / f"pretrained-{name}")).out
+                    config = PretrainConfig(epochs=args.pretrain_epochs)
+                    pretrained = pretrain(catalog, name, config, str(home / f"pretrained-{name}")).out
                 for model in models:
                     scores, seconds = [], []
                     for seed in range(args.seeds):
@@ -95,7 +99,8 @@ def main() -> None:
                            "seconds_per_run": statistics.mean(seconds)}  # fmt: skip
                     results.append(row)
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        if not args.home:
+            shutil.rmtree(home, ignore_errors=True)
 
     for name in args.datasets.split(","):
         case = CASES[name]
