@@ -39,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-cols", default="", help="comma-separated numeric label columns")
     p.add_argument("--format", choices=["csv", "tsv", "smi", "sdf", "parquet"], help="override the extension")
 
+    p = job("landing", "hand each file waiting in a landing folder to a command (ingest, ingest-results), then "
+                       "move it out to _processed/ or _failed/ beside the folder (file-arrival jobs)")  # fmt: skip
+    p.add_argument("folder")
+    p.add_argument("--then", required=True, choices=["ingest", "ingest-results"], help="the command for each file")
+    p.add_argument("--library", required=True)
+    for flag in ("--smiles-col", "--id-col", "--label-cols", "--format"):
+        p.add_argument(flag, help=f"passed on to the command as {flag}")
+
     p = job("featurize", "standardize, de-duplicate and featurize a library's pending loads")
     p.add_argument("--library", required=True)
     p.add_argument("--featurizers", help="comma-separated featurizer names (default: morgan,rdkit2d,maccs,graph); "
@@ -95,8 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
                        ("rollback", "restore the previous champion")]:  # fmt: skip
         p = job(name, help)
         p.add_argument("--model", required=True, help="registered model name")
+        if name != "rollback":
+            p.add_argument("--version", help="the challenger version expected (a job's train task hands it on)")
         if name == "promote":
             p.add_argument("--force", action="store_true", help="promote without a passed validation")
+
+    p = job(
+        "status", "the deployed pipeline on Databricks: jobs and their last runs, the serving endpoint, the champion"
+    )
+    p.add_argument(
+        "--model", help="registered model: catalog.schema.name, or a name in $MOLPIPE_CATALOG.$MOLPIPE_SCHEMA"
+    )
+    p.add_argument("--endpoint", help="serving endpoint name (default: <model name>-champion when --model is given)")
+    p.add_argument(
+        "--tag", default="project=molpipe", help="KEY=VALUE tag of the bundle's jobs (default project=molpipe)"
+    )
+    p.add_argument("--profile", help="~/.databrickscfg profile (default: the SDK's own authentication)")
 
     p = job("demo", "ingest, featurize and split the bundled MoleculeNet HIV library, then query it")
     p.add_argument("--featurizers", help="default: the configured featurizers")
@@ -104,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return execute(argv)[0]
+
+
+def execute(argv: Sequence[str] | None = None) -> tuple[int, dict[str, Any] | None]:
+    """Run one command: its exit status and its summary (None when it failed)."""
     args = build_parser().parse_args(argv)
     settings = load_settings()
     if args.home:
@@ -115,15 +142,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"molpipe {args.command}: error: {message}", file=sys.stderr)
         if getattr(args, "json", False):
             print(json.dumps({"error": message, "command": args.command}))
-        return 2
+        return 2, None
     if getattr(args, "json", False):
         print(json.dumps(summary, default=str))
-    return 0
+    return 0, summary
 
 
 def run_job(command_name: str) -> None:
-    """Entry point of a job task (``jobs/<command>.py``): the command's own arguments, its exit status."""
-    sys.exit(main([command_name, *sys.argv[1:]]))
+    """Entry point of a job task (``jobs/<command>.py``): the command's own arguments, its exit status; on
+    Databricks the summary's scalars become task values for the tasks after it (:mod:`molpipe.task_values`)."""
+    from molpipe import task_values
+
+    code, summary = execute([command_name, *sys.argv[1:]])
+    if summary is not None:
+        task_values.publish(summary)
+    sys.exit(code)
 
 
 def _asdict(summary: Any) -> dict[str, Any]:
@@ -147,6 +180,31 @@ def _ingest(args, settings: Settings) -> dict[str, Any]:
             print(f"ingested {summary.rows_read:,} rows from {summary.source_file} into library '{summary.library}' "
                   f"(load {summary.load_id}, {summary.format}, structure column '{summary.structure_column}', "
                   f"{summary.rows_malformed:,} malformed rows kept for quarantine)")  # fmt: skip
+    return _asdict(summary)
+
+
+@command("landing")
+def _landing(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.ingest.landing import process_landing
+
+    forwarded = ["--library", args.library]
+    for flag in ("smiles_col", "id_col", "label_cols", "format"):
+        if getattr(args, flag) is not None:
+            forwarded += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+    if args.then not in COMMANDS:
+        raise ValueError(f"this molpipe has no '{args.then}' command")
+    parser = build_parser()
+    parser.parse_args([args.then, "FILE", *forwarded])  # a bad flag fails here, before any file is touched
+
+    def run(path) -> dict[str, Any]:
+        return COMMANDS[args.then](parser.parse_args([args.then, str(path), *forwarded]), settings)
+
+    summary = process_landing(args.folder, args.then, run)
+    if not args.json:
+        print(f"{summary.folder}: {summary.processed} file(s) through `molpipe {args.then}`, {summary.failed} failed")
+    if summary.failed:
+        failures = "; ".join(f"{f['file']}: {f['error']}" for f in summary.files if f["status"] == "failed")
+        raise ValueError(f"{summary.failed} of {len(summary.files)} file(s) failed (moved to _failed/): {failures}")
     return _asdict(summary)
 
 
@@ -347,7 +405,7 @@ def _validate(args, settings: Settings) -> dict[str, Any]:
     with session(settings) as (_, catalog):
         tracking.configure(settings, catalog.databricks)
         name = tracking.registered_name(settings, args.model, catalog.databricks)
-        result = lifecycle.validate(catalog, name, settings.validation)
+        result = lifecycle.validate(catalog, name, settings.validation, args.version)
     if not args.json:
         verdict = "PASSED" if result.passed else "FAILED: " + "; ".join(result.reasons)
         champion = (
@@ -365,7 +423,8 @@ def _validate(args, settings: Settings) -> dict[str, Any]:
 def _promote(args, settings: Settings) -> dict[str, Any]:
     from molpipe import lifecycle, tracking
 
-    change = lifecycle.promote(tracking.registered_name(settings, args.model, _registry_session(settings)), args.force)
+    name = tracking.registered_name(settings, args.model, _registry_session(settings))
+    change = lifecycle.promote(name, args.force, args.version)
     if not args.json:
         print(f"{change.model_name}: champion is now v{change.champion} (was {change.previous_champion or 'none'})")
     return _asdict(change)
@@ -379,6 +438,29 @@ def _rollback(args, settings: Settings) -> dict[str, Any]:
     if not args.json:
         print(f"{change.model_name}: champion rolled back to v{change.champion} (was v{change.previous_champion})")
     return _asdict(change)
+
+
+@command("status")
+def _status(args, settings: Settings) -> dict[str, Any]:
+    from databricks.sdk import WorkspaceClient
+
+    from molpipe.workspace_status import format_status, workspace_status
+
+    key, sep, value = args.tag.partition("=")
+    if not sep:
+        raise ValueError(f"--tag takes KEY=VALUE, got {args.tag!r}")
+    model = args.model
+    if model and "." not in model:
+        if not settings.catalog:
+            raise ValueError(
+                f"--model {model!r}: give catalog.schema.name, or set MOLPIPE_CATALOG (and MOLPIPE_SCHEMA)"
+            )
+        model = f"{settings.catalog}.{settings.schema}.{model}"
+    endpoint = args.endpoint or (f"{model.rsplit('.', 1)[-1]}-champion" if model else None)
+    status = workspace_status(WorkspaceClient(profile=args.profile), (key, value), model, endpoint)
+    if not args.json:
+        print(format_status(status))
+    return _asdict(status)
 
 
 @command("demo")

@@ -57,17 +57,32 @@ class ValidationOptions:
 
 
 @dataclass(frozen=True)
+class MonitorOptions:
+    """When ``molpipe monitor`` calls a scoring run drifted from the model's training data and flags a retrain."""
+
+    descriptors: str = "MolWt,MolLogP,TPSA,NumHDonors,NumHAcceptors,NumRotatableBonds,RingCount,FractionCSP3"
+    bins: int = 10  # quantile bins of the reference distribution (plus one for missing values)
+    psi_threshold: float = 0.2  # population stability index of any key descriptor above this: drift
+    prediction_psi_threshold: float = 0.2  # PSI of the predictions against the model's held-out predictions
+    ad_similarity: float = 0.35  # max Tanimoto to the training set below this: outside the applicability domain
+    max_outside_ad: float = 0.5  # fraction of a run outside the applicability domain above this: drift
+    reference_sample: int = 2000  # held-out molecules the model predicts to give the reference predictions
+
+
+@dataclass(frozen=True)
 class Settings:
     home: str = ".molpipe"  # local warehouse, MLflow store and staging area
     spark_remote: str = ""  # sc://host:port of any Spark Connect server; empty: embedded Sail (or Databricks')
     catalog: str = ""  # Unity Catalog catalog; set on Databricks (tables become catalog.schema.name)
     schema: str = "molpipe"
+    experiment: str = ""  # MLflow experiment for every run (the bundle's); empty: one per library and task
     workers: int = 0  # Python processes per UDF for chemistry; 0: every core with embedded Sail, 1 elsewhere
     standardize: StandardizeOptions = field(default_factory=StandardizeOptions)
     ingest: IngestOptions = field(default_factory=IngestOptions)
     featurize: FeaturizeOptions = field(default_factory=FeaturizeOptions)
     split: SplitOptions = field(default_factory=SplitOptions)
     validation: ValidationOptions = field(default_factory=ValidationOptions)
+    monitor: MonitorOptions = field(default_factory=MonitorOptions)
 
     @property
     def home_path(self) -> Path:

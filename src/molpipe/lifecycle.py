@@ -60,13 +60,15 @@ def _version_by_alias(name: str, alias: str):
         return None
 
 
-def validate(catalog: Catalog, name: str, options: ValidationOptions) -> ValidationResult:
+def validate(catalog: Catalog, name: str, options: ValidationOptions, version: str | None = None) -> ValidationResult:
+    """Score the challenger; ``version``: the challenger this job run trained (fails if the alias has moved)."""
     import mlflow
     from pyspark.sql import functions as F
 
     challenger = _version_by_alias(name, CHALLENGER)
     if challenger is None:
         raise ValueError(f"model {name!r} has no '{CHALLENGER}' version: train one with `molpipe train`")
+    _expect(name, challenger, version)
     champion = _version_by_alias(name, CHAMPION)
     tags = challenger.tags
     task = Task(**{k: tuple(v) if k == "labels" else v for k, v in json.loads(tags["task"]).items()})
@@ -121,10 +123,11 @@ def validate(catalog: Catalog, name: str, options: ValidationOptions) -> Validat
     return result
 
 
-def promote(name: str, force: bool = False) -> AliasChange:
+def promote(name: str, force: bool = False, version: str | None = None) -> AliasChange:
     challenger = _version_by_alias(name, CHALLENGER)
     if challenger is None:
         raise ValueError(f"model {name!r} has no '{CHALLENGER}' version to promote")
+    _expect(name, challenger, version)
     if not force and challenger.tags.get("validation_status") != "passed":
         status = challenger.tags.get("validation_status", "not validated")
         raise ValueError(f"challenger v{challenger.version} of {name!r} is {status}: run `molpipe validate --model {name}` "
@@ -150,6 +153,13 @@ def rollback(name: str) -> AliasChange:
     client.set_registered_model_alias(name, CHAMPION, previous)
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
     return AliasChange(name, previous, str(current.version) if current else None, "rollback")
+
+
+def _expect(name: str, challenger, version: str | None) -> None:
+    """A job's validate and promote act on the version its train task registered, never on a later one."""
+    if version and str(challenger.version) != str(version):
+        raise ValueError(f"the '{CHALLENGER}' of {name!r} is v{challenger.version}, not v{version}: "
+                         "a later training moved it")  # fmt: skip
 
 
 def _history(name: str) -> list[str]:

@@ -39,7 +39,10 @@ def configure(settings: Settings, databricks: bool = False) -> None:
 def experiment_id(settings: Settings, library: str, task_name: str, databricks: bool = False) -> str:
     import mlflow
 
-    name = f"/Shared/molpipe/{library}-{task_name}" if databricks else f"molpipe-{library}-{task_name}"
+    if settings.experiment:  # the bundle's experiment (MOLPIPE_EXPERIMENT), whatever the library and task
+        name = settings.experiment
+    else:
+        name = f"/Shared/molpipe/{library}-{task_name}" if databricks else f"molpipe-{library}-{task_name}"
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
         return existing.experiment_id

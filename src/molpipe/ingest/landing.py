@@ -1,0 +1,68 @@
+"""``molpipe landing FOLDER --then COMMAND``: every file dropped into a landing folder goes through a command once.
+
+A Databricks file-arrival trigger starts a job when files land in a Unity Catalog Volume folder, but it does not say
+which files. This hands each file there, in name order, to a molpipe command (``ingest`` for library files,
+``ingest-results`` for the lab's), then moves it out of the watched folder: into ``<parent>/_processed/<folder>/``
+when the command succeeded, into ``<parent>/_failed/<folder>/`` with an ``.error.txt`` beside it when it did not.
+The archive lies outside the watched folder, so moving a file there neither triggers the job again nor lets a rerun
+see the file twice. One bad file does not stop the others; the command reports every failure at the end.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HANDLED_ERRORS = (ValueError, KeyError, FileNotFoundError)  # what molpipe's commands raise for a bad input file
+
+
+@dataclass
+class LandingSummary:
+    folder: str
+    command: str
+    processed: int = 0
+    failed: int = 0
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+
+def pending_files(folder: Path) -> list[Path]:
+    """Files waiting in the folder, in name order (hidden and in-progress ``_``/``.`` files are left alone)."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+
+
+def archive_folder(folder: Path, outcome: str) -> Path:
+    return folder.parent / f"_{outcome}" / folder.name
+
+
+def process_landing(folder: str | Path, command: str, run: Callable[[Path], dict[str, Any]]) -> LandingSummary:
+    """``run(path)`` each pending file and move it to the archive for its outcome."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"landing folder {folder} does not exist")
+    summary = LandingSummary(str(folder), command)
+    for path in pending_files(folder):
+        try:
+            result = run(path)
+        except HANDLED_ERRORS as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            target = _move(path, archive_folder(folder, "failed"))
+            target.with_name(target.name + ".error.txt").write_text(f"molpipe {command}: {message}\n")
+            summary.failed += 1
+            summary.files.append({"file": path.name, "status": "failed", "error": message, "moved_to": str(target)})
+            continue
+        target = _move(path, archive_folder(folder, "processed"))
+        summary.processed += 1
+        summary.files.append({"file": path.name, "status": "processed", "moved_to": str(target), "summary": result})
+    return summary
+
+
+def _move(path: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target, n = folder / path.name, 1
+    while target.exists():  # the same name landed before: keep both
+        target, n = folder / f"{n}-{path.name}", n + 1
+    shutil.move(path, target)
+    return target
