@@ -108,6 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "promote":
             p.add_argument("--force", action="store_true", help="promote without a passed validation")
 
+    p = job("monitor", "drift of scoring runs against the model's training data into the monitoring table, MLflow "
+                       "and a PNG report; flags a retrain past the [monitor] thresholds")  # fmt: skip
+    p.add_argument("--library", help="only this library's scoring runs")
+    p.add_argument("--run", help="one scoring run id (default: every scoring run not monitored yet)")
+    p.add_argument("--out", help="folder for the PNG reports (default $MOLPIPE_HOME/reports/monitor)")
+
+    p = job(
+        "quality-monitor", "create (once) and refresh the Lakehouse Monitoring quality monitor on a table (Databricks)"
+    )
+    p.add_argument("--table", default="candidates", help="molpipe table to monitor (default candidates)")
+    p.add_argument("--assets-dir", required=True, help="workspace folder for the monitor's dashboard")
+    p.add_argument("--granularity", default="1 day", help="time window of the profile metrics (default '1 day')")
+    p.add_argument("--no-refresh", dest="refresh", action="store_false", help="create the monitor only")
+    p.add_argument("--profile", help="~/.databrickscfg profile (default: the SDK's own authentication)")
+
     p = job(
         "status", "the deployed pipeline on Databricks: jobs and their last runs, the serving endpoint, the champion"
     )

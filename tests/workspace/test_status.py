@@ -11,12 +11,22 @@ MODEL = "ml.molpipe.hiv_gnn"
 JOBS = {
     "jobs": [
         {"job_id": 11, "settings": {"name": "molpipe-train", "tags": {"project": "molpipe"}}},
-        {"job_id": 12, "settings": {"name": "molpipe-score", "tags": {"project": "molpipe"},
-                                    "schedule": {"quartz_cron_expression": "0 0 6 * * ?", "timezone_id": "UTC",
-                                                 "pause_status": "UNPAUSED"}}},  # fmt: skip
-        {"job_id": 13, "settings": {"name": "molpipe-retrain_on_new_results", "tags": {"project": "molpipe"},
-                                    "trigger": {"pause_status": "PAUSED",
-                                                "table_update": {"table_names": ["ml.molpipe.lab_results"]}}}},  # fmt: skip
+        {
+            "job_id": 12,
+            "settings": {
+                "name": "molpipe-score",
+                "tags": {"project": "molpipe"},
+                "schedule": {"quartz_cron_expression": "0 0 6 * * ?", "timezone_id": "UTC", "pause_status": "UNPAUSED"},
+            },
+        },
+        {
+            "job_id": 13,
+            "settings": {
+                "name": "molpipe-retrain_on_new_results",
+                "tags": {"project": "molpipe"},
+                "trigger": {"pause_status": "PAUSED", "table_update": {"table_names": ["ml.molpipe.lab_results"]}},
+            },
+        },
         {"job_id": 99, "settings": {"name": "someone-elses-job", "tags": {"project": "other"}}},
     ]
 }
@@ -59,7 +69,12 @@ def test_jobs_last_runs_endpoint_and_champion(workspace):
     assert len(workspace.asked("GET", "/api/2.2/jobs/runs/list")) == 3
     assert status.endpoint == {"name": "hiv_gnn-champion", "exists": True, "ready": "READY",
                                "config_update": "NOT_UPDATING", "served": [{"entity": MODEL, "version": "3"}]}  # fmt: skip
-    assert status.champion == {"model": MODEL, "version": "4", "run_id": "abc123", "created": "2026-01-01T09:00:00+00:00"}
+    assert status.champion == {
+        "model": MODEL,
+        "version": "4",
+        "run_id": "abc123",
+        "created": "2026-01-01T09:00:00+00:00",
+    }
     assert status.serves_champion is False
     text = format_status(status)
     assert "champion ml.molpipe.hiv_gnn v4 (NOT served: redeploy with --var champion_version=4)" in text
@@ -81,10 +96,13 @@ def test_status_command_uses_the_sdks_environment_auth(workspace, tmp_path):
     env |= {"DATABRICKS_HOST": workspace.host, "DATABRICKS_TOKEN": "dapi-fake", "MOLPIPE_CATALOG": "ml",
             "MOLPIPE_SCHEMA": "molpipe", "MOLPIPE_HOME": str(tmp_path)}  # fmt: skip
     result = subprocess.run([sys.executable, "-m", "molpipe", "status", "--model", "hiv_gnn", "--json"],
-                            capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+                            capture_output=True, text=True, env=env, timeout=120, check=False)  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(summary["jobs"]) == 3 and summary["champion"]["version"] == "4"
     assert summary["endpoint"]["name"] == "hiv_gnn-champion" and summary["serves_champion"] is False
     assert all(r["query"].get("limit") == ["1"] for r in workspace.asked("GET", "/api/2.2/jobs/runs/list"))
-    assert {r["path"] for r in workspace.requests} >= {"/api/2.2/jobs/list", "/api/2.0/serving-endpoints/hiv_gnn-champion"}
+    assert {r["path"] for r in workspace.requests} >= {
+        "/api/2.2/jobs/list",
+        "/api/2.0/serving-endpoints/hiv_gnn-champion",
+    }
