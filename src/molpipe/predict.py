@@ -178,6 +178,4 @@ class MolpipePyfunc(PythonModel):
             smiles = model_input["smiles"].tolist()
         else:
             smiles = list(model_input)
-        return self.predictor.predict(
-            smiles, params.get("uncertainty", "auto"), int(params.get("samples", 10))
-        )
+        return self.predictor.predict(smiles, params.get("uncertainty", "auto"), int(params.get("samples", 10)))

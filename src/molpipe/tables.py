@@ -7,9 +7,9 @@ bare name, so ``SELECT * FROM molecules`` works; on Databricks it is the Unity C
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-import uuid
 from typing import Any, Sequence
 
 from molpipe.config import Settings

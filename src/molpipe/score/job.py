@@ -266,9 +266,15 @@ def _score_rows(rows, chunk: ScoreChunk, workers: int, chunk_rows: int, path):
             scored = map_chunks(chunk, batch.to_pylist(), workers, chunk_rows)
             yield pa.RecordBatch.from_arrays(
                 [pa.array([row[i] for row in scored]) for i in range(len(SCORED_FIELDS))],
-                schema=pa.schema([("inchikey", pa.string()), ("prediction", pa.float64()),
-                                  ("uncertainty", pa.float64()), ("ad_similarity", pa.float64()),
-                                  ("error", pa.string())]),  # fmt: skip
+                schema=pa.schema(
+                    [
+                        ("inchikey", pa.string()),
+                        ("prediction", pa.float64()),
+                        ("uncertainty", pa.float64()),
+                        ("ad_similarity", pa.float64()),
+                        ("error", pa.string()),
+                    ]
+                ),  # fmt: skip
             )
 
     with progress.track("score", unit="molecules"):
