@@ -111,6 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="re-run this scoring run (its rows are replaced)")
     p.add_argument("--workers", type=int, help="worker processes (default: auto)")
 
+    p = job("select", "pick the lab batch from a scoring run: CSV + HTML report with depictions")
+    p.add_argument("--run", required=True, help="scoring run id (see the candidates table)")
+    p.add_argument("--k", type=int, help="molecules in the batch (default: [select] k)")
+    p.add_argument("--strategy", help="acquisition to rank by (default: the run's own)")
+    p.add_argument("--diversity", choices=["maxmin", "scaffold", "none"])
+    p.add_argument("--out", default="reports", help="folder for the batch files (default ./reports)")
+
+    p = job("ingest-results", "merge the lab's measurements back: history, labels, and training for the next model")
+    p.add_argument("path")
+    p.add_argument("--library", required=True)
+    p.add_argument("--label-cols", required=True, help="comma-separated measured columns")
+    p.add_argument("--smiles-col")
+    p.add_argument("--id-col")
+    p.add_argument("--split-id", help="split whose pool the measured molecules leave (default: the latest)")
+    p.add_argument("--batch-id", help="the lab batch these results answer (from `molpipe select`)")
+    p.add_argument("--workers", type=int)
+
     p = job("demo", "ingest, featurize and split the bundled MoleculeNet HIV library, then query it")
     p.add_argument("--featurizers", help="default: the configured featurizers")
     return parser
@@ -421,6 +438,39 @@ def format_scored(summary) -> str:
         lines.append(f"  {row['rank']:>4}  {row['prediction']:>10.3f}  {row['uncertainty'] or 0:>11.3f}  "
                      f"{row['ad_similarity']:>6.2f}  {row['acquisition_score']:>11.3f}  {row['smiles']}")  # fmt: skip
     return "\n".join(lines)
+
+
+@command("select")
+def _select(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.score.select import select
+    from molpipe.spark import session
+
+    changes = {k: v for k, v in {"k": args.k, "diversity": args.diversity}.items() if v}
+    with session(settings) as (_, catalog):
+        summary = select(catalog, args.run, dataclasses.replace(settings.select, **changes), args.out, args.strategy)
+    if not args.json:
+        print(f"batch {summary.batch_id}: {summary.selected} molecules by {summary.strategy} "
+              f"({summary.diversity} diversity)\n  {summary.files['csv']}\n  {summary.files['html']}")  # fmt: skip
+    return _asdict(summary)
+
+
+@command("ingest-results")
+def _ingest_results(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.featurize import parse_featurizers
+    from molpipe.lab_results import ingest_results
+    from molpipe.spark import session
+
+    labels = [c.strip() for c in args.label_cols.split(",") if c.strip()]
+    with session(settings) as (engine, catalog):
+        summary = ingest_results(catalog, args.path, args.library, parse_featurizers(settings.featurize.featurizers),
+                                 args.workers or engine.udf_workers, args.smiles_col, args.id_col, labels,
+                                 args.split_id, args.batch_id)  # fmt: skip
+    if not args.json:
+        print(f"{summary.source_file}: {summary.rows_read} rows, {summary.measurements} measurements of "
+              f"{summary.molecules_measured} molecules ({summary.new_molecules} new, {summary.quarantined} "
+              f"quarantined); split {summary.split_id}: {summary.moved_to_train} moved from pool to train, "
+              f"{summary.added_to_train} added to train")  # fmt: skip
+    return _asdict(summary)
 
 
 @command("demo")

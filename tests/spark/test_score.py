@@ -82,3 +82,44 @@ def test_unknown_model_or_acquisition_is_a_clear_error(champion):
         score(champion, "hiv", "hiv_mlp@nope", ScoreOptions())
     with pytest.raises(ValueError, match="unknown acquisition 'best'"):
         score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="best"))
+
+
+def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champion, tmp_path):
+    from molpipe.config import SelectOptions
+    from molpipe.lab_results import ingest_results
+    from molpipe.score.select import select
+
+    run = score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="ucb", mc_samples=4))
+    batch = select(champion, run.run_id, SelectOptions(k=8, diversity="scaffold", oversample=3), tmp_path, "greedy")
+    assert batch.selected == 8 and batch.strategy == "greedy"
+    csv = pd.read_csv(batch.files["csv"])
+    assert list(csv["position"]) == list(range(1, 9)) and csv["inchikey"].is_unique
+    html = open(batch.files["html"]).read()
+    assert html.count("<svg") == 8 and csv["smiles"][0] in html
+    stored = champion.read("selections").where(F.col("batch_id") == batch.batch_id).count()
+    assert stored == 8
+
+    # the lab measures the batch: the held-out labels of those molecules come back as a results file
+    labels = champion.read("molecules").select("inchikey", F.col("labels")["HIV_active"].alias("HIV_active"))
+    measured = csv.merge(labels.toPandas(), on="inchikey")[["smiles", "HIV_active"]]
+    results = tmp_path / "plate1.csv"
+    measured.to_csv(results, index=False)
+    summary = ingest_results(champion, results, "hiv", parse_featurizers(FEATURIZERS), label_cols=["HIV_active"],
+                             batch_id=batch.batch_id)  # fmt: skip
+    assert (summary.rows_read, summary.measurements, summary.moved_to_train, summary.new_molecules) == (8, 8, 8, 0)
+    history = champion.read("lab_results").where(F.col("batch_id") == batch.batch_id).count()
+    moved = champion.read("splits").where(F.col("inchikey").isin(list(csv["inchikey"])))
+    assert history == 8 and {r["split"] for r in moved.collect()} == {"train"}
+    again = ingest_results(champion, results, "hiv", parse_featurizers(FEATURIZERS), label_cols=["HIV_active"])
+    assert again.already_loaded and again.moved_to_train == 0
+    assert champion.read("lab_results").count() == 8
+
+    retrained = train(champion, TrainRequest("hiv", "hiv_mlp", num_processes=1),
+                      TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=1, batch_size=32))  # fmt: skip
+    assert retrained.counts["train"] == run_train_count(champion) and retrained.version == "2"
+    rescored = score(champion, "hiv", "hiv_mlp/2", ScoreOptions(acquisition="greedy", uncertainty="none"))
+    assert rescored.pool == run.pool - 8  # measured molecules left the pool
+
+
+def run_train_count(catalog) -> int:
+    return catalog.read("splits").where(F.col("split") == "train").count()

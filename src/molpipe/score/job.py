@@ -152,7 +152,8 @@ def score(
                                    "model_alias": spec.alias or "", "label": label, "acquisition": options.acquisition,
                                    "uncertainty": method, "mc_samples": options.mc_samples, "beta": options.beta,
                                    "xi": options.xi, "direction": options.direction, "seed": options.seed,
-                                   "training_split_id": train_split, "pool_split_id": pool_split or ""})  # fmt: skip
+                                   "training_split_id": train_split, "pool_split_id": pool_split or "",
+                                   "incumbent": incumbent})  # fmt: skip
             chunk = ScoreChunk(
                 ref, index.to_bytes(), task["labels"].index(label), method, options.mc_samples, options.seed,
                 torch_threads=1 if workers > 1 else 0,
@@ -173,7 +174,9 @@ def score(
             with warnings.catch_warnings():  # one global order is the point of a rank: a single sorted partition
                 warnings.filterwarnings("ignore", message=".*No Partition Defined for Window")
                 order = Window.orderBy(F.desc("acquisition_score"), "inchikey")
-                ranked = _acquire(good, options, context).withColumn("rank", F.row_number().over(order).cast("bigint"))
+                ranked = acquire_scores(good, options, context).withColumn(
+                    "rank", F.row_number().over(order).cast("bigint")
+                )
             now = F.current_timestamp()
             rows_out = ranked.select(
                 F.lit(scoring_run).alias("scoring_run_id"), F.lit(library).alias("library"), "inchikey", "smiles",
@@ -281,7 +284,7 @@ def _score_rows(rows, chunk: ScoreChunk, workers: int, chunk_rows: int, path):
         return stage(rows.mapInArrow(udf, _SCORED), path)
 
 
-def _acquire(scored, options: ScoreOptions, context: AcquisitionContext):
+def acquire_scores(scored, options: ScoreOptions, context: AcquisitionContext):
     """Acquisition scores: a vectorized pandas map (cheap next to the model)."""
     maximize = options.direction == "maximize"
     name = options.acquisition
