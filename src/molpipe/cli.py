@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--num-processes", type=int, default=2, help="DDP processes (TorchDistributor); 1 runs in-line")
+        p.add_argument("--ensemble", type=int, default=1,
+                       help="members trained with successive seeds; their spread is the uncertainty (default 1)")  # fmt: skip
         p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="model hyperparameter, repeatable (e.g. --param hidden=300 --param layers=5)")  # fmt: skip
 
@@ -107,6 +109,34 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--version", help="the challenger version expected (a job's train task hands it on)")
         if name == "promote":
             p.add_argument("--force", action="store_true", help="promote without a passed validation")
+
+    p = job("score", "score the library's pool with a registered model into the candidates table, ranked")
+    p.add_argument("--library", required=True)
+    p.add_argument("--model", required=True, help="NAME@alias, NAME/VERSION or NAME (its champion)")
+    p.add_argument("--acquisition", help="greedy, ucb, ei, thompson or random (default: [score] acquisition)")
+    p.add_argument("--uncertainty", choices=["auto", "ensemble", "mc-dropout", "none"])
+    p.add_argument("--direction", choices=["maximize", "minimize"], help="which predicted values are wanted")
+    p.add_argument("--label", help="label to score (multi-task models; default the first)")
+    p.add_argument("--split-id", help="split whose pool is scored (default: the model's, or the library's latest)")
+    p.add_argument("--run-id", help="re-run this scoring run (its rows are replaced)")
+    p.add_argument("--workers", type=int, help="worker processes (default: auto)")
+
+    p = job("select", "pick the lab batch from a scoring run: CSV + HTML report with depictions")
+    p.add_argument("--run", required=True, help="scoring run id (see the candidates table)")
+    p.add_argument("--k", type=int, help="molecules in the batch (default: [select] k)")
+    p.add_argument("--strategy", help="acquisition to rank by (default: the run's own)")
+    p.add_argument("--diversity", choices=["maxmin", "scaffold", "none"])
+    p.add_argument("--out", default="reports", help="folder for the batch files (default ./reports)")
+
+    p = job("ingest-results", "merge the lab's measurements back: history, labels, and training for the next model")
+    p.add_argument("path")
+    p.add_argument("--library", required=True)
+    p.add_argument("--label-cols", required=True, help="comma-separated measured columns")
+    p.add_argument("--smiles-col")
+    p.add_argument("--id-col")
+    p.add_argument("--split-id", help="split whose pool the measured molecules leave (default: the latest)")
+    p.add_argument("--batch-id", help="the lab batch these results answer (from `molpipe select`)")
+    p.add_argument("--workers", type=int)
 
     p = job("monitor", "drift of scoring runs against the model's training data into the monitoring table, MLflow "
                        "and a PNG report; flags a retrain past the [monitor] thresholds")  # fmt: skip
@@ -332,7 +362,8 @@ def _train_inputs(args) -> tuple[Any, Any]:
     kind = get_model(args.model)  # its defaults type the --param values
     params = {key: _typed(value, getattr(kind, key, None), key) for key, value in map(_parse_param, args.param)}
     config = TrainConfig(model=args.model, model_params=params, epochs=args.epochs, batch_size=args.batch_size,
-                         learning_rate=args.lr, patience=args.patience, seed=args.seed)  # fmt: skip
+                         learning_rate=args.lr, patience=args.patience, seed=args.seed,
+                         ensemble=args.ensemble)  # fmt: skip
     labels = tuple(x.strip() for x in args.labels.split(",")) if args.labels else None
     return TrainRequest(args.library, args.model_name, labels, args.task, args.split_id, args.num_processes), config
 
@@ -453,6 +484,67 @@ def _rollback(args, settings: Settings) -> dict[str, Any]:
     if not args.json:
         print(f"{change.model_name}: champion rolled back to v{change.champion} (was v{change.previous_champion})")
     return _asdict(change)
+
+
+@command("score")
+def _score(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.score.job import score
+    from molpipe.spark import session
+
+    changes = {k: v for k, v in {"acquisition": args.acquisition, "uncertainty": args.uncertainty,
+                                 "direction": args.direction}.items() if v}  # fmt: skip
+    options = dataclasses.replace(settings.score, **changes)
+    with session(settings) as (engine, catalog):
+        workers = args.workers or engine.udf_workers
+        summary = score(catalog, args.library, args.model, options, workers, args.run_id, args.split_id, args.label)
+    if not args.json:
+        print(format_scored(summary))
+    return _asdict(summary)
+
+
+def format_scored(summary) -> str:
+    lines = [f"scored {summary.scored:,} of {summary.pool:,} pool molecules of {summary.library} with "
+             f"{summary.model_name} v{summary.model_version} ({summary.label}; {summary.uncertainty} uncertainty, "
+             f"{summary.acquisition} acquisition) in {summary.seconds:.0f} s; {summary.invalid} failed (quarantined)",
+             f"scoring run {summary.run_id} -> {summary.table}", "top candidates:",
+             "  rank  prediction  uncertainty  AD sim  acquisition  SMILES"]  # fmt: skip
+    for row in summary.top:
+        lines.append(f"  {row['rank']:>4}  {row['prediction']:>10.3f}  {row['uncertainty'] or 0:>11.3f}  "
+                     f"{row['ad_similarity']:>6.2f}  {row['acquisition_score']:>11.3f}  {row['smiles']}")  # fmt: skip
+    return "\n".join(lines)
+
+
+@command("select")
+def _select(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.score.select import select
+    from molpipe.spark import session
+
+    changes = {k: v for k, v in {"k": args.k, "diversity": args.diversity}.items() if v}
+    with session(settings) as (_, catalog):
+        summary = select(catalog, args.run, dataclasses.replace(settings.select, **changes), args.out, args.strategy)
+    if not args.json:
+        print(f"batch {summary.batch_id}: {summary.selected} molecules by {summary.strategy} "
+              f"({summary.diversity} diversity)\n  {summary.files['csv']}\n  {summary.files['html']}")  # fmt: skip
+    return _asdict(summary)
+
+
+@command("ingest-results")
+def _ingest_results(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.featurize import parse_featurizers
+    from molpipe.lab_results import ingest_results
+    from molpipe.spark import session
+
+    labels = [c.strip() for c in args.label_cols.split(",") if c.strip()]
+    with session(settings) as (engine, catalog):
+        summary = ingest_results(catalog, args.path, args.library, parse_featurizers(settings.featurize.featurizers),
+                                 args.workers or engine.udf_workers, args.smiles_col, args.id_col, labels,
+                                 args.split_id, args.batch_id)  # fmt: skip
+    if not args.json:
+        print(f"{summary.source_file}: {summary.rows_read} rows, {summary.measurements} measurements of "
+              f"{summary.molecules_measured} molecules ({summary.new_molecules} new, {summary.quarantined} "
+              f"quarantined); split {summary.split_id}: {summary.moved_to_train} moved from pool to train, "
+              f"{summary.added_to_train} added to train")  # fmt: skip
+    return _asdict(summary)
 
 
 @command("status")

@@ -57,6 +57,29 @@ class ValidationOptions:
 
 
 @dataclass(frozen=True)
+class ScoreOptions:
+    """``molpipe score``: how the pool is scored and ranked."""
+
+    acquisition: str = "ucb"  # greedy, ucb, ei, thompson, random
+    uncertainty: str = "auto"  # ensemble, mc-dropout, none; auto: ensemble if the model has members, else mc-dropout
+    mc_samples: int = 10  # forward passes per member with dropout on (mc-dropout)
+    direction: str = "maximize"  # maximize or minimize the predicted value
+    beta: float = 1.0  # ucb: mean + beta * std
+    xi: float = 0.01  # ei: improvement required over the best training label
+    seed: int = 0  # thompson, random, mc-dropout
+    chunk_rows: int = 256  # molecules handed to a worker process at a time
+
+
+@dataclass(frozen=True)
+class SelectOptions:
+    """``molpipe select``: the lab batch."""
+
+    k: int = 96
+    diversity: str = "maxmin"  # maxmin (on fingerprints), scaffold (round-robin over scaffolds) or none
+    oversample: int = 10  # diversity picks from the k * oversample best-scored candidates
+
+
+@dataclass(frozen=True)
 class MonitorOptions:
     """When ``molpipe monitor`` calls a scoring run drifted from the model's training data and flags a retrain."""
 
@@ -82,6 +105,8 @@ class Settings:
     featurize: FeaturizeOptions = field(default_factory=FeaturizeOptions)
     split: SplitOptions = field(default_factory=SplitOptions)
     validation: ValidationOptions = field(default_factory=ValidationOptions)
+    score: ScoreOptions = field(default_factory=ScoreOptions)
+    select: SelectOptions = field(default_factory=SelectOptions)
     monitor: MonitorOptions = field(default_factory=MonitorOptions)
 
     @property

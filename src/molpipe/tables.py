@@ -7,9 +7,10 @@ bare name, so ``SELECT * FROM molecules`` works; on Databricks it is the Unity C
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from molpipe.config import Settings
 
@@ -77,6 +78,27 @@ TABLES: dict[str, TableSpec] = {
             """library STRING, split_id STRING, inchikey STRING, split STRING, pool_reason STRING, scaffold STRING,
             method STRING, seed INT, created_at TIMESTAMP""",
             description="train/valid/test/pool assignment per molecule, per split run",
+        ),
+        TableSpec(
+            "candidates",
+            """scoring_run_id STRING, library STRING, inchikey STRING, smiles STRING, scaffold STRING,
+            prediction DOUBLE, uncertainty DOUBLE, ad_similarity DOUBLE, acquisition STRING, acquisition_score DOUBLE,
+            rank BIGINT, label STRING, model_name STRING, model_version STRING, model_alias STRING,
+            training_split_id STRING, scored_at TIMESTAMP""",
+            description="the scored pool, one row per molecule and scoring run, ranked by acquisition score",
+        ),
+        TableSpec(
+            "selections",
+            """batch_id STRING, scoring_run_id STRING, library STRING, inchikey STRING, smiles STRING, position INT,
+            strategy STRING, diversity STRING, prediction DOUBLE, uncertainty DOUBLE, acquisition_score DOUBLE,
+            selected_at TIMESTAMP""",
+            description="the molecules sent to the lab, per batch",
+        ),
+        TableSpec(
+            "lab_results",
+            """library STRING, load_id STRING, source_file STRING, source_row BIGINT, inchikey STRING, label STRING,
+            value DOUBLE, batch_id STRING, ingested_at TIMESTAMP""",
+            description="every measurement that came back from the lab (history; labels are updated in molecules)",
         ),
     ]
 }
@@ -156,6 +178,21 @@ class Catalog:
         else:
             writer.save(str(self.path(name)))
 
+    def merge(self, table: str, source, keys: Sequence[str], update: str = "") -> None:
+        """``MERGE INTO`` ``table`` from ``source`` on ``keys``: insert what is new; ``update`` is a SET clause
+        (``t.col = s.col, ...``) for matched rows."""
+        view = f"_molpipe_{table}_{uuid.uuid4().hex[:8]}"
+        columns = self.read(table).columns
+        source.select(*columns).createOrReplaceTempView(view)
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        matched = f" WHEN MATCHED THEN UPDATE SET {update}" if update else ""
+        self.spark.sql(
+            f"MERGE INTO {self.ref(table)} t USING {view} s ON {on}{matched} "
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) "
+            f"VALUES ({', '.join(f's.`{c}`' for c in columns)})"
+        )
+        self.spark.catalog.dropTempView(view)
+
     def version(self, name: str) -> int:
         """Current Delta version of a table."""
         if self.databricks:
@@ -171,6 +208,13 @@ class Catalog:
 
     def locations(self, names: list[str]) -> dict[str, str]:
         return {name: self.location(name) for name in names}
+
+
+def stage(df, path):
+    """Compute ``df`` once into Parquet at ``path`` (a staging folder) and read it back: later steps that use
+    it several times (counts, joins, merges) do not recompute a UDF."""
+    df.write.mode("overwrite").parquet(str(path))
+    return df.sparkSession.read.schema(df.schema).parquet(str(path))
 
 
 def _spec(name: str) -> TableSpec:

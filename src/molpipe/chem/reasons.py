@@ -17,6 +17,8 @@ class Reason(str, Enum):
     STANDARDIZATION_FAILED = "standardization_failed"
     INCHI_FAILED = "inchi_failed"
     FEATURIZER_ERROR = "featurizer_error"
+    # raised while scoring (score): a molecule the model could not predict for
+    SCORING_ERROR = "scoring_error"
 
     def __str__(self) -> str:
         return self.value

@@ -31,7 +31,7 @@ from molpipe.chem.reasons import Reason
 from molpipe.chem.standardize import StandardizeOptions
 from molpipe.featurize.batch import featurize_batch, iter_batches, standardize_batch
 from molpipe.featurize.registry import Featurizer
-from molpipe.tables import Catalog
+from molpipe.tables import Catalog, stage
 
 _STANDARDIZED = (
     "library STRING, load_id STRING, source_file STRING, source_row BIGINT, record_id STRING, structure STRING, "
@@ -155,7 +155,7 @@ def _featurize_slice(
         ok = standardized.where(F.col("reason").isNull())
         molecules = catalog.read("molecules").where(F.col("library") == library)
         # staged: once the merges below run, "not yet in molecules" would no longer find these
-        firsts = _stage(_first_sightings(ok, molecules), staging / "firsts")
+        firsts = stage(_first_sightings(ok, molecules), staging / "firsts")
         candidates = firsts.select("inchikey", "smiles")
         if backfill:
             candidates = candidates.unionByName(molecules.select("inchikey", "smiles"))
@@ -209,12 +209,7 @@ def _standardize(
         yield from iter_batches(batches, standardize_batch, options, workers, chunk)
 
     with progress.track("standardize", unit="rows"):
-        return _stage(raw.select(*columns).mapInArrow(udf, _STANDARDIZED), staging / "standardized")
-
-
-def _stage(df, path):
-    df.write.mode("overwrite").parquet(str(path))
-    return df.sparkSession.read.schema(df.schema).parquet(str(path))
+        return stage(raw.select(*columns).mapInArrow(udf, _STANDARDIZED), staging / "standardized")
 
 
 def _first_sightings(ok, molecules):
@@ -249,28 +244,13 @@ def _featurize_missing(catalog, library, candidates, featurizers, workers, stagi
         yield from iter_batches(batches, featurize_batch, featurizers, workers, chunk)
 
     with progress.track("featurize", unit="molecules"):
-        return _stage(wanted.mapInArrow(udf, _FEATURES), staging / "features")
-
-
-def _merge(catalog: Catalog, table: str, source, keys: Sequence[str], update: str = "") -> None:
-    """MERGE ``source`` into ``table`` on ``keys``: insert what is new; ``update`` is a SET clause for matches."""
-    view = f"_molpipe_{table}_{uuid.uuid4().hex[:8]}"
-    columns = catalog.read(table).columns
-    source.select(*columns).createOrReplaceTempView(view)
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    matched = f" WHEN MATCHED THEN UPDATE SET {update}" if update else ""
-    catalog.spark.sql(
-        f"MERGE INTO {catalog.ref(table)} t USING {view} s ON {on}{matched} "
-        f"WHEN NOT MATCHED THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) "
-        f"VALUES ({', '.join(f's.`{c}`' for c in columns)})"
-    )
-    catalog.spark.catalog.dropTempView(view)
+        return stage(wanted.mapInArrow(udf, _FEATURES), staging / "features")
 
 
 def _merge_quarantine(catalog: Catalog, quarantined) -> None:
     from pyspark.sql import functions as F
 
-    _merge(catalog, "quarantine", quarantined.withColumn("quarantined_at", F.current_timestamp()),
+    catalog.merge("quarantine", quarantined.withColumn("quarantined_at", F.current_timestamp()),
            ["library", "load_id", "source_row"])  # fmt: skip
 
 
@@ -280,7 +260,7 @@ def _merge_sources(catalog: Catalog, accepted, firsts) -> None:
     marked = accepted.join(
         firsts.select("load_id", "source_row", F.lit(True).alias("is_first")), ["load_id", "source_row"], "left"
     ).select("*", F.current_timestamp().alias("processed_at"))
-    _merge(catalog, "molecule_sources", marked.fillna(False, subset=["is_first"]), ["library", "load_id", "source_row"])
+    catalog.merge("molecule_sources", marked.fillna(False, subset=["is_first"]), ["library", "load_id", "source_row"])
 
 
 def _append_features(catalog: Catalog, library: str, computed) -> None:
@@ -336,8 +316,7 @@ def _merge_molecules(catalog: Catalog, library: str, accepted, firsts) -> None:
         .drop("labels")
         .withColumnRenamed("_labels", "labels")
     )
-    _merge(
-        catalog,
+    catalog.merge(
         "molecules",
         updates,
         ["library", "inchikey"],
@@ -356,4 +335,4 @@ def _register_specs(catalog: Catalog, featurizers: Sequence[Featurizer]) -> None
         ],
         "featurizer STRING, spec STRING, version INT, kind STRING, dim INT, params STRING, feature_names ARRAY<STRING>",
     ).select("*", F.current_timestamp().alias("registered_at"))
-    _merge(catalog, "featurizer_specs", specs, ["spec"])
+    catalog.merge("featurizer_specs", specs, ["spec"])

@@ -70,6 +70,22 @@ def latest_split_id(catalog: Catalog, library: str) -> str:
     return row["split_id"]
 
 
+def join_features(rows, features, featurizers: Sequence[Featurizer], how: str = "inner"):
+    """``rows`` (with ``inchikey``) + one column per featurizer spec (graphs: ``graph_x``, ``graph_edge_index``,
+    ``graph_edge_attr``) from the long ``features`` table; ``how="left"`` keeps molecules lacking a spec."""
+    from pyspark.sql import functions as F
+
+    for featurizer in featurizers:
+        spec = features.where(F.col("spec") == featurizer.spec)
+        if featurizer.kind == "graph":
+            columns = [F.col("values").alias("graph_x"), F.col("edge_index").alias("graph_edge_index"),
+                       F.col("edge_attr").alias("graph_edge_attr")]  # fmt: skip
+        else:
+            columns = [F.col("values").alias(featurizer.name)]
+        rows = rows.join(spec.select("inchikey", *columns), "inchikey", how)
+    return rows
+
+
 def materialize(
     catalog: Catalog,
     library: str,
@@ -94,14 +110,7 @@ def materialize(
         .select("inchikey", "split")
         .join(table["molecules"].where(observed).select("inchikey", "smiles", y), "inchikey")
     )  # fmt: skip
-    for featurizer in featurizers:
-        spec = table["features"].where(F.col("spec") == featurizer.spec)
-        if featurizer.kind == "graph":
-            columns = [F.col("values").alias("graph_x"), F.col("edge_index").alias("graph_edge_index"),
-                       F.col("edge_attr").alias("graph_edge_attr")]  # fmt: skip
-        else:
-            columns = [F.col("values").alias(featurizer.name)]
-        rows = rows.join(spec.select("inchikey", *columns), "inchikey")
+    rows = join_features(rows, table["features"], featurizers)
     result = Materialized(str(root), task, split_id, versions)
     for split in SPLITS:
         part = rows.where(F.col("split") == split).drop("split")
@@ -116,12 +125,14 @@ def materialize(
 
 
 def row_features(row: dict, featurizers: Sequence[Featurizer]) -> dict:
-    """One materialized row -> the per-molecule feature dict models collate."""
+    """One materialized row -> the per-molecule feature dict models collate (a featurizer whose columns are
+    null is left out, for :meth:`molpipe.predict.Predictor.complete` to compute)."""
     features = {"smiles": row["smiles"]}
     for featurizer in featurizers:
         if featurizer.kind == "graph":
-            features[featurizer.name] = from_flat(row["graph_x"], row["graph_edge_index"], row["graph_edge_attr"])
-        else:
+            if row.get("graph_x") is not None:
+                features[featurizer.name] = from_flat(row["graph_x"], row["graph_edge_index"], row["graph_edge_attr"])
+        elif row.get(featurizer.name) is not None:
             features[featurizer.name] = np.asarray(row[featurizer.name], dtype=np.float32)
     return features
 

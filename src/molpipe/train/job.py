@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -80,9 +80,7 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
             _log_inputs(catalog, data, library, config, task, split_id, num_processes)
             out = work / "out"
             data_dict = {**asdict(data), "task": {"labels": list(task.labels), "kind": task.kind}}
-            _distribute(train_rank, num_processes, asdict(config), data_dict, str(out))
-            outcome = json.loads((out / "outcome.json").read_text())
-            checksums = {json.loads(p.read_text())["weights_sha256"] for p in out.glob("rank*.json")}
+            outcome, identical = _train_members(config, num_processes, data_dict, out, task)
             for row in outcome["history"]:
                 mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
             mlflow.log_metrics({f"test_{k}": v for k, v in outcome["test"].items()})
@@ -112,10 +110,38 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
         test_metrics=outcome["test"],
         best_epoch=outcome["best_epoch"],
         num_processes=num_processes,
-        weights_identical_across_ranks=len(checksums) == 1,
+        weights_identical_across_ranks=identical,
         table_versions=data.versions,
         seconds=round(time.monotonic() - started, 1),
     )
+
+
+def _train_members(config: TrainConfig, num_processes: int, data: dict, out: Path, task) -> tuple[dict, bool]:
+    """Train ``config.ensemble`` members (seeds seed, seed+1, ...) one after the other, each in ``num_processes``
+    DDP ranks, into ``out/member-<k>``. Returns the outcome (the ensemble's test metrics, member 0's history)
+    and whether every member ended with identical weights on all its ranks; writes the ensemble's test
+    predictions to ``out``."""
+    import numpy as np
+
+    from molpipe.train.tasks import metrics
+
+    outcomes, identical, predictions = [], True, []
+    for member in range(config.ensemble):
+        folder = out / f"member-{member}"
+        _distribute(train_rank, num_processes, asdict(replace(config, seed=config.seed + member)), data, str(folder))
+        outcomes.append(json.loads((folder / "outcome.json").read_text()))
+        identical &= len({json.loads(p.read_text())["weights_sha256"] for p in folder.glob("rank*.json")}) == 1
+        predictions.append(np.load(folder / "test_predictions.npz"))
+    states = {(out / f"member-{m}" / "state.json").read_text() for m in range(config.ensemble)}
+    if len(states) != 1:
+        raise RuntimeError("ensemble members learned different preprocessing state; they cannot share one folder")
+    mean = np.mean([p["predictions"] for p in predictions], axis=0)
+    targets = predictions[0]["targets"]
+    np.savez(out / "test_predictions.npz", predictions=mean, targets=targets)
+    outcome = {**outcomes[0], "test": metrics(mean, targets, task.kind) if len(mean) else {}}
+    if config.ensemble > 1:
+        outcome["member_test"] = [o["test"] for o in outcomes]
+    return outcome, identical
 
 
 def _distribute(fn, num_processes: int, *args) -> None:
@@ -138,6 +164,7 @@ def _log_inputs(catalog: Catalog, data, library, config: TrainConfig, task, spli
                        "split_id": split_id, "num_processes": num_processes, "epochs": config.epochs,
                        "batch_size": config.batch_size, "learning_rate": config.learning_rate,
                        "weight_decay": config.weight_decay, "patience": config.patience, "seed": config.seed,
+                       "ensemble": config.ensemble,
                        **{f"model.{k}": v for k, v in config.model_params.items()},
                        **{f"count.{k}": v for k, v in data.counts.items()}})  # fmt: skip
     for table, version in data.versions.items():
@@ -169,10 +196,12 @@ def _log_split(catalog: Catalog, library: str, split_id: str, version: int) -> N
 
 def _model_folder(out: Path, folder: Path, config: TrainConfig, task, settings) -> Path:
     folder.mkdir(parents=True)
-    shutil.copy(out / "model.pt", folder / "model.pt")
-    shutil.copy(out / "state.json", folder / "state.json")
+    weights = [f"model-{member}.pt" if config.ensemble > 1 else "model.pt" for member in range(config.ensemble)]
+    for member, name in enumerate(weights):
+        shutil.copy(out / f"member-{member}" / "model.pt", folder / name)
+    shutil.copy(out / "member-0" / "state.json", folder / "state.json")
     (folder / "config.json").write_text(json.dumps({
-        "model": config.model, "model_params": config.model_params, "task": asdict(task),
+        "model": config.model, "model_params": config.model_params, "task": asdict(task), "weights": weights,
         "standardize": asdict(settings.standardize), "molpipe_version": __version__,
     }))  # fmt: skip
     return folder
@@ -182,7 +211,7 @@ def _log_pyfunc(model_dir: Path, registered: str):
     import mlflow
     import pandas as pd
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
     from molpipe.predict import MolpipePyfunc, Predictor
 
@@ -199,6 +228,7 @@ def _log_pyfunc(model_dir: Path, registered: str):
             ]
             + [ColSpec("double", name, required=False) for name in outputs]
         ),  # fmt: skip
+        params=ParamSchema([ParamSpec("uncertainty", "string", "auto"), ParamSpec("samples", "long", 10)]),
     )
     requirements = [
         f"{name}=={metadata.version(name)}" for name in ("torch", "torch_geometric", "rdkit", "pandas", "numpy")

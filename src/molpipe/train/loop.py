@@ -37,6 +37,7 @@ class TrainConfig:
     patience: int = 8
     seed: int = 0
     fit_sample: int = 50_000  # molecules used to learn preprocessing (descriptor scaling)
+    ensemble: int = 1  # members trained with seeds seed, seed+1, ...; their spread is the model's uncertainty
 
 
 def train_rank(config: dict, data: dict, out_dir: str) -> dict:

@@ -1,0 +1,91 @@
+"""What a scoring worker does with a chunk of pool rows: prediction, uncertainty and applicability domain.
+
+Plain functions of row dicts (the columns :func:`molpipe.train.data.join_features` gives: ``inchikey``,
+``smiles`` and stored feature columns, null where a molecule lacks a spec), so the Spark job, the throughput
+benchmark's plain loop and the tests all run the same code. The model is loaded once per process from the
+registry (``models:/NAME/VERSION``, never an alias, so a promotion during a run cannot mix versions) and the
+training-set index once per process from its bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from molpipe.score.domain import TrainingIndex, on_bits
+from molpipe.train.data import row_features
+
+_lock = threading.Lock()
+_predictors: dict[str, object] = {}
+_indexes: dict[int, TrainingIndex] = {}
+
+SCORED_FIELDS = ("inchikey", "prediction", "uncertainty", "ad_similarity", "error")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    uri: str  # models:/NAME/VERSION
+    tracking_uri: str
+    registry_uri: str
+
+
+def load_predictor(ref: ModelRef):
+    """The model's :class:`~molpipe.predict.Predictor`, loaded from the registry once per process."""
+    with _lock:
+        if ref.uri not in _predictors:
+            import mlflow
+
+            mlflow.set_tracking_uri(ref.tracking_uri)
+            mlflow.set_registry_uri(ref.registry_uri)
+            _predictors[ref.uri] = mlflow.pyfunc.load_model(ref.uri).unwrap_python_model().predictor
+        return _predictors[ref.uri]
+
+
+def training_index(data: bytes) -> TrainingIndex:
+    key = hash(data)
+    with _lock:
+        if key not in _indexes:
+            _indexes.clear()  # one scoring run at a time per process
+            _indexes[key] = TrainingIndex.from_bytes(data)
+        return _indexes[key]
+
+
+@dataclass(frozen=True)
+class ScoreChunk:
+    """Picklable: what :func:`molpipe.parallel.map_chunks` runs on each chunk of rows."""
+
+    model: ModelRef
+    index: bytes  # TrainingIndex.to_bytes() of the model's training set
+    label: int  # which of the model's labels is scored
+    uncertainty: str
+    samples: int
+    seed: int = 0
+    torch_threads: int = 0  # >0: cap torch's threads (one per worker process when a pool shares the cores)
+
+    def __call__(self, rows: list[dict]) -> list[tuple]:
+        if self.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.torch_threads)
+        predictor = load_predictor(self.model)
+        out: list[tuple] = [None] * len(rows)  # type: ignore[list-item]
+        ready, features = [], []
+        for i, row in enumerate(rows):
+            try:
+                features.append(predictor.complete(row_features(row, predictor.featurizers)))
+                ready.append(i)
+            except Exception as exc:  # one molecule's failure is its row's error, never the batch's
+                out[i] = (row["inchikey"], None, None, None, f"{type(exc).__name__}: {exc}")
+        if ready:
+            mean, std = predictor.predict_features(features, self.uncertainty, self.samples, seed=self.seed)
+            similarity = training_index(self.index).max_similarity([on_bits(rows[i]["smiles"]) for i in ready])
+            for j, i in enumerate(ready):
+                value, spread = float(mean[j, self.label]), float(std[j, self.label])
+                if not np.isfinite(value):
+                    out[i] = (rows[i]["inchikey"], None, None, None, "model returned a non-finite prediction")
+                    continue
+                out[i] = (rows[i]["inchikey"], value, spread if np.isfinite(spread) else None,
+                          float(similarity[j]), None)  # fmt: skip
+        return out

@@ -1,0 +1,314 @@
+"""``molpipe score``: the library's pool, scored by a registered model, ranked into the Delta table ``candidates``.
+
+* **model**: ``NAME@alias`` (default ``@champion``) or ``NAME/VERSION``, resolved once to a version; workers load
+  that version from the registry (:mod:`molpipe.score.batch`);
+* **pool**: the library's molecules in the ``pool`` of a split (by default the split the model was trained on, if
+  the library is the model's own; else the library's latest split; a library never split is all pool), minus
+  every molecule the model was trained, validated or tested on. Molecules come from ``molecules``, i.e. already
+  standardized: invalid input rows were quarantined by ``molpipe featurize`` and never reach a model;
+* **features**: read from ``features`` where stored, computed by the worker where a spec is missing;
+* **per molecule**: prediction of one label, uncertainty (ensemble spread or MC-dropout), applicability domain
+  (max Tanimoto to the training set) and the acquisition score, computed in an iterator-form Arrow UDF
+  (``mapInArrow``) whose batches go to the worker pool (:mod:`molpipe.parallel`); a molecule the model fails on
+  goes to ``quarantine`` (reason ``scoring_error``, load ``score:<run id>``), never to ``candidates``;
+* **rank** over the whole run by acquisition score (ties by InChIKey).
+
+Each scoring run is an MLflow run in the model's experiment; its run id is ``scoring_run_id``. Re-running with
+``--run-id`` replaces that run's rows; a new run adds its own. The pool is never collected into the driver.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from molpipe import progress, tracking
+from molpipe.chem.reasons import Reason
+from molpipe.config import ScoreOptions
+from molpipe.parallel import map_chunks
+from molpipe.predict import resolve_uncertainty
+from molpipe.score.acquisition import ACQUISITIONS, AcquisitionContext, acquire
+from molpipe.score.batch import SCORED_FIELDS, ModelRef, ScoreChunk, load_predictor
+from molpipe.score.domain import TrainingIndex, on_bits
+from molpipe.tables import Catalog, stage
+from molpipe.train.data import SPLITS, join_features, latest_split_id
+from molpipe.train.job import CHAMPION
+
+_SCORED = "inchikey STRING, prediction DOUBLE, uncertainty DOUBLE, ad_similarity DOUBLE, error STRING"
+
+
+@dataclass
+class ScoreSummary:
+    run_id: str
+    library: str
+    model_name: str
+    model_version: str
+    model_alias: str | None
+    label: str
+    training_split_id: str
+    pool_split_id: str | None
+    acquisition: str
+    uncertainty: str
+    pool: int
+    scored: int
+    invalid: int
+    seconds: float
+    top: list[dict[str, Any]] = field(default_factory=list)
+    table: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    alias: str | None = None
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelSpec":
+        """``NAME@alias``, ``NAME/VERSION`` or ``NAME`` (its champion)."""
+        if "@" in text:
+            name, alias = text.split("@", 1)
+            return cls(name, alias=alias)
+        if "/" in text:
+            name, version = text.rsplit("/", 1)
+            if not version.isdigit():
+                raise ValueError(f"model {text!r}: a version after '/' is a number (NAME/3), or use NAME@alias")
+            return cls(name, version=version)
+        return cls(text, alias=CHAMPION)
+
+
+def resolve_model(registered: str, spec: ModelSpec):
+    """The registry's ModelVersion for an alias or a version number."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    try:
+        if spec.alias:
+            return client.get_model_version_by_alias(registered, spec.alias)
+        return client.get_model_version(registered, spec.version)
+    except MlflowException:
+        what = f"alias {spec.alias!r}" if spec.alias else f"version {spec.version}"
+        raise ValueError(f"model {registered!r} has no {what}: train, validate and promote one first") from None
+
+
+def score(
+    catalog: Catalog,
+    library: str,
+    model: str,
+    options: ScoreOptions,
+    workers: int = 1,
+    run_id: str | None = None,
+    split_id: str | None = None,
+    label: str | None = None,
+) -> ScoreSummary:
+    import mlflow
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    started = time.monotonic()
+    settings, databricks = catalog.settings, catalog.databricks
+    if options.acquisition not in ACQUISITIONS.names():
+        raise ValueError(f"unknown acquisition {options.acquisition!r}; choose from {', '.join(ACQUISITIONS.names())}")
+    if options.direction not in ("maximize", "minimize"):
+        raise ValueError(f"score direction must be maximize or minimize, not {options.direction!r}")
+    tracking.configure(settings, databricks)
+    spec = ModelSpec.parse(model)
+    registered = tracking.registered_name(settings, spec.name, databricks)
+    version = resolve_model(registered, spec)
+    task = json.loads(version.tags["task"])
+    label = label or task["labels"][0]
+    if label not in task["labels"]:
+        raise ValueError(f"model {registered} v{version.version} predicts {', '.join(task['labels'])}, not {label!r}")
+    ref = ModelRef(f"models:/{registered}/{version.version}", mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    predictor = load_predictor(ref)
+    members = len(predictor.members)
+    method = options.uncertainty
+    if method == "auto":
+        method = "ensemble" if members > 1 else "mc-dropout"
+    method = resolve_uncertainty(method, members)
+
+    train_library, train_split = version.tags["library"], version.tags["split_id"]
+    training = _training_set(catalog, train_library, train_split, label)
+    index, incumbent = _training_index(training, workers, options.direction == "maximize")
+    pool, pool_split = _pool(catalog, library, split_id, train_library, train_split)
+    experiment = mlflow.get_run(version.run_id).info.experiment_id
+    staging = settings.home_path / "staging" / f"score-{library}-{uuid.uuid4().hex[:8]}"
+    run_args = {"run_id": run_id} if run_id else {"experiment_id": experiment, "run_name": f"score-{library}"}
+    try:
+        with mlflow.start_run(**run_args) as run:
+            scoring_run = run.info.run_id
+            mlflow.set_tags({"molpipe.kind": "scoring", "molpipe.library": library})
+            if not run_id:
+                mlflow.log_params({"library": library, "model_name": registered, "model_version": version.version,
+                                   "model_alias": spec.alias or "", "label": label, "acquisition": options.acquisition,
+                                   "uncertainty": method, "mc_samples": options.mc_samples, "beta": options.beta,
+                                   "xi": options.xi, "direction": options.direction, "seed": options.seed,
+                                   "training_split_id": train_split, "pool_split_id": pool_split or "",
+                                   "incumbent": incumbent})  # fmt: skip
+            chunk = ScoreChunk(
+                ref, index.to_bytes(), task["labels"].index(label), method, options.mc_samples, options.seed,
+                torch_threads=1 if workers > 1 else 0,
+            )  # fmt: skip
+            context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)
+            rows = join_features(
+                pool.select("inchikey", "smiles"),
+                catalog.read("features").where(F.col("library") == library),
+                predictor.featurizers,
+                how="left",
+            )
+            scored = _score_rows(rows, chunk, workers, options.chunk_rows, staging / "scored")
+            errors = scored.where(F.col("error").isNotNull())
+            invalid = errors.count()
+            if invalid:
+                _quarantine(catalog, library, errors.join(pool, "inchikey"), scoring_run, ref.uri)
+            good = scored.where(F.col("error").isNull()).join(pool.select("inchikey", "smiles", "scaffold"), "inchikey")
+            with warnings.catch_warnings():  # one global order is the point of a rank: a single sorted partition
+                warnings.filterwarnings("ignore", message=".*No Partition Defined for Window")
+                order = Window.orderBy(F.desc("acquisition_score"), "inchikey")
+                ranked = acquire_scores(good, options, context).withColumn(
+                    "rank", F.row_number().over(order).cast("bigint")
+                )
+            now = F.current_timestamp()
+            rows_out = ranked.select(
+                F.lit(scoring_run).alias("scoring_run_id"), F.lit(library).alias("library"), "inchikey", "smiles",
+                "scaffold", "prediction", "uncertainty", "ad_similarity", F.lit(options.acquisition).alias("acquisition"),
+                "acquisition_score", "rank", F.lit(label).alias("label"), F.lit(registered).alias("model_name"),
+                F.lit(str(version.version)).alias("model_version"), F.lit(spec.alias).cast("string").alias("model_alias"),
+                F.lit(train_split).alias("training_split_id"), now.alias("scored_at"),
+            )  # fmt: skip
+            table = catalog.ref("candidates")
+            catalog.spark.sql(f"DELETE FROM {table} WHERE scoring_run_id = '{scoring_run}'")
+            catalog.append("candidates", rows_out)
+            written = catalog.read("candidates").where(F.col("scoring_run_id") == scoring_run)
+            count = written.count()
+            top = [row.asDict() for row in written.orderBy("rank").limit(10).select(
+                "rank", "inchikey", "smiles", "prediction", "uncertainty", "ad_similarity", "acquisition_score"
+            ).collect()]  # fmt: skip
+            stats = written.agg(F.avg("prediction"), F.avg("uncertainty"), F.avg("ad_similarity")).first()
+            pool_count = pool.count()
+            mlflow.log_metrics({"pool": pool_count, "scored": count, "invalid": invalid,
+                                "mean_prediction": stats[0] or 0.0, "mean_uncertainty": stats[1] or 0.0,
+                                "mean_ad_similarity": stats[2] or 0.0,
+                                "seconds": time.monotonic() - started})  # fmt: skip
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ScoreSummary(
+        run_id=scoring_run, library=library, model_name=registered, model_version=str(version.version),
+        model_alias=spec.alias, label=label, training_split_id=train_split, pool_split_id=pool_split,
+        acquisition=options.acquisition, uncertainty=method, pool=pool_count, scored=count, invalid=invalid,
+        seconds=round(time.monotonic() - started, 1), top=top, table=catalog.location("candidates"),
+    )  # fmt: skip
+
+
+def _training_set(catalog: Catalog, library: str, split_id: str, label: str):
+    """The model's training molecules (split ``train``) with their value of ``label``."""
+    from pyspark.sql import functions as F
+
+    return (
+        catalog.read("splits")
+        .where((F.col("library") == library) & (F.col("split_id") == split_id) & (F.col("split") == "train"))
+        .select("inchikey")
+        .join(catalog.read("molecules").where(F.col("library") == library), "inchikey")
+        .select("smiles", F.col("labels")[label].alias("value"))
+    )
+
+
+def _bits_chunk(smiles: list[str]) -> list:
+    return [on_bits(s) for s in smiles]
+
+
+def _training_index(training, workers: int, maximize: bool) -> tuple[TrainingIndex, float]:
+    """The training set's fingerprint index and the incumbent (best training value, oriented)."""
+    rows = training.toPandas()
+    if rows.empty:
+        raise ValueError("the model's training split has no molecules any more: was the split replaced?")
+    index = TrainingIndex.from_bits(map_chunks(_bits_chunk, rows["smiles"].tolist(), workers, 1024))
+    values = rows["value"].to_numpy(dtype=float) * (1.0 if maximize else -1.0)
+    return index, float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
+
+
+def _pool(catalog: Catalog, library: str, split_id: str | None, train_library: str, train_split: str):
+    from pyspark.sql import functions as F
+
+    molecules = catalog.read("molecules").where(F.col("library") == library)
+    if split_id is None:
+        if library == train_library:
+            split_id = train_split
+        else:
+            try:
+                split_id = latest_split_id(catalog, library)
+            except ValueError:
+                split_id = None  # never split: every molecule is pool
+    if split_id is not None:
+        in_pool = catalog.read("splits").where(
+            (F.col("library") == library) & (F.col("split_id") == split_id) & (F.col("split") == "pool")
+        )
+        if library != train_library and in_pool.limit(1).count() == 0:
+            raise ValueError(f"split {split_id!r} of {library!r} has no pool molecules")
+        molecules = molecules.join(in_pool.select("inchikey"), "inchikey", "left_semi")
+    seen = catalog.read("splits").where(
+        (F.col("library") == train_library) & (F.col("split_id") == train_split) & F.col("split").isin(*SPLITS)
+    )
+    return molecules.join(seen.select("inchikey"), "inchikey", "left_anti"), split_id
+
+
+def _score_rows(rows, chunk: ScoreChunk, workers: int, chunk_rows: int, path):
+    def udf(batches):
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            scored = map_chunks(chunk, batch.to_pylist(), workers, chunk_rows)
+            yield pa.RecordBatch.from_arrays(
+                [pa.array([row[i] for row in scored]) for i in range(len(SCORED_FIELDS))],
+                schema=pa.schema(
+                    [
+                        ("inchikey", pa.string()),
+                        ("prediction", pa.float64()),
+                        ("uncertainty", pa.float64()),
+                        ("ad_similarity", pa.float64()),
+                        ("error", pa.string()),
+                    ]
+                ),  # fmt: skip
+            )
+
+    with progress.track("score", unit="molecules"):
+        return stage(rows.mapInArrow(udf, _SCORED), path)
+
+
+def acquire_scores(scored, options: ScoreOptions, context: AcquisitionContext):
+    """Acquisition scores: a vectorized pandas map (cheap next to the model)."""
+    maximize = options.direction == "maximize"
+    name = options.acquisition
+
+    def udf(frames):
+        for frame in frames:
+            frame["acquisition_score"] = acquire(
+                name, frame["prediction"].to_numpy(), frame["uncertainty"].to_numpy(dtype=float),
+                frame["inchikey"].tolist(), context, maximize,
+            )  # fmt: skip
+            yield frame
+
+    schema = scored.schema.add("acquisition_score", "double")
+    return scored.mapInPandas(udf, schema)
+
+
+def _quarantine(catalog: Catalog, library: str, errors, run_id: str, model_uri: str) -> None:
+    from pyspark.sql import functions as F
+
+    rows = errors.select(
+        F.lit(library).alias("library"), F.lit(f"score:{run_id}").alias("load_id"),
+        F.lit(model_uri).alias("source_file"), F.col("first_source_row").alias("source_row"),
+        F.col("inchikey").alias("record_id"), F.col("smiles").alias("structure"),
+        F.lit("smiles").alias("structure_format"), F.lit(Reason.SCORING_ERROR.value).alias("reason"),
+        F.col("error").alias("detail"), F.current_timestamp().alias("quarantined_at"),
+    )  # fmt: skip
+    catalog.merge("quarantine", rows, ["library", "load_id", "record_id"])

@@ -1,0 +1,125 @@
+"""Scoring into candidates, on real HIV molecules with a real registered model (temporary sqlite MLflow store)."""
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from molpipe import lifecycle
+from molpipe.config import ScoreOptions
+from molpipe.featurize import parse_featurizers
+from molpipe.featurize.job import featurize
+from molpipe.ingest.job import ingest
+from molpipe.score.job import score
+from molpipe.split.job import split
+from molpipe.train.job import TrainRequest, train
+from molpipe.train.loop import TrainConfig
+
+pytestmark = pytest.mark.spark
+FEATURIZERS = "morgan,rdkit2d"
+CANDIDATE_COLUMNS = ["scoring_run_id", "library", "inchikey", "smiles", "scaffold", "prediction", "uncertainty",
+                     "ad_similarity", "acquisition", "acquisition_score", "rank", "label", "model_name",
+                     "model_version", "model_alias", "training_split_id", "scored_at"]  # fmt: skip
+
+
+@pytest.fixture
+def champion(catalog, data_dir):
+    """HIV sample with 30 % of the labeled molecules held out into the pool; an fp-mlp champion."""
+    ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
+    featurize(catalog, "hiv", parse_featurizers(FEATURIZERS), workers=1)
+    split(catalog, "hiv", "random", pool_fraction=0.3, seed=0)
+    config = TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=2, batch_size=32, patience=2)
+    train(catalog, TrainRequest("hiv", "hiv_mlp", num_processes=1), config)
+    lifecycle.promote("hiv_mlp", force=True)
+    return catalog
+
+
+def test_candidates_schema_ranks_and_pool(champion):
+    summary = score(champion, "hiv", "hiv_mlp@champion", ScoreOptions(acquisition="ucb", mc_samples=4))
+    rows = champion.read("candidates").where(F.col("scoring_run_id") == summary.run_id).toPandas()
+    assert list(rows.columns) == CANDIDATE_COLUMNS
+    pool = champion.read("splits").where(F.col("split") == "pool").count()
+    assert summary.pool == pool == summary.scored == len(rows) and summary.invalid == 0
+    assert (summary.model_version, summary.model_alias, summary.uncertainty) == ("1", "champion", "mc-dropout")
+    assert sorted(rows["rank"]) == list(range(1, len(rows) + 1))
+    ordered = rows.sort_values("rank")
+    assert ordered["acquisition_score"].is_monotonic_decreasing
+    assert ((rows["prediction"] >= 0) & (rows["prediction"] <= 1)).all() and (rows["uncertainty"] >= 0).all()
+    assert ((rows["ad_similarity"] > 0) & (rows["ad_similarity"] <= 1)).all()
+    trained = champion.read("splits").where(F.col("split") != "pool").select("inchikey").toPandas()["inchikey"]
+    assert not set(rows["inchikey"]) & set(trained)  # never a molecule the model saw
+
+
+def test_rerun_replaces_its_rows_and_a_new_run_adds_its_own(champion):
+    options = ScoreOptions(acquisition="thompson", mc_samples=2)
+    first = score(champion, "hiv", "hiv_mlp", options)
+    before = champion.read("candidates").toPandas()
+    again = score(champion, "hiv", "hiv_mlp", options, run_id=first.run_id)
+    after = champion.read("candidates").toPandas()
+    assert again.run_id == first.run_id and len(after) == len(before)
+    key = ["inchikey", "rank", "prediction", "acquisition_score"]
+    pd.testing.assert_frame_equal(before.sort_values("inchikey")[key].reset_index(drop=True),
+                                  after.sort_values("inchikey")[key].reset_index(drop=True))  # fmt: skip
+    other = score(champion, "hiv", "hiv_mlp/1", options)
+    runs = champion.read("candidates").groupBy("scoring_run_id").count().toPandas()
+    assert other.run_id != first.run_id and sorted(runs["count"]) == [len(before)] * 2
+
+
+def test_invalid_pool_smiles_go_to_quarantine_never_to_candidates(champion, data_dir):
+    ingest(champion, data_dir / "bad_rows.csv", "screen", label_cols=[])
+    featurize(champion, "screen", parse_featurizers(FEATURIZERS), workers=1)
+    summary = score(champion, "screen", "hiv_mlp@champion", ScoreOptions(acquisition="greedy", uncertainty="none"))
+    molecules = champion.read("molecules").where(F.col("library") == "screen").count()
+    quarantined = champion.read("quarantine").where(F.col("library") == "screen").toPandas()
+    candidates = champion.read("candidates").where(F.col("library") == "screen").toPandas()
+    assert summary.pool == molecules == summary.scored == len(candidates) and len(quarantined) > 0
+    assert not set(quarantined["structure"].dropna()) & set(candidates["smiles"])
+    assert candidates["uncertainty"].isna().all()
+    assert candidates["acquisition_score"].tolist() == candidates["prediction"].tolist()  # greedy = prediction
+
+
+def test_unknown_model_or_acquisition_is_a_clear_error(champion):
+    with pytest.raises(ValueError, match="no alias 'nope'"):
+        score(champion, "hiv", "hiv_mlp@nope", ScoreOptions())
+    with pytest.raises(ValueError, match="unknown acquisition 'best'"):
+        score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="best"))
+
+
+def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champion, tmp_path):
+    from molpipe.config import SelectOptions
+    from molpipe.lab_results import ingest_results
+    from molpipe.score.select import select
+
+    run = score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="ucb", mc_samples=4))
+    batch = select(champion, run.run_id, SelectOptions(k=8, diversity="scaffold", oversample=3), tmp_path, "greedy")
+    assert batch.selected == 8 and batch.strategy == "greedy"
+    csv = pd.read_csv(batch.files["csv"])
+    assert list(csv["position"]) == list(range(1, 9)) and csv["inchikey"].is_unique
+    html = open(batch.files["html"]).read()
+    assert html.count("<svg") == 8 and csv["smiles"][0] in html
+    stored = champion.read("selections").where(F.col("batch_id") == batch.batch_id).count()
+    assert stored == 8
+
+    # the lab measures the batch: the held-out labels of those molecules come back as a results file
+    labels = champion.read("molecules").select("inchikey", F.col("labels")["HIV_active"].alias("HIV_active"))
+    measured = csv.merge(labels.toPandas(), on="inchikey")[["smiles", "HIV_active"]]
+    results = tmp_path / "plate1.csv"
+    measured.to_csv(results, index=False)
+    summary = ingest_results(champion, results, "hiv", parse_featurizers(FEATURIZERS), label_cols=["HIV_active"],
+                             batch_id=batch.batch_id)  # fmt: skip
+    assert (summary.rows_read, summary.measurements, summary.moved_to_train, summary.new_molecules) == (8, 8, 8, 0)
+    history = champion.read("lab_results").where(F.col("batch_id") == batch.batch_id).count()
+    moved = champion.read("splits").where(F.col("inchikey").isin(list(csv["inchikey"])))
+    assert history == 8 and {r["split"] for r in moved.collect()} == {"train"}
+    again = ingest_results(champion, results, "hiv", parse_featurizers(FEATURIZERS), label_cols=["HIV_active"])
+    assert again.already_loaded and again.moved_to_train == 0
+    assert champion.read("lab_results").count() == 8
+
+    retrained = train(champion, TrainRequest("hiv", "hiv_mlp", num_processes=1),
+                      TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=1, batch_size=32))  # fmt: skip
+    assert retrained.counts["train"] == run_train_count(champion) and retrained.version == "2"
+    rescored = score(champion, "hiv", "hiv_mlp/2", ScoreOptions(acquisition="greedy", uncertainty="none"))
+    assert rescored.pool == run.pool - 8  # measured molecules left the pool
+
+
+def run_train_count(catalog) -> int:
+    return catalog.read("splits").where(F.col("split") == "train").count()
