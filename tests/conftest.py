@@ -44,3 +44,51 @@ def catalog(sail_url, settings):
     spark = SparkSession.builder.remote(sail_url).create()
     yield Catalog(spark, settings)
     spark.stop()
+
+
+@pytest.fixture(scope="session")
+def scored_home(sail_url, tmp_path_factory, data_dir):
+    """A molpipe home built once per session, to copy (never to write to): the HIV sample featurized (morgan,
+    rdkit2d) and split (30 % of the labeled molecules held out into the pool), an fp-mlp champion ``hiv_mlp`` trained
+    on it, and two scoring runs by that champion: HIV's own pool and ESOL's molecules (featurized with morgan
+    only). Returns the home folder and the scoring run ids by library."""
+    from pyspark.sql import SparkSession
+
+    from molpipe import lifecycle
+    from molpipe.config import ScoreOptions, load_settings
+    from molpipe.featurize import parse_featurizers
+    from molpipe.featurize.job import featurize
+    from molpipe.ingest.job import ingest
+    from molpipe.score.job import score
+    from molpipe.split.job import split
+    from molpipe.tables import Catalog
+    from molpipe.train.job import TrainRequest, train
+    from molpipe.train.loop import TrainConfig
+
+    home = tmp_path_factory.mktemp("scored") / "home"
+    spark = SparkSession.builder.remote(sail_url).create()
+    catalog = Catalog(spark, load_settings(environ={}).replace(home=str(home), workers=1))
+    try:
+        ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
+        featurize(catalog, "hiv", parse_featurizers("morgan,rdkit2d"), workers=1)
+        split(catalog, "hiv", "random", pool_fraction=0.3, seed=0)
+        config = TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=2, batch_size=32, patience=2)
+        train(catalog, TrainRequest("hiv", "hiv_mlp", num_processes=1), config)
+        lifecycle.promote("hiv_mlp", force=True)
+        ingest(catalog, data_dir / "esol_sample.csv", "esol")
+        featurize(catalog, "esol", parse_featurizers("morgan"), workers=1)
+        options = ScoreOptions(acquisition="ucb", mc_samples=2)
+        runs = {name: score(catalog, name, "hiv_mlp@champion", options).run_id for name in ("hiv", "esol")}
+    finally:
+        spark.stop()
+    return home, runs
+
+
+@pytest.fixture
+def scored(scored_home, catalog):
+    """``catalog`` on a private copy of :func:`scored_home`; returns it and the scoring run ids."""
+    import shutil
+
+    home, runs = scored_home
+    shutil.copytree(home, catalog.settings.home_path)
+    return catalog, runs

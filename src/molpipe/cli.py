@@ -547,6 +547,43 @@ def _ingest_results(args, settings: Settings) -> dict[str, Any]:
     return _asdict(summary)
 
 
+@command("monitor")
+def _monitor(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.monitor.job import monitor
+    from molpipe.spark import session
+
+    with session(settings) as (_, catalog):
+        summary = monitor(catalog, settings.monitor, args.library, args.run or None, args.out)
+    if not args.json:
+        for run in summary.runs:
+            verdict = "RETRAIN: " + "; ".join(run["reasons"]) if run["retrain"] else "stable"
+            print(f"scoring run {run['scoring_run_id']} ({run['library']}, {run['scored']:,} molecules, "
+                  f"{run['model_name']} v{run['model_version']}): {verdict}\n  report {run['report']}")  # fmt: skip
+        print(f"{summary.monitored} run(s) monitored -> {summary.table}" if summary.monitored else
+              "every scoring run is monitored already")  # fmt: skip
+    return _asdict(summary)
+
+
+@command("quality-monitor")
+def _quality_monitor(args, settings: Settings) -> dict[str, Any]:
+    from databricks.sdk import WorkspaceClient
+
+    from molpipe.monitor.lakehouse import ensure_quality_monitor
+    from molpipe.tables import TABLES
+
+    if not settings.catalog:
+        raise ValueError("Lakehouse Monitoring watches Unity Catalog tables: set MOLPIPE_CATALOG (and MOLPIPE_SCHEMA)")
+    if args.table not in TABLES:
+        raise ValueError(f"unknown table {args.table!r}; molpipe's tables: {', '.join(TABLES)}")
+    schema = f"{settings.catalog}.{settings.schema}"
+    result = ensure_quality_monitor(WorkspaceClient(profile=args.profile), f"{schema}.{args.table}", schema,
+                                    args.assets_dir, args.granularity, args.refresh)  # fmt: skip
+    if not args.json:
+        print(f"quality monitor on {result['table']} {'created' if result['created'] else 'exists'}"
+              + (f", refresh {result['refresh_id']} started" if result["refresh_id"] is not None else ""))  # fmt: skip
+    return result
+
+
 @command("status")
 def _status(args, settings: Settings) -> dict[str, Any]:
     from databricks.sdk import WorkspaceClient

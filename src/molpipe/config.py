@@ -90,6 +90,7 @@ class MonitorOptions:
     ad_similarity: float = 0.35  # max Tanimoto to the training set below this: outside the applicability domain
     max_outside_ad: float = 0.5  # fraction of a run outside the applicability domain above this: drift
     reference_sample: int = 2000  # held-out molecules the model predicts to give the reference predictions
+    min_molecules: int = 50  # fewer on either side: the measure is reported but never a reason to retrain
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,13 @@ TABLES: dict[str, TableSpec] = {
             value DOUBLE, batch_id STRING, ingested_at TIMESTAMP""",
             description="every measurement that came back from the lab (history; labels are updated in molecules)",
         ),
+        TableSpec(
+            "monitoring",
+            """library STRING, scoring_run_id STRING, model_name STRING, model_version STRING, label STRING,
+            training_split_id STRING, metric STRING, feature STRING, value DOUBLE, threshold DOUBLE, drifted BOOLEAN,
+            n_reference BIGINT, n_current BIGINT, monitored_at TIMESTAMP""",
+            description="drift of each scoring run against its model's training data, one row per measure",
+        ),
     ]
 }
 

@@ -40,6 +40,7 @@ SUMMARIES = {
     "validate": "molpipe.lifecycle:ValidationResult",
     "promote": "molpipe.lifecycle:AliasChange",
     "monitor": "molpipe.monitor.job:MonitorSummary",
+    "score": "molpipe.score.job:ScoreSummary",
 }
 
 
@@ -136,6 +137,12 @@ def test_referenced_files_exist_and_the_wheel_comes_from_pyproject(target, bundl
         assert target.path("jobs", key, wheels[0]).parent == project / wheel_dir
 
 
+def test_no_entry_point_shadows_a_standard_library_module():
+    # a script's folder comes first on sys.path: jobs/select.py would replace `select` for every job in jobs/
+    shadowing = {p.name for p in (REPO / "jobs").glob("*.py")} & {f"{m}.py" for m in sys.stdlib_module_names}
+    assert not shadowing, f"rename {shadowing}: they shadow the standard library in every job of jobs/"
+
+
 def test_every_task_parameter_is_accepted_by_its_entry_point(target, monkeypatch):
     import molpipe.cli
 
@@ -148,6 +155,8 @@ def test_every_task_parameter_is_accepted_by_its_entry_point(target, monkeypatch
     monkeypatch.setattr(molpipe.cli, "execute", parse_only)
     for key, job, task in python_tasks(target):
         spec = task["spark_python_task"]
+        wrong = [a for a in spec["parameters"] if not isinstance(a, str)]
+        assert not wrong, f"{key}.{task['task_key']}: parameters are strings (quote them, or the variables): {wrong}"
         argv = [_runtime_value(a, job, target) for a in spec["parameters"]]
         script = target.path("jobs", key, spec["python_file"])
         monkeypatch.setattr(sys, "argv", [str(script), *argv])

@@ -1,0 +1,308 @@
+"""``molpipe monitor``: how far each scoring run has drifted from the data its model was trained on.
+
+For each scoring run in ``candidates`` (one run, or every run not monitored yet), against its model version:
+
+* **descriptors**: the population stability index of each key RDKit 2D descriptor (``[monitor] descriptors``)
+  between the model's training molecules (split ``train`` of the split its run recorded) and the run's molecules,
+  on quantile bins of the training set. Descriptors are read from ``features`` (the ``rdkit2d`` spec) and computed
+  for the few molecules that lack it;
+* **predictions**: PSI and a binned KS statistic of the run's predictions against the model's predictions on its
+  own held-out molecules (valid and test, up to ``reference_sample``): what the model says about molecules like
+  its training data, which its training-set predictions (fitted, overconfident) are not; and the shift of the mean
+  in units of the reference's standard deviation;
+* **applicability domain**: the fraction of the run whose ``ad_similarity`` (max Tanimoto to the training set) is
+  below ``[monitor] ad_similarity``.
+
+Every measure becomes a row of the Delta table ``monitoring`` (re-monitoring a run replaces its rows) and a metric
+``drift.*`` of the scoring run's MLflow run, with the PNG report (:mod:`molpipe.monitor.report`) as its artifact.
+A run past any threshold flags a retrain (``retrain`` in the summary, a task value for the monitor job's
+condition task). The current side is binned and counted in Spark (never collected); the reference side, a
+training set, is collected once per model version.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from molpipe import tracking
+from molpipe.config import MonitorOptions
+from molpipe.monitor import drift
+from molpipe.monitor.drift import Measure
+from molpipe.tables import Catalog
+
+AD_EDGES = np.round(np.arange(0.05, 1.0, 0.05), 2)  # fixed bins of ad_similarity for the report
+RUN_COLUMNS = ["scoring_run_id", "library", "model_name", "model_version", "label", "training_split_id"]
+
+
+@dataclass
+class RunDrift:
+    scoring_run_id: str
+    library: str
+    model_name: str
+    model_version: str
+    label: str
+    training_library: str
+    training_split_id: str
+    scored: int
+    retrain: bool
+    reasons: list[str]
+    measures: dict[str, float]  # metric[feature] -> value
+    report: str
+
+
+@dataclass
+class MonitorSummary:
+    monitored: int
+    retrain: bool  # any monitored run past a threshold
+    reasons: list[str] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    table: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Reference:
+    """The model version's side of every comparison, computed once per version."""
+
+    training_library: str
+    descriptors: pd.DataFrame  # training molecules x key descriptors
+    predictions: np.ndarray  # the model on its held-out molecules
+
+
+def monitor(
+    catalog: Catalog,
+    options: MonitorOptions,
+    library: str | None = None,
+    run: str | None = None,
+    out: str | Path | None = None,
+) -> MonitorSummary:
+    from molpipe.monitor import report
+
+    started = time.monotonic()
+    tracking.configure(catalog.settings, catalog.databricks)
+    names = [n.strip() for n in options.descriptors.split(",") if n.strip()]
+    folder = Path(out) if out else catalog.settings.home_path / "reports" / "monitor"
+    references: dict[tuple[str, str, str], Reference] = {}
+    summary = MonitorSummary(0, False, table=catalog.location("monitoring"))
+    for info in _runs_to_monitor(catalog, library, run):
+        key = (info["model_name"], info["model_version"], info["label"])
+        if key not in references:
+            references[key] = _reference(catalog, info, names, options)
+        reference = references[key]
+        measures, scored = _measure(catalog, info, reference, names, options)
+        retrain, reasons = drift.verdict(measures)
+        path = report.drift_report(folder / f"{info['scoring_run_id']}.png", info, measures, retrain, reasons, options)
+        _write(catalog, info, measures, retrain)
+        _log_to_mlflow(info["scoring_run_id"], measures, retrain, path)
+        result = RunDrift(
+            **{k: info[k] for k in RUN_COLUMNS}, training_library=reference.training_library, scored=scored,
+            retrain=retrain, reasons=reasons, report=str(path),
+            measures={f"{m.metric}[{m.feature}]": round(m.value, 6) for m in measures},
+        )  # fmt: skip
+        summary.runs.append(asdict(result))
+        summary.monitored += 1
+        summary.retrain |= retrain
+        summary.reasons += [f"{info['scoring_run_id']}: {r}" for r in reasons]
+    summary.seconds = round(time.monotonic() - started, 1)
+    return summary
+
+
+def _runs_to_monitor(catalog: Catalog, library: str | None, run: str | None) -> list[dict[str, Any]]:
+    from pyspark.sql import functions as F
+
+    candidates = catalog.read("candidates")
+    if library:
+        candidates = candidates.where(F.col("library") == library)
+    if run:
+        candidates = candidates.where(F.col("scoring_run_id") == run)
+    else:
+        done = catalog.read("monitoring").select("scoring_run_id").distinct()
+        candidates = candidates.join(done, "scoring_run_id", "left_anti")
+    runs = (
+        candidates.groupBy("scoring_run_id")
+        .agg(*[F.first(c).alias(c) for c in RUN_COLUMNS[1:]], F.max("scored_at").alias("scored_at"))
+        .orderBy("scored_at")
+        .collect()
+    )
+    if run and not runs:
+        raise ValueError(f"no scoring run {run!r} in candidates" + (f" of library {library!r}" if library else ""))
+    return [{c: row[c] for c in RUN_COLUMNS} for row in runs]
+
+
+def _reference(catalog: Catalog, info: dict[str, Any], names: list[str], options: MonitorOptions) -> Reference:
+    import mlflow
+    from pyspark.sql import functions as F
+
+    from molpipe.score.batch import ModelRef, load_predictor
+
+    version = mlflow.MlflowClient().get_model_version(info["model_name"], info["model_version"])
+    training_library = version.tags.get("library", info["library"])
+    splits = catalog.read("splits").where(
+        (F.col("library") == training_library) & (F.col("split_id") == info["training_split_id"])
+    )
+    molecules = catalog.read("molecules").where(F.col("library") == training_library).select("inchikey", "smiles")
+    train = splits.where(F.col("split") == "train").select("inchikey").join(molecules, "inchikey")
+    descriptors = descriptor_frame(catalog, training_library, train, names).toPandas()
+    if descriptors.empty:
+        raise ValueError(f"model {info['model_name']} v{info['model_version']}: split {info['training_split_id']!r} "
+                         f"of {training_library!r} has no training molecules any more")  # fmt: skip
+    # InChIKeys are hashes: the first N in their order are a fixed pseudo-random sample
+    held_out = (
+        splits.where(F.col("split").isin("valid", "test")).select("inchikey").join(molecules, "inchikey")
+        .orderBy("inchikey").limit(options.reference_sample).toPandas()
+    )  # fmt: skip
+    ref = ModelRef(f"models:/{info['model_name']}/{info['model_version']}", mlflow.get_tracking_uri(),
+                   mlflow.get_registry_uri())  # fmt: skip
+    predicted = load_predictor(ref).predict(held_out["smiles"].tolist())
+    column = f"prediction_{info['label']}" if f"prediction_{info['label']}" in predicted else "prediction"
+    values = predicted.loc[predicted["valid"].astype(bool), column].to_numpy(dtype=float)
+    return Reference(training_library, descriptors[names], values)
+
+
+def descriptor_frame(catalog: Catalog, library: str, rows, names: list[str]):
+    """``rows`` (``inchikey``, ``smiles``) with one double column per descriptor: from the stored ``rdkit2d``
+    features of ``library``, computed from the SMILES where a molecule lacks them."""
+    from pyspark.sql import functions as F
+
+    from molpipe.featurize import parse_featurizers
+
+    featurizer = parse_featurizers("rdkit2d")[0]
+    unknown = [n for n in names if n not in featurizer.feature_names]
+    if unknown:
+        raise ValueError(f"[monitor] descriptors: {', '.join(unknown)} are not RDKit 2D descriptors "
+                         f"(see featurizer_specs.feature_names)")  # fmt: skip
+    positions = [featurizer.feature_names.index(n) for n in names]
+    stored = (
+        catalog.read("features")
+        .where((F.col("library") == library) & (F.col("spec") == featurizer.spec))
+        .select("inchikey", *[F.col("values")[i].cast("double").alias(n) for i, n in zip(positions, names)])
+    )
+    joined = rows.select("inchikey", "smiles").join(stored, "inchikey", "left")
+    schema = joined.schema
+
+    def fill(frames):
+        for frame in frames:
+            yield fill_missing_descriptors(frame, names, featurizer, positions)
+
+    return joined.mapInPandas(fill, schema)
+
+
+def fill_missing_descriptors(frame: pd.DataFrame, names: list[str], featurizer, positions: list[int]) -> pd.DataFrame:
+    """Rows whose descriptors were not stored (all null) get them computed from their SMILES (NaN if it fails)."""
+    from rdkit import Chem
+
+    missing = frame[names].isna().all(axis=1)
+    for i in np.flatnonzero(missing.to_numpy()):
+        mol = Chem.MolFromSmiles(frame["smiles"].iat[i] or "")
+        values = featurizer.compute(mol)[positions] if mol is not None else np.full(len(names), np.nan)
+        frame.iloc[i, [frame.columns.get_loc(n) for n in names]] = values.astype(float)
+    return frame
+
+
+def _measure(catalog: Catalog, info, reference: Reference, names, options: MonitorOptions):
+    from pyspark.sql import functions as F
+
+    run = catalog.read("candidates").where(F.col("scoring_run_id") == info["scoring_run_id"])
+    current = descriptor_frame(catalog, info["library"], run.select("inchikey", "smiles"), names)
+    edges = {n: drift.quantile_edges(reference.descriptors[n].to_numpy(), options.bins) for n in names}
+    counts = spark_bin_counts(current, edges)
+    measures = []
+    for n in names:
+        expected = drift.bin_counts(reference.descriptors[n].to_numpy(), edges[n])
+        measures.append(_compared("psi", n, expected, counts[n], edges[n], options.psi_threshold, options))
+
+    prediction_edges = drift.quantile_edges(reference.predictions, options.bins)
+    stats = run.agg(
+        F.count("*").alias("n"),
+        F.avg("prediction").alias("mean"),
+        F.sum((F.col("ad_similarity") < options.ad_similarity).cast("int")).alias("outside"),
+    ).first()
+    current_predictions = spark_bin_counts(run, {"prediction": prediction_edges})["prediction"]
+    expected = drift.bin_counts(reference.predictions, prediction_edges)
+    label = info["label"]
+    measures.append(_compared("prediction_psi", label, expected, current_predictions, prediction_edges,
+                              options.prediction_psi_threshold, options))  # fmt: skip
+    measures.append(Measure("prediction_ks", label, drift.binned_ks(expected, current_predictions), None,
+                            len(reference.predictions), int(current_predictions.sum())))  # fmt: skip
+    spread = float(np.std(reference.predictions)) if len(reference.predictions) > 1 else 0.0
+    shift = (stats["mean"] - float(np.mean(reference.predictions))) / spread if spread > 0 else float("nan")
+    measures.append(Measure("prediction_mean_shift", label, shift, None, len(reference.predictions), stats["n"]))
+    ad = spark_bin_counts(run, {"ad_similarity": AD_EDGES})["ad_similarity"]
+    enough = stats["n"] >= options.min_molecules
+    measures.append(Measure("outside_ad_fraction", f"ad_similarity<{options.ad_similarity:g}",
+                            stats["outside"] / stats["n"] if stats["n"] else float("nan"),
+                            options.max_outside_ad if enough else None, 0, stats["n"], current=ad.tolist(),
+                            edges=AD_EDGES.tolist()))  # fmt: skip
+    return measures, stats["n"]
+
+
+def _compared(metric, feature, expected, actual, edges, threshold, options: MonitorOptions) -> Measure:
+    """A PSI measure; on fewer than ``min_molecules`` a side, reported without a threshold (too noisy to act on)."""
+    enough = min(expected.sum(), actual.sum()) >= options.min_molecules
+    return Measure(metric, feature, drift.psi(expected, actual), threshold if enough else None, int(expected.sum()),
+                   int(actual.sum()), expected.tolist(), actual.tolist(), [float(e) for e in edges])  # fmt: skip
+
+
+def spark_bin_counts(df, edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per column, counts per bin exactly as :func:`molpipe.monitor.drift.bin_counts` makes them, computed by
+    Spark in one pass (a value's bin is how many edges lie strictly below it; missing values last)."""
+    from pyspark.sql import functions as F
+
+    def binned(column: str, cuts: np.ndarray):
+        value = F.col(column).cast("double")
+        index = F.lit(0)
+        for cut in cuts:
+            index = index + (value > F.lit(float(cut))).cast("int")
+        return F.when(value.isNull() | F.isnan(value), F.lit(len(cuts) + 1)).otherwise(index)
+
+    pairs = F.array(*[F.struct(F.lit(c).alias("feature"), binned(c, e).alias("bin")) for c, e in edges.items()])
+    rows = df.select(F.explode(pairs).alias("b")).groupBy("b.feature", "b.bin").count().collect()
+    counts = {c: np.zeros(len(e) + 2, dtype=np.int64) for c, e in edges.items()}
+    for row in rows:
+        counts[row["feature"]][row["bin"]] = row["count"]
+    return counts
+
+
+def _write(catalog: Catalog, info: dict[str, Any], measures: list[Measure], retrain: bool) -> None:
+    from pyspark.sql import functions as F
+
+    rows = [(m.metric, m.feature, _finite(m.value), m.threshold, m.drifted, m.n_reference, m.n_current)
+            for m in measures] + [("retrain", "", float(retrain), None, retrain, 0, 0)]  # fmt: skip
+    frame = catalog.spark.createDataFrame(
+        rows, "metric STRING, feature STRING, value DOUBLE, threshold DOUBLE, drifted BOOLEAN, n_reference BIGINT, "
+              "n_current BIGINT",
+    )  # fmt: skip
+    for column in RUN_COLUMNS:
+        frame = frame.withColumn(column, F.lit(info[column]).cast("string"))
+    frame = frame.withColumn("monitored_at", F.current_timestamp())
+    table = catalog.ref("monitoring")
+    run_id = info["scoring_run_id"].replace("'", "''")
+    catalog.spark.sql(f"DELETE FROM {table} WHERE scoring_run_id = '{run_id}'")
+    catalog.append("monitoring", frame)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _log_to_mlflow(run_id: str, measures: list[Measure], retrain: bool, report: Path) -> None:
+    """The measures as ``drift.*`` metrics of the scoring run's own MLflow run, the report as its artifact."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(f"drift.{m.metric}" + (f".{m.feature}" if m.metric == "psi" else ""), float(m.value), now, 0)
+        for m in measures
+        if np.isfinite(m.value)
+    ] + [Metric("drift.retrain", float(retrain), now, 0)]  # fmt: skip
+    client = mlflow.MlflowClient()
+    client.log_batch(run_id, metrics=metrics)
+    client.set_tag(run_id, "molpipe.drift", "retrain" if retrain else "stable")
+    client.log_artifact(run_id, str(report), "drift")
