@@ -123,3 +123,21 @@ def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champ
 
 def run_train_count(catalog) -> int:
     return catalog.read("splits").where(F.col("split") == "train").count()
+
+
+def test_sql_views_over_candidates(champion):
+    first = score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="greedy", uncertainty="none"))
+    latest = score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="ucb", mc_samples=2))
+    champion.register_existing()
+    runs = {r[0] for r in champion.spark.sql("SELECT DISTINCT scoring_run_id FROM latest_candidates").collect()}
+    assert runs == {latest.run_id} and first.run_id != latest.run_id
+    top = champion.spark.sql("SELECT max(rank) FROM top_candidates").first()[0]
+    assert top == min(100, latest.scored)
+    best = champion.spark.sql(
+        f"SELECT scaffold, rank FROM best_per_scaffold WHERE scoring_run_id = '{latest.run_id}'"
+    ).toPandas()  # fmt: skip
+    assert best["scaffold"].is_unique and best["rank"].min() == 1
+    novelty = champion.spark.sql("SELECT novelty, ad_similarity, novel_scaffold FROM candidate_novelty").toPandas()
+    assert len(novelty) == first.scored + latest.scored
+    assert ((novelty["novelty"] + novelty["ad_similarity"]).round(9) == 1).all()
+    assert novelty["novel_scaffold"].any() and not novelty["novel_scaffold"].all()
