@@ -54,8 +54,10 @@ def plain_loop(catalog, library: str, chunk) -> tuple[int, float]:
     started = time.monotonic()
     done = 0
     for batch in features.to_batches(max_chunksize=8192):
-        rows = [{"inchikey": k, "smiles": smiles[k], "morgan": v} for k, v in
-                zip(batch.column("inchikey").to_pylist(), batch.column("values").to_numpy(zero_copy_only=False))]
+        rows = [
+            {"inchikey": k, "smiles": smiles[k], "morgan": v}
+            for k, v in zip(batch.column("inchikey").to_pylist(), batch.column("values").to_numpy(zero_copy_only=False))
+        ]
         for start in range(0, len(rows), 256):
             chunk(rows[start : start + 256])
         done += len(rows)
