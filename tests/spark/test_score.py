@@ -141,3 +141,34 @@ def test_sql_views_over_candidates(champion):
     assert len(novelty) == first.scored + latest.scored
     assert ((novelty["novelty"] + novelty["ad_similarity"]).round(9) == 1).all()
     assert novelty["novel_scaffold"].any() and not novelty["novel_scaffold"].all()
+
+
+def test_worker_pool_and_in_line_scoring_agree(champion):
+    options = ScoreOptions(acquisition="ucb", mc_samples=3)
+    inline = score(champion, "hiv", "hiv_mlp", options, workers=1)
+    pooled = score(champion, "hiv", "hiv_mlp", options, workers=2)
+    rows = champion.read("candidates").toPandas()
+    a = rows[rows["scoring_run_id"] == inline.run_id].set_index("inchikey").sort_index()
+    b = rows[rows["scoring_run_id"] == pooled.run_id].set_index("inchikey").sort_index()
+    assert list(a.index) == list(b.index)
+    for column in ("prediction", "uncertainty", "ad_similarity"):
+        assert (a[column] - b[column]).abs().max() < 1e-5, column
+
+
+def test_ensemble_model_gives_its_spread_as_uncertainty(champion):
+    import mlflow
+
+    config = TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=2, batch_size=32, ensemble=2)
+    trained = train(champion, TrainRequest("hiv", "hiv_ens", num_processes=1), config)
+    assert trained.weights_identical_across_ranks
+    model = mlflow.pyfunc.load_model(f"models:/hiv_ens/{trained.version}")
+    assert model.unwrap_python_model().predictor.config["weights"] == ["model-0.pt", "model-1.pt"]
+    smiles = pd.DataFrame({"smiles": ["c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "not a smiles"]})
+    spread = model.predict(smiles)
+    assert (spread["uncertainty"][:2] > 0).all() and spread["uncertainty"].isna().tolist() == [False, False, True]
+    none = model.predict(smiles, params={"uncertainty": "none"})
+    assert none["uncertainty"].isna().all() and (none["prediction"][:2] == spread["prediction"][:2]).all()
+    dropout = model.predict(smiles, params={"uncertainty": "mc-dropout", "samples": 5})
+    assert (dropout["uncertainty"][:2] > 0).all()
+    summary = score(champion, "hiv", "hiv_ens/1", ScoreOptions(acquisition="ucb"))
+    assert summary.uncertainty == "ensemble" and summary.scored == summary.pool
