@@ -1,5 +1,6 @@
 """``molpipe demo`` (``make demo``): the pipeline so far, end to end, on the bundled MoleculeNet HIV library:
-ingest, featurize, split, a quick GNN trained with 2 DDP processes, validated and promoted to ``champion``."""
+ingest, featurize, split, a quick GNN trained with 2 DDP processes, validated and promoted to ``champion``, the
+held-out pool scored into ``candidates`` and a lab batch of 24 picked into an HTML report."""
 
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ def bundled_library() -> str:
 
 def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = False) -> dict[str, Any]:
     from molpipe import lifecycle, tracking
-    from molpipe.cli import format_featurize, format_split
+    from molpipe.cli import format_featurize, format_scored, format_split
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
+    from molpipe.score.job import score
+    from molpipe.score.select import select
     from molpipe.spark import session
     from molpipe.split.job import split
     from molpipe.train.job import TrainRequest, train
@@ -70,6 +73,12 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         say(f"  validation {'passed' if validation.passed else 'failed: ' + '; '.join(validation.reasons)}")
         promoted = lifecycle.promote(trained.model_name, force=not validation.passed)
         say(f"  champion: {trained.model_name} v{promoted.champion}" + ("" if validation.passed else " (forced: demo)"))
+        say(f"$ molpipe score --library {LIBRARY} --model {MODEL_NAME}@champion --acquisition ucb")
+        scored = score(catalog, LIBRARY, f"{MODEL_NAME}@champion", settings.score, engine.udf_workers)
+        say(format_scored(scored))
+        say(f"$ molpipe select --run {scored.run_id} --k 24 --diversity maxmin --out reports")
+        batch = select(catalog, scored.run_id, dataclasses.replace(settings.select, k=24), "reports")
+        say(f"  lab batch {batch.batch_id}: {batch.selected} molecules -> {batch.files['html']} (and .csv)")
         tables = catalog.register_existing()
         locations = {name: catalog.location(name) for name in tables}
         versions = {name: catalog.version(name) for name in tables}
@@ -90,6 +99,8 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
             "version": promoted.champion,
             "validation_passed": validation.passed,
         },
+        "score": dataclasses.asdict(scored),
+        "select": dataclasses.asdict(batch),
         "mlflow_ui": f"mlflow ui --backend-store-uri {uri}",
         "tables": locations,
         "seconds": round(time.monotonic() - started, 1),

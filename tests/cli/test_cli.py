@@ -79,10 +79,21 @@ def test_multitask_training_with_missing_labels_from_the_command_line(tmp_path, 
     labels = "NR-AR,NR-AhR,SR-p53"
     molpipe(home, "ingest", str(data_dir / "tox21_sample.csv"), "--library", "tox21", "--label-cols", labels)
     molpipe(home, "featurize", "--library", "tox21", "--featurizers", "morgan,rdkit2d")
-    molpipe(home, "split", "--library", "tox21", "--split", "random")
+    molpipe(home, "split", "--library", "tox21", "--split", "random", "--pool-fraction", "0.2")
     trained = last_json(molpipe(home, "train", "--library", "tox21", "--model", "fp-mlp", "--param", "hidden=32",
                                 "--epochs", "2", "--num-processes", "1", "--json"))  # fmt: skip
     assert trained["task"] == {"labels": labels.split(","), "kind": "classification"}
     assert trained["model_name"] == "tox21_fp_mlp" and trained["version"] == "1" and trained["run_id"]
     promoted = molpipe(home, "promote", "--model", "tox21_fp_mlp", check=False)
     assert promoted.returncode == 2 and "molpipe validate --model tox21_fp_mlp" in promoted.stderr
+    molpipe(home, "promote", "--model", "tox21_fp_mlp", "--force")
+
+    scored = last_json(molpipe(home, "score", "--library", "tox21", "--model", "tox21_fp_mlp@champion",
+                               "--label", "SR-p53", "--acquisition", "ei", "--json"))  # fmt: skip
+    assert scored["label"] == "SR-p53" and scored["uncertainty"] == "mc-dropout" and scored["scored"] > 0
+    assert scored["scored"] == scored["pool"] and scored["top"][0]["rank"] == 1
+    picked = last_json(molpipe(home, "select", "--run", scored["run_id"], "--k", "5", "--strategy", "ucb",
+                               "--out", str(tmp_path / "lab"), "--json"))  # fmt: skip
+    assert picked["selected"] == 5 and os.path.exists(picked["files"]["html"])
+    wrong = molpipe(home, "score", "--library", "tox21", "--model", "tox21_fp_mlp", "--label", "NR-X", check=False)
+    assert wrong.returncode == 2 and "not 'NR-X'" in wrong.stderr

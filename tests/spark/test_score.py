@@ -123,3 +123,52 @@ def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champ
 
 def run_train_count(catalog) -> int:
     return catalog.read("splits").where(F.col("split") == "train").count()
+
+
+def test_sql_views_over_candidates(champion):
+    first = score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="greedy", uncertainty="none"))
+    latest = score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="ucb", mc_samples=2))
+    champion.register_existing()
+    runs = {r[0] for r in champion.spark.sql("SELECT DISTINCT scoring_run_id FROM latest_candidates").collect()}
+    assert runs == {latest.run_id} and first.run_id != latest.run_id
+    top = champion.spark.sql("SELECT max(rank) FROM top_candidates").first()[0]
+    assert top == min(100, latest.scored)
+    best = champion.spark.sql(
+        f"SELECT scaffold, rank FROM best_per_scaffold WHERE scoring_run_id = '{latest.run_id}'"
+    ).toPandas()  # fmt: skip
+    assert best["scaffold"].is_unique and best["rank"].min() == 1
+    novelty = champion.spark.sql("SELECT novelty, ad_similarity, novel_scaffold FROM candidate_novelty").toPandas()
+    assert len(novelty) == first.scored + latest.scored
+    assert ((novelty["novelty"] + novelty["ad_similarity"]).round(9) == 1).all()
+    assert novelty["novel_scaffold"].any() and not novelty["novel_scaffold"].all()
+
+
+def test_worker_pool_and_in_line_scoring_agree(champion):
+    options = ScoreOptions(acquisition="ucb", mc_samples=3)
+    inline = score(champion, "hiv", "hiv_mlp", options, workers=1)
+    pooled = score(champion, "hiv", "hiv_mlp", options, workers=2)
+    rows = champion.read("candidates").toPandas()
+    a = rows[rows["scoring_run_id"] == inline.run_id].set_index("inchikey").sort_index()
+    b = rows[rows["scoring_run_id"] == pooled.run_id].set_index("inchikey").sort_index()
+    assert list(a.index) == list(b.index)
+    for column in ("prediction", "uncertainty", "ad_similarity"):
+        assert (a[column] - b[column]).abs().max() < 1e-5, column
+
+
+def test_ensemble_model_gives_its_spread_as_uncertainty(champion):
+    import mlflow
+
+    config = TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=2, batch_size=32, ensemble=2)
+    trained = train(champion, TrainRequest("hiv", "hiv_ens", num_processes=1), config)
+    assert trained.weights_identical_across_ranks
+    model = mlflow.pyfunc.load_model(f"models:/hiv_ens/{trained.version}")
+    assert model.unwrap_python_model().predictor.config["weights"] == ["model-0.pt", "model-1.pt"]
+    smiles = pd.DataFrame({"smiles": ["c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "not a smiles"]})
+    spread = model.predict(smiles)
+    assert (spread["uncertainty"][:2] > 0).all() and spread["uncertainty"].isna().tolist() == [False, False, True]
+    none = model.predict(smiles, params={"uncertainty": "none"})
+    assert none["uncertainty"].isna().all() and (none["prediction"][:2] == spread["prediction"][:2]).all()
+    dropout = model.predict(smiles, params={"uncertainty": "mc-dropout", "samples": 5})
+    assert (dropout["uncertainty"][:2] > 0).all()
+    summary = score(champion, "hiv", "hiv_ens/1", ScoreOptions(acquisition="ucb"))
+    assert summary.uncertainty == "ensemble" and summary.scored == summary.pool

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -43,11 +44,13 @@ def load_predictor(ref: ModelRef):
         return _predictors[ref.uri]
 
 
-def training_index(data: bytes) -> TrainingIndex:
-    key = hash(data)
+def training_index(source: bytes | str) -> TrainingIndex:
+    """The index from its bytes, or from a file of them (what pool workers get: a path pickles in no time)."""
+    key = hash(source)
     with _lock:
         if key not in _indexes:
             _indexes.clear()  # one scoring run at a time per process
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
             _indexes[key] = TrainingIndex.from_bytes(data)
         return _indexes[key]
 
@@ -57,7 +60,7 @@ class ScoreChunk:
     """Picklable: what :func:`molpipe.parallel.map_chunks` runs on each chunk of rows."""
 
     model: ModelRef
-    index: bytes  # TrainingIndex.to_bytes() of the model's training set
+    index: bytes | str  # TrainingIndex.to_bytes() of the model's training set, or a local file holding them
     label: int  # which of the model's labels is scored
     uncertainty: str
     samples: int

@@ -154,8 +154,13 @@ def score(
                                    "xi": options.xi, "direction": options.direction, "seed": options.seed,
                                    "training_split_id": train_split, "pool_split_id": pool_split or "",
                                    "incumbent": incumbent})  # fmt: skip
+            index_source: bytes | str = index.to_bytes()
+            if workers > 1:  # local worker processes: a file, not megabytes pickled with every chunk
+                staging.mkdir(parents=True, exist_ok=True)
+                (staging / "training-index.npz").write_bytes(index_source)
+                index_source = str(staging / "training-index.npz")
             chunk = ScoreChunk(
-                ref, index.to_bytes(), task["labels"].index(label), method, options.mc_samples, options.seed,
+                ref, index_source, task["labels"].index(label), method, options.mc_samples, options.seed,
                 torch_threads=1 if workers > 1 else 0,
             )  # fmt: skip
             context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)

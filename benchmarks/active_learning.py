@@ -1,0 +1,120 @@
+"""Active learning on MoleculeNet HIV: select -> reveal -> retrain, each strategy against random selection.
+
+    python benchmarks/active_learning.py [--strategies ucb,greedy,random] [--rounds 3] [--initial 0.1]
+                                         [--model fp-mlp] [--epochs 8]
+
+HIV is ingested once per strategy (its own library, so the loops do not share a split) and featurized (Morgan bits).
+A balanced scaffold split keeps ``--initial`` of the labeled molecules for train/valid/test; the rest is the
+pool, its labels hidden from training. Each round trains the model (``molpipe train``), scores the pool
+(``molpipe score`` with the strategy), picks the batch (``molpipe select``, no diversity step, so strategies are
+compared as they are) and "measures" it: the batch's true labels go back in as a results file through
+``molpipe ingest-results``, which moves those molecules from the pool into training for the next round. Batches
+are sized so that the selection covers 1 % of the pool after the first round and 5 % after the last.
+
+Reported per strategy: actives found, the fraction of the pool's actives found, and the enrichment factor at 1 %
+and 5 % of the pool selected (hit rate of the selection / hit rate of the pool; random selection is ~1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+LABEL = "HIV_active"
+
+
+def batch_sizes(pool: int, rounds: int) -> list[int]:
+    """First round 1 % of the pool; the others share the rest up to 5 %."""
+    first, total = round(0.01 * pool), round(0.05 * pool)
+    rest = [(total - first) // max(1, rounds - 1)] * (rounds - 1)
+    if rest:
+        rest[-1] += total - first - sum(rest)
+    return [first, *rest]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--strategies", default="ucb,greedy,random")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--initial", type=float, default=0.1, help="fraction of HIV labeled at the start")
+    parser.add_argument("--model", default="fp-mlp")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from pyspark.sql import functions as F
+
+    from molpipe import lifecycle
+    from molpipe.config import ScoreOptions, SelectOptions, load_settings
+    from molpipe.demo import bundled_library
+    from molpipe.featurize import parse_featurizers
+    from molpipe.featurize.job import featurize
+    from molpipe.ingest.job import ingest
+    from molpipe.lab_results import ingest_results
+    from molpipe.score.job import score
+    from molpipe.score.select import select
+    from molpipe.spark import session
+    from molpipe.split.job import split
+    from molpipe.train.job import TrainRequest, train
+    from molpipe.train.loop import TrainConfig
+
+    morgan = parse_featurizers("morgan")
+    params = {"descriptors": False} if args.model == "fp-mlp" else {}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="molpipe-bench-al-") as tmp:
+        with session(load_settings().replace(home=str(Path(tmp) / "home"))) as (engine, catalog):
+            for strategy in args.strategies.split(","):
+                started = time.monotonic()
+                library = f"hiv_{strategy}"
+                ingest(catalog, bundled_library(), library, label_cols=[LABEL])
+                featurize(catalog, library, morgan, engine.udf_workers)
+                split_id = split(catalog, library, "scaffold", pool_fraction=1 - args.initial, seed=0).split_id
+                truth = (
+                    catalog.read("splits").where((F.col("library") == library) & (F.col("split") == "pool"))
+                    .join(catalog.read("molecules").where(F.col("library") == library), "inchikey")
+                    .select("inchikey", "smiles", F.col("labels")[LABEL].alias(LABEL)).toPandas()
+                )  # fmt: skip
+                pool, pool_actives = len(truth), int((truth[LABEL] >= 0.5).sum())
+                selected = hits = 0
+                trace = []
+                for number, k in enumerate(batch_sizes(pool, args.rounds)):
+                    config = TrainConfig(model=args.model, model_params=params, epochs=args.epochs, seed=number)
+                    request = TrainRequest(library, f"al_{strategy}", (LABEL,), split_id=split_id, num_processes=1)
+                    train(catalog, request, config)
+                    lifecycle.promote(f"al_{strategy}", force=True)
+                    scored = score(catalog, library, f"al_{strategy}@champion",
+                                   ScoreOptions(acquisition=strategy, seed=number), engine.udf_workers)  # fmt: skip
+                    batch = select(catalog, scored.run_id, SelectOptions(k=k, diversity="none"), Path(tmp) / "lab")
+                    measured = truth[truth["inchikey"].isin([row["inchikey"] for row in batch.batch])]
+                    results_file = Path(tmp) / f"{library}-round{number}.csv"
+                    measured[["smiles", LABEL]].to_csv(results_file, index=False)
+                    ingest_results(catalog, results_file, library, morgan, engine.udf_workers, label_cols=[LABEL],
+                                   split_id=split_id, batch_id=batch.batch_id)  # fmt: skip
+                    selected += len(measured)
+                    hits += int((measured[LABEL] >= 0.5).sum())
+                    enrichment = (hits / selected) / (pool_actives / pool)
+                    trace.append({"round": number + 1, "selected": selected, "fraction": selected / pool,
+                                  "hits": hits, "enrichment": enrichment})  # fmt: skip
+                    print(f"{strategy} round {number + 1}: {selected:,} selected ({selected / pool:.1%} of the pool), "
+                          f"{hits} actives, EF {enrichment:.2f}", flush=True)  # fmt: skip
+                results.append({"strategy": strategy, "pool": pool, "pool_actives": pool_actives, "rounds": trace,
+                                "ef_1": trace[0]["enrichment"], "ef_5": trace[-1]["enrichment"],
+                                "found": hits / pool_actives, "seconds": time.monotonic() - started})  # fmt: skip
+    print(f"\n== HIV active learning: {args.model}, {args.rounds} rounds, {args.initial:.0%} labeled at the start")
+    random = next((r for r in results if r["strategy"] == "random"), None)
+    for row in results:
+        versus = f"  ({row['ef_5'] / random['ef_5']:.1f} x random)" if random and random["ef_5"] else ""
+        print(f"  {row['strategy']:<9} EF@1% {row['ef_1']:5.2f}  EF@5% {row['ef_5']:5.2f}  actives found "
+              f"{row['found']:.1%} of {row['pool_actives']}{versus}  ({row['seconds']:.0f} s)")  # fmt: skip
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
