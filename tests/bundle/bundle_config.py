@@ -126,6 +126,12 @@ class Target:
                    for key, spec in items.items()}
             for kind, items in resources.items()
         }  # fmt: skip
+        for kind, key, spec in _python_resources(bundle, name, self.variables):
+            resources.setdefault(kind, {})[key] = spec
+            context["resources"].setdefault(kind, {})[key] = {
+                "name": _resolve(spec.get("name"), context, f"resources.{kind}.{key}.name"),
+                "id": FAKE_ID,
+            }
         self.resources = _resolve(resources, context, "resources")
         self.run_as = _resolve(target.get("run_as") or config.get("run_as"), context, "run_as")
         return self
@@ -133,6 +139,28 @@ class Target:
     def path(self, kind: str, key: str, relative: str) -> Path:
         """A path written in a resource, as the CLI reads it: relative to the file that defines the resource."""
         return (self.bundle.origin[(kind, key)].parent / relative).resolve()
+
+
+PYTHON_KINDS = ("jobs", "experiments", "registered_models", "model_serving_endpoints", "schemas", "volumes")
+
+
+def _python_resources(bundle: Bundle, target: str, variables: dict[str, Any]):
+    """What the ``python.resources`` functions add for this target (the CLI runs them with the target's variables)."""
+    import importlib.util
+
+    from databricks.bundles.core import Bundle as PythonBundle
+
+    for reference in (bundle.config.get("python") or {}).get("resources", []):
+        module_name, function = reference.split(":")
+        path = bundle.root / f"{module_name.replace('.', '/')}.py"
+        spec = importlib.util.spec_from_file_location(f"bundle_{module_name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        loaded = getattr(module, function)(PythonBundle(target=target, variables=variables))
+        for kind in PYTHON_KINDS:
+            for key, resource in getattr(loaded, kind).items():
+                bundle.origin.setdefault((kind, key), path)
+                yield kind, key, resource.as_dict()
 
 
 def _resolve(value: Any, context: dict[str, Any], where: str) -> Any:

@@ -111,13 +111,22 @@ def test_targets_development_and_production(bundle):
     assert set(prod.run_as) == {"service_principal_name"}
     with pytest.raises(ValueError, match="required variable 'service_principal'"):  # production needs it given
         bundle.target("prod")
-    # the champion endpoint exists in production only, and serves the bundle's registered model
-    assert "model_serving_endpoints" not in dev.resources
-    (entity,) = prod.resources["model_serving_endpoints"]["champion"]["config"]["served_entities"]
-    model = prod.resources["registered_models"]["model"]
-    assert entity["entity_name"] == f"{model['catalog_name']}.{model['schema_name']}.{model['name']}"
     # GPU training in production, CPU in development
     assert "gpu" in prod.variables["train_spark_version"] and "gpu" not in dev.variables["train_spark_version"]
+
+
+def test_the_champion_endpoint_is_deployed_once_there_is_a_version_to_serve(bundle):
+    assert "model_serving_endpoints" not in bundle.target("dev").resources
+    without = bundle.target("prod", {"service_principal": "sp"})
+    assert "model_serving_endpoints" not in without.resources
+    for target in (bundle.target("dev", {"champion_version": "7"}), bundle.target("prod", CLI_VARS["prod"])):
+        endpoint = target.resources["model_serving_endpoints"]["champion"]
+        (entity,) = endpoint["config"]["served_entities"]
+        model = target.resources["registered_models"]["model"]
+        assert entity["entity_name"] == f"{model['catalog_name']}.{model['schema_name']}.{model['name']}"
+        assert entity["entity_version"] == target.variables["champion_version"]
+        assert endpoint["name"] == f"{model['name']}-champion"  # what `molpipe status --model` looks for
+        assert endpoint["ai_gateway"]["inference_table_config"]["schema_name"] == model["schema_name"]
 
 
 def test_referenced_files_exist_and_the_wheel_comes_from_pyproject(target, bundle):
