@@ -556,7 +556,11 @@ def _monitor(args, settings: Settings) -> dict[str, Any]:
         summary = monitor(catalog, settings.monitor, args.library, args.run or None, args.out)
     if not args.json:
         for run in summary.runs:
-            verdict = "RETRAIN: " + "; ".join(run["reasons"]) if run["retrain"] else "stable"
+            verdict = "stable"
+            if run["drifted"]:
+                verdict = ("RETRAIN: " if run["retrain"] else "DRIFTED (no new training data): ") + "; ".join(
+                    run["reasons"]
+                )
             print(f"scoring run {run['scoring_run_id']} ({run['library']}, {run['scored']:,} molecules, "
                   f"{run['model_name']} v{run['model_version']}): {verdict}\n  report {run['report']}")  # fmt: skip
         print(f"{summary.monitored} run(s) monitored -> {summary.table}" if summary.monitored else

@@ -73,7 +73,7 @@ def validate(catalog: Catalog, name: str, options: ValidationOptions, version: s
     tags = challenger.tags
     task = Task(**{k: tuple(v) if k == "labels" else v for k, v in json.loads(tags["task"]).items()})
     run = _client().get_run(challenger.run_id)
-    versions = {t: _lineage_version(run.data.tags[f"molpipe.lineage.{t}"]) for t in ("molecules", "splits")}
+    versions = {t: lineage_version(run.data.tags[f"molpipe.lineage.{t}"]) for t in ("molecules", "splits")}
     library, split_id = tags["library"], tags["split_id"]
     test = (
         catalog.read_version("splits", versions["splits"])
@@ -166,7 +166,7 @@ def _history(name: str) -> list[str]:
     return json.loads(_client().get_registered_model(name).tags.get(HISTORY_TAG, "[]"))
 
 
-def _lineage_version(tag: str) -> int:
+def lineage_version(tag: str) -> int:
     match = re.search(r"@v(\d+)$", tag)
     if not match:
         raise ValueError(f"lineage tag {tag!r} has no Delta version")

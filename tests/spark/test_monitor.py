@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from molpipe.config import MonitorOptions
 from molpipe.monitor.drift import bin_counts, quantile_edges
-from molpipe.monitor.job import monitor, spark_bin_counts
+from molpipe.monitor.job import monitor, spark_bin_counts, training_data_changed
 
 pytestmark = pytest.mark.spark
 DESCRIPTORS = "MolWt,MolLogP,TPSA,NumHDonors,NumHAcceptors,NumRotatableBonds,RingCount,FractionCSP3"
@@ -36,15 +36,18 @@ def test_drift_of_each_scoring_run_into_the_table_mlflow_and_a_report(scored, tm
     assert other["measures"]["psi[TPSA]"] > own["measures"]["psi[TPSA]"]
     out_of_domain = "outside_ad_fraction[ad_similarity<0.35]"
     assert other["measures"][out_of_domain] > 0.8 > own["measures"][out_of_domain]
-    assert other["retrain"] and summary.retrain
+    # the model read molecules before ESOL was featurized into it: its training data has changed since, so the
+    # drifted run calls for a retrain
+    assert other["drifted"] and other["training_data_changed"] and other["retrain"]
+    assert summary.drifted and summary.retrain
     assert any("psi(MolWt)" in r for r in other["reasons"]) and any("applicability" in r for r in other["reasons"])
     assert other["scored"] == catalog.read("molecules").where(F.col("library") == "esol").count()
 
     rows = catalog.read("monitoring").toPandas()
     per_run = rows.groupby("scoring_run_id").size().to_dict()
-    assert per_run == {runs["hiv"]: 13, runs["esol"]: 13}  # 8 descriptors, 3 prediction measures, AD, retrain
+    assert per_run == {runs["hiv"]: 14, runs["esol"]: 14}  # 8 descriptors, 3 prediction measures, AD, 2 verdicts
     esol = rows[rows["scoring_run_id"] == runs["esol"]].set_index(["metric", "feature"])
-    assert esol.loc[("retrain", ""), "drifted"] and esol.loc[("retrain", ""), "value"] == 1.0
+    assert esol.loc[("retrain", ""), "drifted"] and esol.loc[("drifted", ""), "value"] == 1.0
     assert esol.loc[("psi", "MolWt"), "drifted"] and esol.loc[("psi", "MolWt"), "threshold"] == 0.2
     assert esol.loc[("psi", "MolWt"), "n_current"] == other["scored"]
     assert esol.loc[("psi", "MolWt"), "n_reference"] == catalog.read("splits").where(F.col("split") == "train").count()
@@ -63,7 +66,7 @@ def test_drift_of_each_scoring_run_into_the_table_mlflow_and_a_report(scored, tm
         assert png.read(8) == b"\x89PNG\r\n\x1a\n"
 
     again = monitor(catalog, OPTIONS, out=tmp_path / "reports")
-    assert again.monitored == 0 and not again.retrain  # nothing new
+    assert again.monitored == 0 and not again.retrain and not again.drifted  # nothing new
     rerun = monitor(catalog, OPTIONS, run=runs["hiv"], out=tmp_path / "reports")
     assert rerun.monitored == 1 and catalog.read("monitoring").count() == len(rows)  # its rows replaced
     with pytest.raises(ValueError, match="no scoring run 'nope'"):
@@ -81,7 +84,15 @@ def test_the_monitor_job_entry_point_runs_on_the_embedded_engine(scored, data_di
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["monitored"] == 1 and summary["runs"][0]["scoring_run_id"] == runs["hiv"]
-    assert summary["retrain"] is False  # the thresholds came from the environment ([monitor] in the config)
+    assert summary["drifted"] is False and summary["retrain"] is False  # thresholds from the environment
+
+
+def test_retraining_is_called_for_only_when_the_training_data_has_changed(scored):
+    catalog, _ = scored
+    read = {f"molpipe.lineage.{t}": f"{catalog.location(t)}@v{catalog.version(t)}" for t in ("molecules", "splits")}
+    assert not training_data_changed(catalog, read)  # drift then is for the lab, not for the trainer
+    read["molpipe.lineage.splits"] = f"{catalog.location('splits')}@v0"
+    assert training_data_changed(catalog, read)
 
 
 def test_spark_bins_exactly_like_numpy(catalog):

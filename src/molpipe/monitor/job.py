@@ -15,9 +15,15 @@ For each scoring run in ``candidates`` (one run, or every run not monitored yet)
 
 Every measure becomes a row of the Delta table ``monitoring`` (re-monitoring a run replaces its rows) and a metric
 ``drift.*`` of the scoring run's MLflow run, with the PNG report (:mod:`molpipe.monitor.report`) as its artifact.
-A run past any threshold flags a retrain (``retrain`` in the summary, a task value for the monitor job's
-condition task). The current side is binned and counted in Spark (never collected); the reference side, a
-training set, is collected once per model version.
+
+A run past any threshold is ``drifted``; it calls for a retrain (``retrain``, a task value for the monitor job's
+condition task) when the model's training data has changed since it was trained as well (``molecules`` or
+``splits`` past the Delta versions its run recorded: labels merged in from the lab, a new split). Retraining on the
+same data cannot answer drift, and would loop: retrain, score, monitor, drifted, retrain. Drift without new data
+is for people: the run's report says to send drifted molecules to the lab.
+
+The current side is binned and counted in Spark (never collected); the reference side, a training set, is
+collected once per model version.
 """
 
 from __future__ import annotations
@@ -51,7 +57,9 @@ class RunDrift:
     training_library: str
     training_split_id: str
     scored: int
-    retrain: bool
+    drifted: bool  # past a threshold
+    training_data_changed: bool  # since the model was trained
+    retrain: bool  # drifted, and retraining would see new data
     reasons: list[str]
     measures: dict[str, float]  # metric[feature] -> value
     report: str
@@ -60,7 +68,8 @@ class RunDrift:
 @dataclass
 class MonitorSummary:
     monitored: int
-    retrain: bool  # any monitored run past a threshold
+    drifted: bool  # any monitored run past a threshold
+    retrain: bool  # any drifted run whose model's training data has changed since: retraining can help
     reasons: list[str] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
     table: str = ""
@@ -74,6 +83,7 @@ class Reference:
     training_library: str
     descriptors: pd.DataFrame  # training molecules x key descriptors
     predictions: np.ndarray  # the model on its held-out molecules
+    training_data_changed: bool  # molecules or splits past the Delta versions the model's run read
 
 
 def monitor(
@@ -90,24 +100,28 @@ def monitor(
     names = [n.strip() for n in options.descriptors.split(",") if n.strip()]
     folder = Path(out) if out else catalog.settings.home_path / "reports" / "monitor"
     references: dict[tuple[str, str, str], Reference] = {}
-    summary = MonitorSummary(0, False, table=catalog.location("monitoring"))
+    summary = MonitorSummary(0, False, False, table=catalog.location("monitoring"))
     for info in _runs_to_monitor(catalog, library, run):
         key = (info["model_name"], info["model_version"], info["label"])
         if key not in references:
             references[key] = _reference(catalog, info, names, options)
         reference = references[key]
         measures, scored = _measure(catalog, info, reference, names, options)
-        retrain, reasons = drift.verdict(measures)
-        path = report.drift_report(folder / f"{info['scoring_run_id']}.png", info, measures, retrain, reasons, options)
-        _write(catalog, info, measures, retrain)
-        _log_to_mlflow(info["scoring_run_id"], measures, retrain, path)
+        drifted, reasons = drift.verdict(measures)
+        retrain = drifted and reference.training_data_changed
+        path = report.drift_report(folder / f"{info['scoring_run_id']}.png", info, measures, drifted, retrain,
+                                   reasons, options)  # fmt: skip
+        _write(catalog, info, measures, drifted, retrain)
+        _log_to_mlflow(info["scoring_run_id"], measures, drifted, retrain, path)
         result = RunDrift(
             **{k: info[k] for k in RUN_COLUMNS}, training_library=reference.training_library, scored=scored,
-            retrain=retrain, reasons=reasons, report=str(path),
+            drifted=drifted, training_data_changed=reference.training_data_changed, retrain=retrain,
+            reasons=reasons, report=str(path),
             measures={f"{m.metric}[{m.feature}]": round(m.value, 6) for m in measures},
         )  # fmt: skip
         summary.runs.append(asdict(result))
         summary.monitored += 1
+        summary.drifted |= drifted
         summary.retrain |= retrain
         summary.reasons += [f"{info['scoring_run_id']}: {r}" for r in reasons]
     summary.seconds = round(time.monotonic() - started, 1)
@@ -163,7 +177,18 @@ def _reference(catalog: Catalog, info: dict[str, Any], names: list[str], options
     predicted = load_predictor(ref).predict(held_out["smiles"].tolist())
     column = f"prediction_{info['label']}" if f"prediction_{info['label']}" in predicted else "prediction"
     values = predicted.loc[predicted["valid"].astype(bool), column].to_numpy(dtype=float)
-    return Reference(training_library, descriptors[names], values)
+    read = mlflow.get_run(version.run_id).data.tags
+    return Reference(training_library, descriptors[names], values, training_data_changed(catalog, read))
+
+
+def training_data_changed(catalog: Catalog, run_tags: dict[str, str]) -> bool:
+    """Whether ``molecules`` or ``splits`` have moved past the Delta versions a training run recorded."""
+    from molpipe.lifecycle import lineage_version
+
+    return any(
+        catalog.version(table) > lineage_version(run_tags[f"molpipe.lineage.{table}"])
+        for table in ("molecules", "splits")
+    )
 
 
 def _measure(catalog: Catalog, info, reference: Reference, names, options: MonitorOptions):
@@ -230,11 +255,12 @@ def spark_bin_counts(df, edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return counts
 
 
-def _write(catalog: Catalog, info: dict[str, Any], measures: list[Measure], retrain: bool) -> None:
+def _write(catalog: Catalog, info: dict[str, Any], measures: list[Measure], drifted: bool, retrain: bool) -> None:
     from pyspark.sql import functions as F
 
     rows = [(m.metric, m.feature, _finite(m.value), m.threshold, m.drifted, m.n_reference, m.n_current)
-            for m in measures] + [("retrain", "", float(retrain), None, retrain, 0, 0)]  # fmt: skip
+            for m in measures] + [("drifted", "", float(drifted), None, drifted, 0, 0),
+                                  ("retrain", "", float(retrain), None, retrain, 0, 0)]  # fmt: skip
     frame = catalog.spark.createDataFrame(
         rows, "metric STRING, feature STRING, value DOUBLE, threshold DOUBLE, drifted BOOLEAN, n_reference BIGINT, "
               "n_current BIGINT",
@@ -252,7 +278,7 @@ def _finite(value: float) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
-def _log_to_mlflow(run_id: str, measures: list[Measure], retrain: bool, report: Path) -> None:
+def _log_to_mlflow(run_id: str, measures: list[Measure], drifted: bool, retrain: bool, report: Path) -> None:
     """The measures as ``drift.*`` metrics of the scoring run's own MLflow run, the report as its artifact."""
     import mlflow
     from mlflow.entities import Metric
@@ -262,8 +288,8 @@ def _log_to_mlflow(run_id: str, measures: list[Measure], retrain: bool, report: 
         Metric(f"drift.{m.metric}" + (f".{m.feature}" if m.metric == "psi" else ""), float(m.value), now, 0)
         for m in measures
         if np.isfinite(m.value)
-    ] + [Metric("drift.retrain", float(retrain), now, 0)]  # fmt: skip
+    ] + [Metric("drift.drifted", float(drifted), now, 0), Metric("drift.retrain", float(retrain), now, 0)]  # fmt: skip
     client = mlflow.MlflowClient()
     client.log_batch(run_id, metrics=metrics)
-    client.set_tag(run_id, "molpipe.drift", "retrain" if retrain else "stable")
+    client.set_tag(run_id, "molpipe.drift", "retrain" if retrain else "drifted" if drifted else "stable")
     client.log_artifact(run_id, str(report), "drift")

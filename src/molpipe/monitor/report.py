@@ -19,6 +19,7 @@ def drift_report(
     path: Path,
     info: dict[str, Any],
     measures: list[Measure],
+    drifted: bool,
     retrain: bool,
     reasons: list[str],
     options: MonitorOptions,
@@ -41,10 +42,15 @@ def drift_report(
     _psi_panel(axes[len(binned) + 1], binned, options)
     for ax in axes[panels:]:
         ax.set_visible(False)
-    verdict = "RETRAIN: " + "; ".join(reasons) if retrain else "stable: every measure within its threshold"
+    if not drifted:
+        verdict = "stable: every measure within its threshold"
+    else:
+        action = ("RETRAIN: the training data has changed since this model was trained" if retrain else
+                  "no new training data since this model: send drifted molecules to the lab")  # fmt: skip
+        verdict = f"DRIFTED: {'; '.join(reasons)}\n{action}"
     fig.suptitle(f"drift of scoring run {info['scoring_run_id']} ({info['library']}) against "
                  f"{info['model_name']} v{info['model_version']}\n{verdict}",
-                 color=ALERT if retrain else "black", fontsize=11)  # fmt: skip
+                 color=ALERT if drifted else "black", fontsize=11)  # fmt: skip
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
