@@ -170,15 +170,35 @@ def _reference(catalog: Catalog, info: dict[str, Any], names: list[str], options
     # InChIKeys are hashes: the first N in their order are a fixed pseudo-random sample
     held_out = (
         splits.where(F.col("split").isin("valid", "test")).select("inchikey").join(molecules, "inchikey")
-        .orderBy("inchikey").limit(options.reference_sample).toPandas()
+        .orderBy("inchikey").limit(options.reference_sample)
     )  # fmt: skip
     ref = ModelRef(f"models:/{info['model_name']}/{info['model_version']}", mlflow.get_tracking_uri(),
                    mlflow.get_registry_uri())  # fmt: skip
-    predicted = load_predictor(ref).predict(held_out["smiles"].tolist())
-    column = f"prediction_{info['label']}" if f"prediction_{info['label']}" in predicted else "prediction"
-    values = predicted.loc[predicted["valid"].astype(bool), column].to_numpy(dtype=float)
+    values = held_out_predictions(catalog, load_predictor(ref), training_library, held_out, info["label"])
     read = mlflow.get_run(version.run_id).data.tags
     return Reference(training_library, descriptors[names], values, training_data_changed(catalog, read))
+
+
+def held_out_predictions(catalog: Catalog, predictor, library: str, molecules, label: str) -> np.ndarray:
+    """The model's deterministic predictions of ``label`` for ``molecules`` (``inchikey``, ``smiles``), from their
+    stored features as scoring reads them (computed where a spec is missing); molecules it fails on are left out."""
+    from pyspark.sql import functions as F
+
+    from molpipe.train.data import join_features, row_features
+
+    features = catalog.read("features").where(F.col("library") == library)
+    rows = join_features(molecules, features, predictor.featurizers, how="left").toPandas().to_dict("records")
+    ready = []
+    for row in rows:
+        try:
+            ready.append(predictor.complete(row_features(row, predictor.featurizers)))
+        except Exception:  # like scoring: a molecule the model cannot take is no reference, never an error
+            continue
+    if not ready:
+        return np.zeros(0)
+    mean, _ = predictor.predict_features(ready, "none")
+    values = mean[:, list(predictor.task.labels).index(label)]
+    return values[np.isfinite(values)]
 
 
 def training_data_changed(catalog: Catalog, run_tags: dict[str, str]) -> bool:

@@ -4,6 +4,7 @@ with its threshold, and every PSI against its threshold; the verdict in the titl
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def drift_report(
     else:
         action = ("RETRAIN: the training data has changed since this model was trained" if retrain else
                   "no new training data since this model: send drifted molecules to the lab")  # fmt: skip
-        verdict = f"DRIFTED: {'; '.join(reasons)}\n{action}"
+        verdict = "\n".join(textwrap.wrap(f"DRIFTED: {'; '.join(reasons)}", 150) + [action])
     fig.suptitle(f"drift of scoring run {info['scoring_run_id']} ({info['library']}) against "
                  f"{info['model_name']} v{info['model_version']}\n{verdict}",
                  color=ALERT if drifted else "black", fontsize=11)  # fmt: skip
