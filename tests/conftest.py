@@ -92,3 +92,28 @@ def scored(scored_home, catalog):
     home, runs = scored_home
     shutil.copytree(home, catalog.settings.home_path)
     return catalog, runs
+
+
+@pytest.fixture
+def run_job_script(monkeypatch, capsys):
+    """Run ``jobs/<name>.py ARGS`` in this process as a job task would (``__main__``, its argv); returns its exit
+    status, its JSON summary (the last line of stdout) and the task values it would publish on Databricks."""
+    import json
+    import runpy
+    import sys
+
+    from molpipe import task_values
+
+    published = {}
+    monkeypatch.setattr(task_values, "publish", lambda summary: published.update(task_values.publishable(summary)))
+
+    def run(name: str, *args: str):
+        script = DATA.parent.parent / "jobs" / f"{name}.py"
+        monkeypatch.setattr(sys, "argv", [str(script), *args])
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_path(str(script), run_name="__main__")
+        out = capsys.readouterr()
+        lines = out.out.strip().splitlines()
+        return exit_.value.code, (json.loads(lines[-1]) if lines else None), dict(published), out.err
+
+    return run

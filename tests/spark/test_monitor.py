@@ -1,11 +1,6 @@
 """molpipe monitor on real scoring output: an HIV-trained model scores its own library's pool (in distribution)
 and ESOL's small, simple molecules (out of it); the drift measures, the monitoring table, MLflow and the report."""
 
-import json
-import os
-import subprocess
-import sys
-
 import mlflow
 import numpy as np
 import pytest
@@ -73,18 +68,17 @@ def test_drift_of_each_scoring_run_into_the_table_mlflow_and_a_report(scored, tm
         monitor(catalog, OPTIONS, run="nope")
 
 
-def test_the_monitor_job_entry_point_runs_on_the_embedded_engine(scored, data_dir):
+def test_the_monitor_job_entry_point_runs_on_the_embedded_engine(scored, run_job_script, monkeypatch):
     catalog, runs = scored
-    env = {**os.environ, "MOLPIPE_HOME": str(catalog.settings.home_path), "MOLPIPE_WORKERS": "1",
-           "MOLPIPE_MONITOR__BINS": "5", "MOLPIPE_MONITOR__MAX_OUTSIDE_AD": "1.0", "MOLPIPE_MONITOR__PSI_THRESHOLD": "9",
-           "MOLPIPE_MONITOR__PREDICTION_PSI_THRESHOLD": "9"}  # fmt: skip
-    command = [sys.executable, "jobs/monitor.py", "--library", "hiv", "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=data_dir.parents[1],
-                            check=False)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, value in {"MOLPIPE_HOME": str(catalog.settings.home_path), "MOLPIPE_WORKERS": "1",
+                        "MOLPIPE_MONITOR__BINS": "5", "MOLPIPE_MONITOR__MAX_OUTSIDE_AD": "1.0",
+                        "MOLPIPE_MONITOR__PSI_THRESHOLD": "9", "MOLPIPE_MONITOR__PREDICTION_PSI_THRESHOLD": "9"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    code, summary, published, err = run_job_script("monitor", "--library", "hiv", "--json")
+    assert code == 0, err
     assert summary["monitored"] == 1 and summary["runs"][0]["scoring_run_id"] == runs["hiv"]
     assert summary["drifted"] is False and summary["retrain"] is False  # thresholds from the environment
+    assert published["retrain"] is False and published["monitored"] == 1  # what the condition task reads
 
 
 def test_retraining_is_called_for_only_when_the_training_data_has_changed(scored):

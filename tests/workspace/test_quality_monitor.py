@@ -1,11 +1,6 @@
 """The Lakehouse Monitoring quality monitor on candidates, through the SDK's Data Quality API, against a fake
 workspace: created once (time series on scored_at, sliced by model version and acquisition), refreshed each time."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
 from molpipe.monitor.lakehouse import ensure_quality_monitor, granularity
@@ -69,14 +64,15 @@ def test_granularities_by_name():
         granularity("fortnightly")
 
 
-def test_the_job_entry_point_qualifies_the_table_in_the_catalog(workspace, tmp_path):
+def test_the_job_entry_point_qualifies_the_table_in_the_catalog(workspace, tmp_path, run_job_script, monkeypatch):
     workspace_with_table(workspace, {})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
-    env |= {"DATABRICKS_HOST": workspace.host, "DATABRICKS_TOKEN": "dapi-fake", "MOLPIPE_CATALOG": "ml",
-            "MOLPIPE_SCHEMA": "molpipe", "MOLPIPE_HOME": str(tmp_path)}  # fmt: skip
-    command = [sys.executable, "jobs/quality_monitor.py", "--assets-dir", "/Workspace/m", "--json"]
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, cwd=repo, check=False)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, value in {"DATABRICKS_HOST": workspace.host, "DATABRICKS_TOKEN": "dapi-fake", "MOLPIPE_CATALOG": "ml",
+                        "MOLPIPE_SCHEMA": "molpipe", "MOLPIPE_HOME": str(tmp_path)}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    code, summary, published, err = run_job_script("quality_monitor", "--assets-dir", "/Workspace/m", "--json")
+    assert code == 0, err
     assert (summary["table"], summary["created"], summary["refresh_id"]) == (TABLE, True, 7)
+    assert published == {"table": TABLE, "table_id": "tbl-1", "created": True, "refresh_id": 7,
+                         "status": "DATA_PROFILING_STATUS_PENDING", "refresh_state": "MONITOR_REFRESH_STATE_PENDING",
+                         "profile_metrics_table": f"{TABLE}_profile_metrics",
+                         "drift_metrics_table": f"{TABLE}_drift_metrics"}  # fmt: skip
