@@ -42,6 +42,9 @@ from molpipe.tables import Catalog, stage
 from molpipe.train.data import SPLITS, join_features, latest_split_id
 from molpipe.train.job import CHAMPION
 
+# A rank is one global order: the single sorted partition Spark Connect warns about (at plan time) is intended.
+warnings.filterwarnings("ignore", message=".*No Partition Defined for Window operation")
+
 _SCORED = "inchikey STRING, prediction DOUBLE, uncertainty DOUBLE, ad_similarity DOUBLE, error STRING"
 
 
