@@ -46,9 +46,9 @@ def plain_loop(catalog, library: str, chunk) -> tuple[int, float]:
     from deltalake import DeltaTable
 
     torch.set_num_threads(1)
-    pool = DeltaTable(str(catalog.path("molecules"))).to_pyarrow_table(partitions=[("library", "=", library)])
+    pool = DeltaTable(str(catalog.path("molecules"))).to_pyarrow_table(filters=[("library", "=", library)])
     features = DeltaTable(str(catalog.path("features"))).to_pyarrow_table(
-        partitions=[("library", "=", library), ("featurizer", "=", "morgan")], columns=["inchikey", "values"]
+        filters=[("library", "=", library), ("featurizer", "=", "morgan")], columns=["inchikey", "values"]
     )
     smiles = dict(zip(pool.column("inchikey").to_pylist(), pool.column("smiles").to_pylist()))
     started = time.monotonic()
