@@ -25,7 +25,7 @@ def configure(settings: Settings, databricks: bool = False) -> None:
     # molpipe reports what it did itself; MLflow's INFO lines (database migrations, "validating input example")
     # and its advice on type hints and cloudpickle would bury that in every job log
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")  # colored: .*
 
     if databricks:
         mlflow.set_tracking_uri("databricks")

@@ -25,6 +25,23 @@ _indexes: dict[int, TrainingIndex] = {}
 SCORED_FIELDS = ("inchikey", "prediction", "uncertainty", "ad_similarity", "error")
 
 
+def arrow_rows(batch) -> list[dict]:
+    """A record batch as row dicts whose list columns are numpy slices of the batch's buffers: ``to_pylist``
+    would box every float of a 2048-bit fingerprint into a Python object (seconds per batch, under the GIL)."""
+    import pyarrow as pa
+
+    columns = {}
+    for name, column in zip(batch.schema.names, batch.columns):
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            values = column.flatten().to_numpy(zero_copy_only=False)
+            offsets = column.offsets.to_numpy() - column.offsets[0].as_py()
+            valid = column.is_valid().to_numpy(zero_copy_only=False)
+            columns[name] = [values[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(column))]
+        else:
+            columns[name] = column.to_pylist()
+    return [dict(zip(columns, row)) for row in zip(*columns.values())]
+
+
 @dataclass(frozen=True)
 class ModelRef:
     uri: str  # models:/NAME/VERSION

@@ -36,11 +36,14 @@ from molpipe.config import ScoreOptions
 from molpipe.parallel import map_chunks
 from molpipe.predict import resolve_uncertainty
 from molpipe.score.acquisition import ACQUISITIONS, AcquisitionContext, acquire
-from molpipe.score.batch import SCORED_FIELDS, ModelRef, ScoreChunk, load_predictor
+from molpipe.score.batch import SCORED_FIELDS, ModelRef, ScoreChunk, arrow_rows, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.tables import Catalog, stage
 from molpipe.train.data import SPLITS, join_features, latest_split_id
 from molpipe.train.job import CHAMPION
+
+# A rank is one global order: the single sorted partition Spark Connect warns about (at plan time) is intended.
+warnings.filterwarnings("ignore", message=".*No Partition Defined for Window operation")
 
 _SCORED = "inchikey STRING, prediction DOUBLE, uncertainty DOUBLE, ad_similarity DOUBLE, error STRING"
 
@@ -271,7 +274,7 @@ def _score_rows(rows, chunk: ScoreChunk, workers: int, chunk_rows: int, path):
         for batch in batches:
             if not batch.num_rows:
                 continue
-            scored = map_chunks(chunk, batch.to_pylist(), workers, chunk_rows)
+            scored = map_chunks(chunk, arrow_rows(batch), workers, chunk_rows)
             yield pa.RecordBatch.from_arrays(
                 [pa.array([row[i] for row in scored]) for i in range(len(SCORED_FIELDS))],
                 schema=pa.schema(
