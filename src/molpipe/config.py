@@ -57,6 +57,26 @@ class ValidationOptions:
 
 
 @dataclass(frozen=True)
+class ServeOptions:
+    """``molpipe serve``: the online prediction service (:mod:`molpipe.serve`)."""
+
+    model: str = ""  # NAME@alias, NAME/version or NAME (the champion); --model overrides
+    host: str = "127.0.0.1"  # loopback by default; 0.0.0.0 in the container
+    port: int = 8000
+    workers: int = 0  # prediction processes; 1: in the server process itself; 0: one per core
+    max_smiles_length: int = 2000  # characters per SMILES
+    max_batch: int = 512  # SMILES per /predict/batch request
+    max_body_bytes: int = 1_048_576  # request body
+    max_concurrency: int = 64  # requests in flight before the server answers 503
+    timeout_s: float = 30.0  # per request, from the body read to the answer
+    poll_s: float = 30.0  # how often the registry is asked where the alias points; 0: never (no hot swap)
+    auth_token_env: str = "MOLPIPE_SERVE_TOKEN"  # bearer auth is on when this variable holds a token...
+    auth_token_file: str = ""  # ...or when this file (a mounted secret) does; the file wins
+    cors_origins: str = ""  # comma-separated origins allowed by CORS; empty: CORS off
+    log_smiles: bool = False  # SMILES may be proprietary: kept out of the logs unless asked for
+
+
+@dataclass(frozen=True)
 class Settings:
     home: str = ".molpipe"  # local warehouse, MLflow store and staging area
     spark_remote: str = ""  # sc://host:port of any Spark Connect server; empty: embedded Sail (or Databricks')
@@ -68,6 +88,7 @@ class Settings:
     featurize: FeaturizeOptions = field(default_factory=FeaturizeOptions)
     split: SplitOptions = field(default_factory=SplitOptions)
     validation: ValidationOptions = field(default_factory=ValidationOptions)
+    serve: ServeOptions = field(default_factory=ServeOptions)
 
     @property
     def home_path(self) -> Path:
