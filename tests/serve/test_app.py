@@ -6,8 +6,6 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -16,17 +14,10 @@ from fastapi.testclient import TestClient
 from molpipe.config import ServeOptions
 from molpipe.serve.app import create_app
 
+from .helpers import ASPIRIN, started
+
 pytestmark = pytest.mark.serve
 INLINE = ServeOptions(workers=1, poll_s=0)
-ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
-
-
-@contextmanager
-def started(app) -> Iterator[TestClient]:
-    """A client of the running app (lifespan started), once its model is loaded."""
-    with TestClient(app, raise_server_exceptions=False) as client:
-        assert app.state.store.wait_ready(120), app.state.store.last_error
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,13 @@ WORKER_CRASHED = "worker_crashed"
 MODEL_ERROR = "model_error"
 # modules the forkserver imports once, so a worker (and every worker of a swapped-in model) starts in a fraction
 # of the import time
-_PRELOAD = ["molpipe.serve.runner", "molpipe.predict", "molpipe.featurize", "molpipe.chem.standardize", "torch"]
+_PRELOAD = [
+    "molpipe.serve.runner",
+    "molpipe.predict",
+    "molpipe.models",
+    "molpipe.featurize",
+    "molpipe.chem.standardize",
+]
 _MIN_CHUNK = 8  # molecules per worker task: smaller batches are not worth splitting
 
 

@@ -1,0 +1,41 @@
+"""The process-pool runner: a batch is shared by the workers, and a worker that dies costs no request."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from molpipe.config import ServeOptions
+from molpipe.serve.app import create_app
+from molpipe.serve.runner import PoolRunner
+
+from .helpers import ASPIRIN, started
+
+pytestmark = pytest.mark.serve
+
+
+def test_pool_predicts_like_in_process_and_survives_a_killed_worker(registry, data_dir):
+    import pandas as pd
+
+    smiles = pd.read_csv(data_dir / "hiv_sample.csv")["smiles"].tolist()[:24]
+    with started(create_app(f"{registry.name}@champion", ServeOptions(workers=1, poll_s=0), environ={})) as inline:
+        expected = inline.post("/predict/batch", json={"smiles": smiles}).json()["results"]
+
+    app = create_app(f"{registry.name}@champion", ServeOptions(workers=2, poll_s=0), environ={})
+    with started(app) as client:
+        runner = app.state.store.current.runner
+        assert isinstance(runner, PoolRunner) and len(runner.worker_pids()) == 2
+        results = client.post("/predict/batch", json={"smiles": smiles}).json()["results"]
+        assert [r["index"] for r in results] == list(range(24))
+        for got, want in zip(results, expected):
+            assert (got["valid"], got["error"], got["inchikey"]) == (want["valid"], want["error"], want["inchikey"])
+            assert got["prediction"] == pytest.approx(want["prediction"], rel=1e-6, nan_ok=True)
+
+        killed = runner.worker_pids()[0]
+        os.kill(killed, signal.SIGKILL)
+        response = client.post("/predict", json={"smiles": ASPIRIN})
+        assert response.status_code == 200, response.text
+        assert killed not in runner.worker_pids()
+        assert client.post("/predict/batch", json={"smiles": smiles}).status_code == 200
