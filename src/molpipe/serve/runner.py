@@ -25,8 +25,11 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-# molpipe.predict subclasses MLflow's PythonModel, which warns about type hints at import (here: in every worker)
-warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
+# molpipe.predict subclasses MLflow's PythonModel, whose class hook warns that predict() has no type hints, under
+# a warnings filter of its own that no outside filter can override: a plain text line in the JSON log stream of the
+# server and of every worker. Imported here, once per process, with the warning recorded and dropped.
+with warnings.catch_warnings(record=True):
+    import molpipe.predict  # noqa: F401
 EXAMPLE_SMILES = "CC(=O)Oc1ccccc1C(=O)O"
 WORKER_CRASHED = "worker_crashed"
 MODEL_ERROR = "model_error"

@@ -48,9 +48,9 @@ def serve(settings: Settings, model: str | None = None) -> None:
     model = model or options.model
     if not model:
         raise ValueError("no model to serve: give --model NAME@champion (or set serve.model / MOLPIPE_SERVE__MODEL)")
-    log_config = configure_logging()
     ref = model_ref(model, settings, configure_registry(settings))
     version, _ = resolve_version(ref)  # a typo in the name or alias fails here, not in the background
+    log_config = configure_logging()
     log.info("resolved", extra={"fields": {"event": "resolved", "model": str(ref), "version": version}})
     app = create_app(ref, options)
     uvicorn.run(
