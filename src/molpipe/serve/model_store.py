@@ -173,6 +173,9 @@ class ModelStore:
             raise
         served = ServedModel(self.ref.name, version, self.ref.alias, run_id, runner, path)
         with self._lock:
+            if self._stop.is_set():  # stopped while this version was loading: it is never served
+                served.retire(0)
+                return False
             previous, self._current = self._current, served
         self.last_error = None
         self._loaded.set()
