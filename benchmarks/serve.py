@@ -1,19 +1,23 @@
 """Online serving: ``molpipe serve`` against ``mlflow models serve --env-manager local``, same model, same run.
 
-Both servers run on loopback on the same registered model (the ``champion`` of a temporary sqlite registry: a
-fp-mlp trained on tests/data/hiv_sample.csv in about 20 s, or ``--home``/``--model`` of an existing store). A
-bounded closed-loop load generator (``--concurrency`` clients, each sending its next request when the last one is
-answered, for ``--seconds`` or ``--max-requests``, whichever comes first) sends the same SMILES stream to each:
+The servers run on loopback on the same registered model (the ``champion`` of a temporary sqlite registry: a
+fp-mlp trained on tests/data/hiv_sample.csv in about a minute, or ``--home``/``--model`` of an existing store):
+``mlflow models serve``, ``molpipe serve`` as configured by default (in-process, ``--threads`` prediction threads)
+and, with ``--pool``, ``molpipe serve --workers 0`` (a process per core). A bounded closed-loop load generator
+(``--concurrency`` clients, each sending its next request when the last one is answered, until ``--seconds`` or
+``--max-requests``) sends each the same SMILES stream, the servers taking ``--rounds`` interleaved turns so that a
+change in the machine's load falls on all of them alike:
 
 * ``single``: one SMILES per request (``POST /predict`` vs ``/invocations`` with one row);
 * ``batch``: ``--batch-size`` SMILES per request (``POST /predict/batch`` vs ``/invocations`` with that many rows);
-* ``single+10% invalid``: as ``single`` with every tenth SMILES unparsable or chemically impossible; the
-  molpipe server must answer those 422 and never 5xx.
+* ``invalid``: as ``single`` with every tenth SMILES unparsable or chemically impossible; the molpipe server must
+  answer those 422 and never 5xx.
 
 SMILES are distinct molecules of the bundled MoleculeNet HIV library (41k), so nothing is answered from a cache.
-Prints p50/p95/p99 latency, requests/s and molecules/s per server and scenario, and molpipe's ratio to MLflow.
+Prints p50/p95/p99 latency, requests/s, molecules/s and the servers' CPU per molecule per server and scenario,
+molpipe's ratios to MLflow, and how many cores the run could actually get (on a shared machine, fewer than it has).
 
-    python benchmarks/serve.py                      # ~4 min on 2 cores
+    python benchmarks/serve.py                      # ~6 min on 2 cores
     python benchmarks/serve.py --seconds 30 --concurrency 16 --json
 """
 
@@ -297,7 +301,7 @@ def start_servers(args, env: dict[str, str], work: Path) -> list[Server]:
     def molpipe(name: str, workers: int) -> Server:
         port = free_port()
         command = [sys.executable, "-m", "molpipe", "serve", "--model", f"{args.model}@champion", "--port", str(port),
-                   "--workers", str(workers), "--poll-s", "0"]  # fmt: skip
+                   "--workers", str(workers), "--threads", str(args.threads), "--poll-s", "0"]  # fmt: skip
         limits = {"MOLPIPE_SERVE__MAX_CONCURRENCY": str(max(64, 4 * args.concurrency))}
         log = work / f"{name.replace(' ', '-')}.log"
         return Server(name, port, start(command, {**env, **limits}, f"http://127.0.0.1:{port}/ready", log), False)
@@ -308,8 +312,8 @@ def start_servers(args, env: dict[str, str], work: Path) -> list[Server]:
     servers = [Server("mlflow models serve", port, start(command, env, f"http://127.0.0.1:{port}/ping",
                                                          work / "mlflow-serve.log"), True)]  # fmt: skip
     servers.append(molpipe("molpipe serve", args.workers))
-    if args.inline:
-        servers.append(molpipe("molpipe serve (1 proc)", 1))
+    if args.pool:
+        servers.append(molpipe("molpipe serve (pool)", 0))
     return servers
 
 
@@ -349,9 +353,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4, help="turns per server and scenario (interleaved)")
     parser.add_argument("--max-requests", type=int, default=20_000, help="per server and scenario")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=0, help="molpipe serve prediction processes (0: one per core)")
-    parser.add_argument("--inline", action=argparse.BooleanOptionalAction, default=True,
-                        help="also run molpipe serve --workers 1 (one process, like the baseline)")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="molpipe serve --workers (default 1: in-process)")
+    parser.add_argument("--threads", type=int, default=8, help="molpipe serve --threads (default 8)")
+    parser.add_argument("--pool", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run molpipe serve --workers 0 (a process pool, one worker per core)")  # fmt: skip
     parser.add_argument("--baseline-workers", type=int, default=1, help="mlflow models serve --workers (default 1)")
     parser.add_argument("--scenarios", default="single,batch,invalid")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -399,7 +404,7 @@ def report_of(results: list[Result], args, load_before: float, cores_before: flo
     ratios = {}
     for scenario in args.scenarios.split(","):
         theirs = by.get(("mlflow models serve", scenario))
-        for name in ("molpipe serve", "molpipe serve (1 proc)"):
+        for name in ("molpipe serve", "molpipe serve (pool)"):
             ours = by.get((name, scenario))
             if ours and theirs:
                 ratios.setdefault(scenario, {})[name] = {
@@ -417,6 +422,7 @@ def report_of(results: list[Result], args, load_before: float, cores_before: flo
         "concurrency": args.concurrency,
         "batch_size": args.batch_size,
         "workers": args.workers,
+        "threads": args.threads,
         "baseline_workers": args.baseline_workers,
         "rounds": args.rounds,
         "seconds": args.seconds,
@@ -431,7 +437,7 @@ def format_report(report: dict) -> str:
         (f"closed loop, {report['concurrency']} clients, {report['rounds']} interleaved turns of "
          f"{report['seconds'] / report['rounds']:g} s per server and scenario; {report['cores']} cores, of which "
          f"{free['before']} / {free['after']} available (before / after; 1-min load {load['before']} / "
-         f"{load['after']}); molpipe serve workers={report['workers'] or 'one per core'}, "
+         f"{load['after']}); molpipe serve --workers {report['workers']} --threads {report['threads']}, "
          f"mlflow models serve --workers {report['baseline_workers']}"),
         (f"{'scenario':<10} {'server':<24} {'requests':>8} {'req/s':>8} {'mol/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
          f"{'p99 ms':>8} {'cpu ms/mol':>10}  statuses"),

@@ -1,10 +1,12 @@
-"""The process-pool runner: a batch is shared by the workers, and a worker that dies costs no request."""
+"""Where predictions run: threads in the server process give what one thread gives; a process pool shares a batch
+between its workers, and a worker that dies costs no request."""
 
 from __future__ import annotations
 
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -44,3 +46,18 @@ def test_pool_predicts_like_in_process_and_survives_a_killed_worker(registry, da
             assert time.monotonic() < deadline, "the broken pool was never replaced"
         response = client.post("/predict", json={"smiles": ASPIRIN})
         assert response.status_code == 200 and response.json()["version"] == registry.champion
+
+
+def test_threads_predict_what_one_thread_predicts(registry, data_dir):
+    import pandas as pd
+
+    smiles = pd.read_csv(data_dir / "hiv_sample.csv")["smiles"].tolist()[:40]
+    answers = {}
+    for threads in (1, 8):
+        options = ServeOptions(workers=1, threads=threads, poll_s=0)
+        app = create_app(f"{registry.name}@champion", options, environ={})
+        # concurrent single requests, so that the threads really share the model
+        with started(app) as client, ThreadPoolExecutor(8) as pool:
+            bodies = pool.map(lambda s: client.post("/predict", json={"smiles": s}).json(), smiles)
+            answers[threads] = [{k: v for k, v in body.items() if k != "request_id"} for body in bodies]
+    assert answers[8] == answers[1]

@@ -52,13 +52,15 @@ def create_app(
     def swapped(new: ServedModel, old: ServedModel | None) -> None:
         metrics.model_loaded(new.name, new.version, new.alias, swapped=old is not None)
 
-    store = ModelStore(ref, workers=options.workers, poll_s=options.poll_s, grace_s=max(2 * options.timeout_s, 10),
-                       on_swap=swapped, on_error=lambda _: metrics.load_failures.inc())  # fmt: skip
+    store = ModelStore(ref, workers=options.workers, threads=options.threads, poll_s=options.poll_s,
+                       grace_s=max(2 * options.timeout_s, 10), on_swap=swapped,
+                       on_error=lambda _: metrics.load_failures.inc())  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         log.info("starting", extra={"fields": {"event": "start", "model": str(ref), "auth": "bearer" if token else "off",
-                 "cors": cors_origins(options) or "off", "workers": options.workers, "poll_s": options.poll_s,
+                 "cors": cors_origins(options) or "off", "workers": options.workers, "threads": options.threads,
+                 "poll_s": options.poll_s,
                  "log_smiles": options.log_smiles}})  # fmt: skip
         store.start()
         try:

@@ -112,7 +112,8 @@ class ModelStore:
     def __init__(
         self,
         ref: ModelRef,
-        workers: int = 0,
+        workers: int = 1,
+        threads: int = 1,
         poll_s: float = 30.0,
         grace_s: float = 60.0,
         on_swap: Callable[[ServedModel, ServedModel | None], None] | None = None,
@@ -120,6 +121,7 @@ class ModelStore:
     ):
         self.ref = ref
         self.workers = workers
+        self.threads = threads
         self.poll_s = poll_s
         self.grace_s = grace_s  # how long a retired model waits for its last requests
         self.on_swap = on_swap
@@ -162,7 +164,7 @@ class ModelStore:
         started = time.monotonic()
         path = download(self.ref.name, version)
         try:
-            runner = make_runner(path, self.workers)
+            runner = make_runner(path, self.workers, self.threads)
             try:
                 runner.warm()
             except BaseException:
