@@ -17,7 +17,7 @@ SMILES are distinct molecules of the bundled MoleculeNet HIV library (41k), so n
 Prints p50/p95/p99 latency, requests/s, molecules/s and the servers' CPU per molecule per server and scenario,
 molpipe's ratios to MLflow, and how many cores the run could actually get (on a shared machine, fewer than it has).
 
-    python benchmarks/serve.py                      # ~6 min on 2 cores
+    python benchmarks/serve.py                      # ~8 min on 2 cores
     python benchmarks/serve.py --seconds 30 --concurrency 16 --json
 """
 
@@ -51,11 +51,13 @@ class Result:
     scenario: str
     requests: int
     molecules: int
-    seconds: float
+    seconds: float  # the measurement windows, added up
+    drain_seconds: float  # waiting for the answers outstanding at the ends of the windows
     statuses: dict[str, int]
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    max_ms: float
     requests_per_s: float = 0.0
     molecules_per_s: float = 0.0
     server_5xx: int = 0
@@ -214,35 +216,42 @@ class Connection:
 
 
 async def closed_loop(port: int, path: str, bodies: list[tuple[bytes, int]], concurrency: int, seconds: float,
-                      max_requests: int) -> tuple[list[float], list[int], int, float]:  # fmt: skip
-    """Send ``bodies`` in order from ``concurrency`` clients until time or requests run out.
-    Returns (latencies in s, statuses, molecules sent, elapsed s)."""
+                      max_requests: int) -> tuple:  # fmt: skip
+    """Send ``bodies`` in order from ``concurrency`` clients until time or requests run out. Returns (latencies in
+    s, statuses, molecules sent, elapsed s, window s, requests and molecules answered within the window); the
+    window is the time given, or less when the requests ran out first: the answers still outstanding at its end
+    (the drain) count for latency and CPU, not for throughput."""
     latencies: list[float] = []
     statuses: list[int] = []
-    molecules = 0
+    molecules = in_window = molecules_in_window = 0
     next_body = 0
-    deadline = time.perf_counter() + seconds
+    started = time.perf_counter()
+    deadline = started + seconds
 
     async def client() -> None:
-        nonlocal next_body, molecules
+        nonlocal next_body, molecules, in_window, molecules_in_window
         connection = Connection(port)
         while time.perf_counter() < deadline and next_body < min(max_requests, len(bodies)):
             body, n = bodies[next_body]
             next_body += 1
-            started = time.perf_counter()
+            sent = time.perf_counter()
             try:
                 status, _ = await connection.post(path, body)
             except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
                 status = -1
                 await connection.close()
-            latencies.append(time.perf_counter() - started)
+            answered = time.perf_counter()
+            latencies.append(answered - sent)
             statuses.append(status)
             molecules += n
+            if answered <= deadline:
+                in_window += 1
+                molecules_in_window += n
         await connection.close()
 
-    started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return latencies, statuses, molecules, time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    return latencies, statuses, molecules, elapsed, min(elapsed, seconds), in_window, molecules_in_window
 
 
 def measured(pid: int, port: int, path: str, bodies, concurrency: int, seconds: float, max_requests: int):
@@ -256,16 +265,19 @@ def summarize(server: str, scenario: str, rounds: list[tuple]) -> Result:
     """One result from the rounds of one server and scenario (latencies pooled, times and CPU added up)."""
     latencies = [x for r in rounds for x in r[0]]
     statuses = [x for r in rounds for x in r[1]]
-    molecules, elapsed, server_cpu, client_cpu = (sum(r[i] for r in rounds) for i in range(2, 6))
+    molecules, elapsed, window, in_window, molecules_in_window, server_cpu, client_cpu = (
+        sum(r[i] for r in rounds) for i in range(2, 9)
+    )
     ms = np.array(latencies) * 1000
     counts: dict[str, int] = {}
     for status in statuses:
         counts[str(status)] = counts.get(str(status), 0) + 1
     return Result(
-        server=server, scenario=scenario, requests=len(statuses), molecules=molecules, seconds=round(elapsed, 2),
-        statuses=counts, p50_ms=round(float(np.percentile(ms, 50)), 1), p95_ms=round(float(np.percentile(ms, 95)), 1),
-        p99_ms=round(float(np.percentile(ms, 99)), 1), requests_per_s=round(len(statuses) / elapsed, 1),
-        molecules_per_s=round(molecules / elapsed, 1), server_5xx=sum(1 for s in statuses if s >= 500),
+        server=server, scenario=scenario, requests=len(statuses), molecules=molecules, seconds=round(window, 2),
+        drain_seconds=round(elapsed - window, 2), statuses=counts, p50_ms=round(float(np.percentile(ms, 50)), 1),
+        p95_ms=round(float(np.percentile(ms, 95)), 1), p99_ms=round(float(np.percentile(ms, 99)), 1),
+        max_ms=round(float(ms.max()), 1), requests_per_s=round(in_window / window, 1),
+        molecules_per_s=round(molecules_in_window / window, 1), server_5xx=sum(1 for s in statuses if s >= 500),
         transport_errors=sum(1 for s in statuses if s < 0),
         server_cpu_ms_per_request=round(server_cpu * 1000 / len(statuses), 2),
         server_cpu_ms_per_molecule=round(server_cpu * 1000 / molecules, 2),
@@ -333,8 +345,9 @@ def run_scenario(scenario: str, smiles: list[str], servers: list[Server], args) 
         consumed = 0
         for server in order:
             stream = bodies[server.name][offset:-warm]
+            seconds = args.batch_seconds if kind == "batch" else args.seconds
             outcome = measured(server.process.pid, server.port, server.path(kind), stream, args.concurrency,
-                               args.seconds / args.rounds, args.max_requests // args.rounds)  # fmt: skip
+                               seconds / args.rounds, args.max_requests // args.rounds)  # fmt: skip
             rounds[server.name].append(outcome)
             consumed = max(consumed, len(outcome[1]))
         offset += consumed
@@ -350,6 +363,7 @@ def main() -> int:
     parser.add_argument("--model", default="hiv_fp_serve_bench", help="registered model name (served @champion)")
     parser.add_argument("--concurrency", type=int, default=8, help="closed-loop clients")
     parser.add_argument("--seconds", type=float, default=20.0, help="per server and scenario, over all rounds")
+    parser.add_argument("--batch-seconds", type=float, default=40.0, help="the same for batch requests (slower)")
     parser.add_argument("--rounds", type=int, default=4, help="turns per server and scenario (interleaved)")
     parser.add_argument("--max-requests", type=int, default=20_000, help="per server and scenario")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -408,7 +422,9 @@ def report_of(results: list[Result], args, load_before: float, cores_before: flo
             ours = by.get((name, scenario))
             if ours and theirs:
                 ratios.setdefault(scenario, {})[name] = {
-                    "throughput_ratio": round(ours.requests_per_s / theirs.requests_per_s, 2),
+                    "throughput_ratio": round(ours.requests_per_s / theirs.requests_per_s, 2)
+                    if theirs.requests_per_s
+                    else None,
                     "p99_ratio": round(ours.p99_ms / theirs.p99_ms, 2),
                     "server_cpu_per_molecule_ratio": round(
                         ours.server_cpu_ms_per_molecule / theirs.server_cpu_ms_per_molecule, 2
@@ -426,6 +442,7 @@ def report_of(results: list[Result], args, load_before: float, cores_before: flo
         "baseline_workers": args.baseline_workers,
         "rounds": args.rounds,
         "seconds": args.seconds,
+        "batch_seconds": args.batch_seconds,
         "results": [asdict(r) for r in results],
         "ratios": ratios,
     }
@@ -435,7 +452,8 @@ def format_report(report: dict) -> str:
     load, free = report["load_average_1m"], report["available_cores"]
     lines = [
         (f"closed loop, {report['concurrency']} clients, {report['rounds']} interleaved turns of "
-         f"{report['seconds'] / report['rounds']:g} s per server and scenario; {report['cores']} cores, of which "
+         f"{report['seconds'] / report['rounds']:g} s (batch {report['batch_seconds'] / report['rounds']:g} s) per "
+         f"server and scenario; {report['cores']} cores, of which "
          f"{free['before']} / {free['after']} available (before / after; 1-min load {load['before']} / "
          f"{load['after']}); molpipe serve --workers {report['workers']} --threads {report['threads']}, "
          f"mlflow models serve --workers {report['baseline_workers']}"),
@@ -448,7 +466,7 @@ def format_report(report: dict) -> str:
                      f"{r['server_cpu_ms_per_molecule']:>10.2f}  {r['statuses']}")  # fmt: skip
     for scenario, by_server in report["ratios"].items():
         for name, ratio in by_server.items():
-            lines.append(f"{scenario}: {name} / mlflow: throughput {ratio['throughput_ratio']:.2f}x, p99 "
+            lines.append(f"{scenario}: {name} / mlflow: throughput {ratio['throughput_ratio']}x, p99 "
                          f"{ratio['p99_ratio']:.2f}x, server CPU per molecule {ratio['server_cpu_per_molecule_ratio']:.2f}x, "
                          f"5xx {ratio['molpipe_5xx']}")  # fmt: skip
     return "\n".join(lines)
