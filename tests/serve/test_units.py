@@ -117,3 +117,14 @@ def test_json_log_lines():
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "request" and line["level"] == "info" and line["request_id"] == "r1"
     assert line["ts"].endswith("+00:00")
+
+
+def test_serve_settings_from_the_environment():
+    from molpipe.config import load_settings
+
+    environ = {"MOLPIPE_SERVE__PORT": "9000", "MOLPIPE_SERVE__LOG_SMILES": "true", "MOLPIPE_SERVE__WORKERS": "0",
+               "MOLPIPE_SERVE__CORS_ORIGINS": "https://app.example", "MOLPIPE_SERVE_TOKEN": "not a setting"}  # fmt: skip
+    serve = load_settings(environ=environ).serve
+    assert (serve.port, serve.log_smiles, serve.workers, serve.cors_origins) == (9000, True, 0, "https://app.example")
+    assert (serve.host, serve.threads, serve.max_batch, serve.auth_token_env) == (
+        "127.0.0.1", 8, 512, "MOLPIPE_SERVE_TOKEN")  # fmt: skip
