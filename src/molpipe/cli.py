@@ -167,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = job("demo", "ingest, featurize and split the bundled MoleculeNet HIV library, then query it")
     p.add_argument("--featurizers", help="default: the configured featurizers")
+
+    # a long-running service, not a job: no --json summary
+    help = "REST API for SMILES predictions from a registered model; follows the alias when it moves"
+    p = sub.add_parser("serve", help=help, description=help)
+    p.add_argument("--model", help="NAME@alias (watched), NAME/version or NAME (= NAME@champion); default serve.model")
+    p.add_argument("--host", help="interface to listen on (default serve.host: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="default serve.port: 8000")
+    p.add_argument("--workers", type=int, help="prediction processes: 1 (default) the server's; N a pool; 0 per core")
+    p.add_argument("--threads", type=int, help="prediction threads in the server process (default 8)")
+    p.add_argument("--poll-s", type=float, help="seconds between registry checks of the alias (0: never)")
     return parser
 
 
@@ -616,6 +626,22 @@ def _demo(args, settings: Settings) -> dict[str, Any]:
     from molpipe.demo import run_demo
 
     return run_demo(settings, args.featurizers, quiet=args.json)
+
+
+@command("serve")
+def _serve(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.serve.server import serve
+
+    flags = {
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "threads": args.threads,
+        "poll_s": args.poll_s,
+    }
+    options = dataclasses.replace(settings.serve, **{k: v for k, v in flags.items() if v is not None})
+    serve(settings.replace(serve=options), args.model)
+    return {}
 
 
 if __name__ == "__main__":

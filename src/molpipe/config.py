@@ -91,6 +91,24 @@ class MonitorOptions:
     max_outside_ad: float = 0.5  # fraction of a run outside the applicability domain above this: drift
     reference_sample: int = 2000  # held-out molecules the model predicts to give the reference predictions
     min_molecules: int = 50  # fewer on either side: the measure is reported but never a reason to retrain
+class ServeOptions:
+    """``molpipe serve``: the online prediction service (:mod:`molpipe.serve`)."""
+
+    model: str = ""  # NAME@alias, NAME/version or NAME (the champion); --model overrides
+    host: str = "127.0.0.1"  # loopback by default; 0.0.0.0 in the container
+    port: int = 8000
+    workers: int = 1  # prediction processes: 1 the server process itself; N > 1 a pool of N; 0 one per core
+    threads: int = 8  # prediction threads in the server process (RDKit releases the GIL for much of its work)
+    max_smiles_length: int = 2000  # characters per SMILES
+    max_batch: int = 512  # SMILES per /predict/batch request
+    max_body_bytes: int = 1_048_576  # request body
+    max_concurrency: int = 64  # requests in flight before the server answers 503
+    timeout_s: float = 30.0  # per request, from the body read to the answer
+    poll_s: float = 30.0  # how often the registry is asked where the alias points; 0: never (no hot swap)
+    auth_token_env: str = "MOLPIPE_SERVE_TOKEN"  # bearer auth is on when this variable holds a token...
+    auth_token_file: str = ""  # ...or when this file (a mounted secret) does; the file wins
+    cors_origins: str = ""  # comma-separated origins allowed by CORS; empty: CORS off
+    log_smiles: bool = False  # SMILES may be proprietary: kept out of the logs unless asked for
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,7 @@ class Settings:
     score: ScoreOptions = field(default_factory=ScoreOptions)
     select: SelectOptions = field(default_factory=SelectOptions)
     monitor: MonitorOptions = field(default_factory=MonitorOptions)
+    serve: ServeOptions = field(default_factory=ServeOptions)
 
     @property
     def home_path(self) -> Path:

@@ -1,0 +1,63 @@
+"""Where predictions run: threads in the server process give what one thread gives; a process pool shares a batch
+between its workers, and a worker that dies costs no request."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from molpipe.config import ServeOptions
+from molpipe.serve.app import create_app
+from molpipe.serve.runner import PoolRunner
+
+from .helpers import ASPIRIN, started
+
+pytestmark = pytest.mark.serve
+
+
+def test_pool_predicts_like_in_process_and_survives_a_killed_worker(registry, data_dir):
+    import pandas as pd
+
+    smiles = pd.read_csv(data_dir / "hiv_sample.csv")["smiles"].tolist()[:24]
+    with started(create_app(f"{registry.name}@champion", ServeOptions(workers=1, poll_s=0), environ={})) as inline:
+        expected = inline.post("/predict/batch", json={"smiles": smiles}).json()["results"]
+
+    app = create_app(f"{registry.name}@champion", ServeOptions(workers=2, poll_s=0), environ={})
+    with started(app) as client:
+        runner = app.state.store.current.runner
+        assert isinstance(runner, PoolRunner) and len(runner.worker_pids()) == 2
+        results = client.post("/predict/batch", json={"smiles": smiles}).json()["results"]
+        assert [r["index"] for r in results] == list(range(24))
+        for got, want in zip(results, expected):
+            assert (got["valid"], got["error"], got["inchikey"]) == (want["valid"], want["error"], want["inchikey"])
+            assert got["prediction"] == pytest.approx(want["prediction"], rel=1e-6, nan_ok=True)
+
+        killed = runner.worker_pids()[0]
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while killed in runner.worker_pids():  # until the pool has noticed, and a request has replaced it
+            response = client.post("/predict/batch", json={"smiles": smiles})
+            assert response.status_code == 200, response.text
+            assert response.json()["n_valid"] == sum(r["valid"] for r in expected)
+            assert time.monotonic() < deadline, "the broken pool was never replaced"
+        response = client.post("/predict", json={"smiles": ASPIRIN})
+        assert response.status_code == 200 and response.json()["version"] == registry.champion
+
+
+def test_threads_predict_what_one_thread_predicts(registry, data_dir):
+    import pandas as pd
+
+    smiles = pd.read_csv(data_dir / "hiv_sample.csv")["smiles"].tolist()[:40]
+    answers = {}
+    for threads in (1, 8):
+        options = ServeOptions(workers=1, threads=threads, poll_s=0)
+        app = create_app(f"{registry.name}@champion", options, environ={})
+        # concurrent single requests, so that the threads really share the model
+        with started(app) as client, ThreadPoolExecutor(8) as pool:
+            bodies = pool.map(lambda s: client.post("/predict", json={"smiles": s}).json(), smiles)
+            answers[threads] = [{k: v for k, v in body.items() if k != "request_id"} for body in bodies]
+    assert answers[8] == answers[1]
