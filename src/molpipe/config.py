@@ -91,6 +91,9 @@ class MonitorOptions:
     max_outside_ad: float = 0.5  # fraction of a run outside the applicability domain above this: drift
     reference_sample: int = 2000  # held-out molecules the model predicts to give the reference predictions
     min_molecules: int = 50  # fewer on either side: the measure is reported but never a reason to retrain
+
+
+@dataclass(frozen=True)
 class ServeOptions:
     """``molpipe serve``: the online prediction service (:mod:`molpipe.serve`)."""
 
