@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.train.data import row_features
@@ -22,14 +23,14 @@ _lock = threading.Lock()
 _predictors: dict[str, object] = {}
 _indexes: dict[int, TrainingIndex] = {}
 
-SCORED_FIELDS = ("inchikey", "prediction", "uncertainty", "ad_similarity", "error")
+# what ScoreChunk returns per molecule, in this order
+SCORED_SCHEMA = pa.schema([("inchikey", pa.string()), ("prediction", pa.float64()), ("uncertainty", pa.float64()),
+                          ("ad_similarity", pa.float64()), ("error", pa.string())])  # fmt: skip
 
 
 def arrow_rows(batch) -> list[dict]:
     """A record batch as row dicts whose list columns are numpy slices of the batch's buffers: ``to_pylist``
     would box every float of a 2048-bit fingerprint into a Python object (seconds per batch, under the GIL)."""
-    import pyarrow as pa
-
     columns = {}
     for name, column in zip(batch.schema.names, batch.columns):
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):

@@ -36,7 +36,7 @@ from molpipe.config import ScoreOptions
 from molpipe.parallel import map_chunks
 from molpipe.predict import resolve_uncertainty
 from molpipe.score.acquisition import ACQUISITIONS, AcquisitionContext, acquire
-from molpipe.score.batch import SCORED_FIELDS, ModelRef, ScoreChunk, arrow_rows, load_predictor
+from molpipe.score.batch import SCORED_SCHEMA, ModelRef, ScoreChunk, arrow_rows, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.tables import Catalog, stage
 from molpipe.train.data import SPLITS, join_features, latest_split_id
@@ -275,18 +275,8 @@ def _score_rows(rows, chunk: ScoreChunk, workers: int, chunk_rows: int, path):
             if not batch.num_rows:
                 continue
             scored = map_chunks(chunk, arrow_rows(batch), workers, chunk_rows)
-            yield pa.RecordBatch.from_arrays(
-                [pa.array([row[i] for row in scored]) for i in range(len(SCORED_FIELDS))],
-                schema=pa.schema(
-                    [
-                        ("inchikey", pa.string()),
-                        ("prediction", pa.float64()),
-                        ("uncertainty", pa.float64()),
-                        ("ad_similarity", pa.float64()),
-                        ("error", pa.string()),
-                    ]
-                ),  # fmt: skip
-            )
+            columns = [pa.array([row[i] for row in scored], f.type) for i, f in enumerate(SCORED_SCHEMA)]
+            yield pa.RecordBatch.from_arrays(columns, schema=SCORED_SCHEMA)
 
     with progress.track("score", unit="molecules"):
         return stage(rows.mapInArrow(udf, _SCORED), path)
