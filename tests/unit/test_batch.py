@@ -72,3 +72,33 @@ def test_process_pool_gives_the_same_result_as_inline(data_dir):
         shutdown_pools()
     assert pooled.equals(standardize_batch(batch, StandardizeOptions()))
     assert pooled.column("reason").to_pylist().count("sanitization_failed") == 7
+
+
+def _fingerprint_sums(batch: pa.RecordBatch) -> pa.RecordBatch:
+    sums = [float(np.sum(v)) if v is not None else None for v in batch.column("morgan").to_numpy(zero_copy_only=False)]
+    return pa.RecordBatch.from_pydict({"inchikey": batch.column("inchikey"), "bits_on": sums})
+
+
+def test_map_batches_sends_only_each_slice_and_keeps_order(data_dir):
+    from rdkit import Chem
+
+    from molpipe.parallel import _ipc_bytes, map_batches
+
+    (morgan,) = parse_featurizers("morgan")
+    smiles = [line.split(",")[0] for line in (data_dir / "hiv_sample.csv").read_text().splitlines()[1:]]
+    mols = [(s, Chem.MolFromSmiles(s)) for s in smiles]
+    keys = [s for s, m in mols if m is not None]
+    vectors = [morgan.compute(m) for _, m in mols if m is not None]
+    batch = pa.RecordBatch.from_pydict(
+        {"inchikey": keys, "morgan": pa.array([v.tolist() for v in vectors], pa.list_(pa.float32()))}
+    )
+    # a 16-row slice of the batch travels as 16 rows of fingerprints, not as the whole batch's buffers
+    assert len(_ipc_bytes(batch.slice(0, 16))) < 16 * 2048 * 4 * 1.2 < batch.nbytes
+    try:
+        pooled = map_batches(_fingerprint_sums, batch, workers=2, chunk_rows=16)
+    finally:
+        shutdown_pools()
+    combined = pa.Table.from_batches(pooled)
+    assert combined.column("inchikey").to_pylist() == keys
+    assert combined.column("bits_on").to_pylist() == [float(v.sum()) for v in vectors]
+    assert pa.Table.from_batches(map_batches(_fingerprint_sums, batch, workers=1, chunk_rows=16)).equals(combined)

@@ -13,8 +13,6 @@ from typing import Any, Sequence
 
 import torch
 from torch import nn
-from torch_geometric.data import Batch
-from torch_geometric.nn import GINEConv, global_add_pool, global_mean_pool
 
 from molpipe.featurize.graph import ATOM_DIM, BOND_DIM, to_pyg_data
 from molpipe.models.registry import Features, ModelKind, descriptor_block, fit_descriptors, register_model
@@ -43,6 +41,8 @@ class GraphNetwork(ModelKind):
         return fit_descriptors(train) if self.descriptors else {}
 
     def collate(self, molecules: Sequence[Features], state: dict[str, Any]):
+        from torch_geometric.data import Batch  # PyG takes seconds to import: only where a GNN is used
+
         batch = Batch.from_data_list([to_pyg_data(m["graph"]) for m in molecules])
         if self.descriptors:
             batch.mol_features = torch.from_numpy(descriptor_block(molecules, state))
@@ -55,6 +55,8 @@ class GraphNetwork(ModelKind):
 
 class GINENetwork(nn.Module):
     def __init__(self, hidden: int, layers: int, dropout: float, n_descriptors: int, n_tasks: int):
+        from torch_geometric.nn import GINEConv
+
         super().__init__()
         self.atom = nn.Linear(ATOM_DIM, hidden)
         self.bond = nn.Linear(BOND_DIM, hidden)
@@ -70,6 +72,8 @@ class GINENetwork(nn.Module):
         self.n_descriptors = n_descriptors
 
     def forward(self, batch):
+        from torch_geometric.nn import global_add_pool, global_mean_pool
+
         x = self.atom(batch.x)
         edge_attr = self.bond(batch.edge_attr)
         for conv, norm in zip(self.convs, self.norms):

@@ -56,6 +56,19 @@ def acquire(
     return get_acquisition(name).score(oriented, spread, keys, context)
 
 
+@dataclass(frozen=True)
+class Acquirer:
+    """Acquisition ``name`` bound to its context and direction: picklable, so it runs wherever molecules are scored
+    (every acquisition is row-wise given the context)."""
+
+    name: str
+    context: AcquisitionContext
+    maximize: bool = True
+
+    def __call__(self, mean: np.ndarray, std: np.ndarray, keys: Sequence[str]) -> np.ndarray:
+        return acquire(self.name, mean, std, keys, self.context, self.maximize)
+
+
 @register_acquisition("greedy")
 class Greedy(Acquisition):
     """Exploit: the best prediction first."""

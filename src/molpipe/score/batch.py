@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from molpipe.score.acquisition import Acquirer
 from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.train.data import row_features
 
@@ -26,6 +27,10 @@ _indexes: dict[int, TrainingIndex] = {}
 # what ScoreChunk returns per molecule, in this order
 SCORED_SCHEMA = pa.schema([("inchikey", pa.string()), ("prediction", pa.float64()), ("uncertainty", pa.float64()),
                           ("ad_similarity", pa.float64()), ("error", pa.string())])  # fmt: skip
+# what ScoreBatch returns: the scores with the pool row's SMILES and scaffold and the acquisition score
+STAGED_SCHEMA = pa.schema([SCORED_SCHEMA.field("inchikey"), ("smiles", pa.string()), ("scaffold", pa.string()),
+                          *(SCORED_SCHEMA.field(n) for n in ("prediction", "uncertainty", "ad_similarity", "error")),
+                          ("acquisition_score", pa.float64())])  # fmt: skip
 
 
 def arrow_rows(batch) -> list[dict]:
@@ -85,6 +90,11 @@ class ScoreChunk:
     seed: int = 0
     torch_threads: int = 0  # >0: cap torch's threads (one per worker process when a pool shares the cores)
 
+    def warm(self) -> None:
+        """Load the model and the index now (what the first chunk would)."""
+        load_predictor(self.model)
+        training_index(self.index)
+
     def __call__(self, rows: list[dict]) -> list[tuple]:
         if self.torch_threads:
             import torch
@@ -110,3 +120,28 @@ class ScoreChunk:
                 out[i] = (rows[i]["inchikey"], value, spread if np.isfinite(spread) else None,
                           float(similarity[j]), None)  # fmt: skip
         return out
+
+
+@dataclass(frozen=True)
+class ScoreBatch:
+    """A worker's Arrow task: a record batch of pool rows (``inchikey``, ``smiles``, ``scaffold``, feature columns)
+    -> a record batch of :data:`STAGED_SCHEMA` (acquisition score null where the model failed on a molecule)."""
+
+    chunk: ScoreChunk
+    acquisition: Acquirer
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        scored = self.chunk(arrow_rows(batch.drop_columns(["scaffold"])))
+        columns = {f.name: pa.array([row[i] for row in scored], f.type) for i, f in enumerate(SCORED_SCHEMA)}
+        ok = columns["error"].is_null()
+        mean = columns["prediction"].filter(ok).to_numpy(zero_copy_only=False)
+        std = columns["uncertainty"].filter(ok).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        values = np.full(len(scored), np.nan)
+        valid = ok.to_numpy(zero_copy_only=False)
+        values[valid] = self.acquisition(mean, std, columns["inchikey"].filter(ok).to_pylist())
+        return pa.RecordBatch.from_arrays(
+            [columns["inchikey"], batch.column("smiles"), batch.column("scaffold"), columns["prediction"],
+             columns["uncertainty"], columns["ad_similarity"], columns["error"],
+             pa.array(values, pa.float64(), mask=~valid)],
+            schema=STAGED_SCHEMA,
+        )  # fmt: skip

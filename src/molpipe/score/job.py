@@ -33,10 +33,10 @@ import pyarrow as pa
 from molpipe import progress, tracking
 from molpipe.chem.reasons import Reason
 from molpipe.config import ScoreOptions
-from molpipe.parallel import map_chunks
+from molpipe.parallel import map_batches, map_chunks, warm
 from molpipe.predict import resolve_uncertainty
-from molpipe.score.acquisition import ACQUISITIONS, AcquisitionContext, acquire
-from molpipe.score.batch import SCORED_SCHEMA, ModelRef, ScoreChunk, arrow_rows, load_predictor
+from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext, acquire
+from molpipe.score.batch import STAGED_SCHEMA, ModelRef, ScoreBatch, ScoreChunk, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.tables import Catalog, stage
 from molpipe.train.data import SPLITS, join_features, latest_split_id
@@ -45,7 +45,7 @@ from molpipe.train.job import CHAMPION
 # A rank is one global order: the single sorted partition Spark Connect warns about (at plan time) is intended.
 warnings.filterwarnings("ignore", message=".*No Partition Defined for Window operation")
 
-_SCORED = "inchikey STRING, prediction DOUBLE, uncertainty DOUBLE, ad_similarity DOUBLE, error STRING"
+_STAGED_DDL = ", ".join(f"{f.name} {'STRING' if f.type == pa.string() else 'DOUBLE'}" for f in STAGED_SCHEMA)
 
 
 @dataclass
@@ -66,6 +66,7 @@ class ScoreSummary:
     seconds: float
     top: list[dict[str, Any]] = field(default_factory=list)
     table: str = ""
+    phases: dict[str, float] = field(default_factory=dict)  # seconds_setup, seconds_score, seconds_write
 
 
 @dataclass(frozen=True)
@@ -166,24 +167,34 @@ def score(
                 ref, index_source, task["labels"].index(label), method, options.mc_samples, options.seed,
                 torch_threads=1 if workers > 1 else 0,
             )  # fmt: skip
+            warm(chunk.warm, workers)  # the workers load the model while the driver plans the scan
             context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)
             rows = join_features(
-                pool.select("inchikey", "smiles"),
+                pool.select("inchikey", "smiles", "scaffold"),
                 catalog.read("features").where(F.col("library") == library),
                 predictor.featurizers,
                 how="left",
             )
-            scored = _score_rows(rows, chunk, workers, options.chunk_rows, staging / "scored")
-            errors = scored.where(F.col("error").isNotNull())
-            invalid = errors.count()
+            scoring = ScoreBatch(chunk, Acquirer(options.acquisition, context, options.direction == "maximize"))
+            phases = {"seconds_setup": time.monotonic() - started}
+            scored = _score_rows(rows, scoring, workers, options.chunk_rows, staging / "scored")
+            phases["seconds_score"] = time.monotonic() - started - sum(phases.values())
+            # one pass over the staged scores for every figure of the run (no re-read of the table or the pool)
+            good = F.col("error").isNull()
+            stats = scored.agg(
+                F.count(F.lit(1)), F.count(F.col("error")), F.avg(F.when(good, F.col("prediction"))),
+                F.avg(F.when(good, F.col("uncertainty"))), F.avg(F.when(good, F.col("ad_similarity"))),
+            ).first()  # fmt: skip
+            pool_count, invalid = stats[0], stats[1]
+            count = pool_count - invalid
             if invalid:
+                errors = scored.where(~good).select("inchikey", "error")
                 _quarantine(catalog, library, errors.join(pool, "inchikey"), scoring_run, ref.uri)
-            good = scored.where(F.col("error").isNull()).join(pool.select("inchikey", "smiles", "scaffold"), "inchikey")
             with warnings.catch_warnings():  # one global order is the point of a rank: a single sorted partition
                 warnings.filterwarnings("ignore", message=".*No Partition Defined for Window")
-                order = Window.orderBy(F.desc("acquisition_score"), "inchikey")
-                ranked = acquire_scores(good, options, context).withColumn(
-                    "rank", F.row_number().over(order).cast("bigint")
+                order = [F.desc("acquisition_score"), F.asc("inchikey")]
+                ranked = scored.where(good).withColumn(
+                    "rank", F.row_number().over(Window.orderBy(*order)).cast("bigint")
                 )
             now = F.current_timestamp()
             rows_out = ranked.select(
@@ -193,19 +204,19 @@ def score(
                 F.lit(str(version.version)).alias("model_version"), F.lit(spec.alias).cast("string").alias("model_alias"),
                 F.lit(train_split).alias("training_split_id"), now.alias("scored_at"),
             )  # fmt: skip
-            table = catalog.ref("candidates")
-            catalog.spark.sql(f"DELETE FROM {table} WHERE scoring_run_id = '{scoring_run}'")
+            if run_id:  # a re-run replaces its rows; a new run id has none to replace
+                catalog.spark.sql(f"DELETE FROM {catalog.ref('candidates')} WHERE scoring_run_id = '{run_id}'")
             catalog.append("candidates", rows_out)
-            written = catalog.read("candidates").where(F.col("scoring_run_id") == scoring_run)
-            count = written.count()
-            top = [row.asDict() for row in written.orderBy("rank").limit(10).select(
-                "rank", "inchikey", "smiles", "prediction", "uncertainty", "ad_similarity", "acquisition_score"
-            ).collect()]  # fmt: skip
-            stats = written.agg(F.avg("prediction"), F.avg("uncertainty"), F.avg("ad_similarity")).first()
-            pool_count = pool.count()
+            top = [
+                {"rank": rank, **row.asDict()}
+                for rank, row in enumerate(scored.where(good).orderBy(*order).limit(10).select(
+                    "inchikey", "smiles", "prediction", "uncertainty", "ad_similarity", "acquisition_score"
+                ).collect(), start=1)
+            ]  # fmt: skip
+            phases["seconds_write"] = time.monotonic() - started - sum(phases.values())
             mlflow.log_metrics({"pool": pool_count, "scored": count, "invalid": invalid,
-                                "mean_prediction": stats[0] or 0.0, "mean_uncertainty": stats[1] or 0.0,
-                                "mean_ad_similarity": stats[2] or 0.0,
+                                "mean_prediction": stats[2] or 0.0, "mean_uncertainty": stats[3] or 0.0,
+                                "mean_ad_similarity": stats[4] or 0.0, **phases,
                                 "seconds": time.monotonic() - started})  # fmt: skip
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -214,6 +225,7 @@ def score(
         model_alias=spec.alias, label=label, training_split_id=train_split, pool_split_id=pool_split,
         acquisition=options.acquisition, uncertainty=method, pool=pool_count, scored=count, invalid=invalid,
         seconds=round(time.monotonic() - started, 1), top=top, table=catalog.location("candidates"),
+        phases={name: round(value, 1) for name, value in phases.items()},
     )  # fmt: skip
 
 
@@ -269,17 +281,17 @@ def _pool(catalog: Catalog, library: str, split_id: str | None, train_library: s
     return molecules.join(seen.select("inchikey"), "inchikey", "left_anti"), split_id
 
 
-def _score_rows(rows, chunk: ScoreChunk, workers: int, chunk_rows: int, path):
+def _score_rows(rows, task: ScoreBatch, workers: int, chunk_rows: int, path):
+    """Pool rows -> staged Parquet of :data:`~molpipe.score.batch.STAGED_SCHEMA`. The UDF only slices its batches
+    and hands them on: the per-row work (and the boxing of Arrow into Python rows) is the workers'."""
+
     def udf(batches):
         for batch in batches:
-            if not batch.num_rows:
-                continue
-            scored = map_chunks(chunk, arrow_rows(batch), workers, chunk_rows)
-            columns = [pa.array([row[i] for row in scored], f.type) for i, f in enumerate(SCORED_SCHEMA)]
-            yield pa.RecordBatch.from_arrays(columns, schema=SCORED_SCHEMA)
+            if batch.num_rows:
+                yield from map_batches(task, batch, workers, chunk_rows)
 
     with progress.track("score", unit="molecules"):
-        return stage(rows.mapInArrow(udf, _SCORED), path)
+        return stage(rows.mapInArrow(udf, _STAGED_DDL), path)
 
 
 def acquire_scores(scored, options: ScoreOptions, context: AcquisitionContext):
