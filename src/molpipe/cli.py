@@ -176,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="default serve.port: 8000")
     p.add_argument("--workers", type=int, help="prediction processes: 1 (default) the server's; N a pool; 0 per core")
     p.add_argument("--threads", type=int, help="prediction threads in the server process (default 8)")
+    p.add_argument(
+        "--micro-batch",
+        type=int,
+        help="molecules of concurrent requests predicted in one call while busy (default 64; 1: off)",
+    )
     p.add_argument("--poll-s", type=float, help="seconds between registry checks of the alias (0: never)")
     return parser
 
@@ -637,6 +642,7 @@ def _serve(args, settings: Settings) -> dict[str, Any]:
         "port": args.port,
         "workers": args.workers,
         "threads": args.threads,
+        "micro_batch": args.micro_batch,
         "poll_s": args.poll_s,
     }
     options = dataclasses.replace(settings.serve, **{k: v for k, v in flags.items() if v is not None})

@@ -102,6 +102,7 @@ class ServeOptions:
     port: int = 8000
     workers: int = 1  # prediction processes: 1 the server process itself; N > 1 a pool of N; 0 one per core
     threads: int = 8  # prediction threads in the server process (RDKit releases the GIL for much of its work)
+    micro_batch: int = 64  # while every thread/worker is busy, waiting requests go in one call of up to this many
     max_smiles_length: int = 2000  # characters per SMILES
     max_batch: int = 512  # SMILES per /predict/batch request
     max_body_bytes: int = 1_048_576  # request body

@@ -12,6 +12,7 @@ import pytest
 
 from molpipe.config import ServeOptions
 from molpipe.serve.app import create_app
+from molpipe.serve.batching import BatchingRunner
 from molpipe.serve.runner import PoolRunner
 
 from .helpers import ASPIRIN, started
@@ -28,7 +29,9 @@ def test_pool_predicts_like_in_process_and_survives_a_killed_worker(registry, da
 
     app = create_app(f"{registry.name}@champion", ServeOptions(workers=2, poll_s=0), environ={})
     with started(app) as client:
-        runner = app.state.store.current.runner
+        batching = app.state.store.current.runner
+        assert isinstance(batching, BatchingRunner) and batching.slots == 2
+        runner = batching.inner
         assert isinstance(runner, PoolRunner) and len(runner.worker_pids()) == 2
         results = client.post("/predict/batch", json={"smiles": smiles}).json()["results"]
         assert [r["index"] for r in results] == list(range(24))
@@ -48,16 +51,25 @@ def test_pool_predicts_like_in_process_and_survives_a_killed_worker(registry, da
         assert response.status_code == 200 and response.json()["version"] == registry.champion
 
 
-def test_threads_predict_what_one_thread_predicts(registry, data_dir):
+def test_threads_and_micro_batches_predict_what_one_thread_predicts(registry, data_dir):
     import pandas as pd
 
     smiles = pd.read_csv(data_dir / "hiv_sample.csv")["smiles"].tolist()[:40]
     answers = {}
-    for threads in (1, 8):
-        options = ServeOptions(workers=1, threads=threads, poll_s=0)
+    for threads, micro_batch in ((1, 1), (8, 1), (1, 64)):
+        options = ServeOptions(workers=1, threads=threads, micro_batch=micro_batch, poll_s=0)
         app = create_app(f"{registry.name}@champion", options, environ={})
-        # concurrent single requests, so that the threads really share the model
+        # concurrent single requests, so that the threads really share the model (or the requests a call)
         with started(app) as client, ThreadPoolExecutor(8) as pool:
             bodies = pool.map(lambda s: client.post("/predict", json={"smiles": s}).json(), smiles)
-            answers[threads] = [{k: v for k, v in body.items() if k != "request_id"} for body in bodies]
-    assert answers[8] == answers[1]
+            answers[threads, micro_batch] = [{k: v for k, v in b.items() if k != "request_id"} for b in bodies]
+            runner = app.state.store.current.runner
+        if micro_batch > 1:  # 8 clients, one prediction thread: requests that waited went together
+            assert isinstance(runner, BatchingRunner) and runner.requests == len(smiles)
+            assert runner.calls < runner.requests
+    assert answers[8, 1] == answers[1, 1]
+    for got, want in zip(answers[1, 64], answers[1, 1]):  # a batch may round the last bits differently
+        assert {k: v for k, v in got.items() if "prediction" not in k} == {
+            k: v for k, v in want.items() if "prediction" not in k
+        }
+        assert got.get("prediction") == pytest.approx(want.get("prediction"), rel=1e-5)

@@ -52,7 +52,8 @@ def create_app(
     def swapped(new: ServedModel, old: ServedModel | None) -> None:
         metrics.model_loaded(new.name, new.version, new.alias, swapped=old is not None)
 
-    store = ModelStore(ref, workers=options.workers, threads=options.threads, poll_s=options.poll_s,
+    store = ModelStore(ref, workers=options.workers, threads=options.threads, micro_batch=options.micro_batch,
+                       poll_s=options.poll_s,
                        grace_s=max(2 * options.timeout_s, 10), on_swap=swapped,
                        on_error=lambda _: metrics.load_failures.inc())  # fmt: skip
 

@@ -114,6 +114,7 @@ class ModelStore:
         ref: ModelRef,
         workers: int = 1,
         threads: int = 1,
+        micro_batch: int = 1,
         poll_s: float = 30.0,
         grace_s: float = 60.0,
         on_swap: Callable[[ServedModel, ServedModel | None], None] | None = None,
@@ -122,6 +123,7 @@ class ModelStore:
         self.ref = ref
         self.workers = workers
         self.threads = threads
+        self.micro_batch = micro_batch
         self.poll_s = poll_s
         self.grace_s = grace_s  # how long a retired model waits for its last requests
         self.on_swap = on_swap
@@ -164,7 +166,7 @@ class ModelStore:
         started = time.monotonic()
         path = download(self.ref.name, version)
         try:
-            runner = make_runner(path, self.workers, self.threads)
+            runner = make_runner(path, self.workers, self.threads, self.micro_batch)
             try:
                 runner.warm()
             except BaseException:

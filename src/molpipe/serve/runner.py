@@ -239,7 +239,12 @@ def _read_labels(model_path: str) -> tuple[str, ...]:
     return tuple(config["task"]["labels"])
 
 
-def make_runner(model_path: str | Path, workers: int, threads: int = 1) -> Runner:
-    """``workers`` prediction processes (1: the server process, on ``threads`` threads; 0: one per core)."""
+def make_runner(model_path: str | Path, workers: int, threads: int = 1, micro_batch: int = 1) -> Runner:
+    """``workers`` prediction processes (1: the server process, on ``threads`` threads; 0: one per core); with
+    ``micro_batch`` > 1, requests that arrive while all of them are busy share calls of up to that many molecules
+    (:mod:`molpipe.serve.batching`)."""
+    from molpipe.serve.batching import BatchingRunner
+
     workers = workers or len(os.sched_getaffinity(0))
-    return InlineRunner(model_path, threads) if workers <= 1 else PoolRunner(model_path, workers)
+    runner = InlineRunner(model_path, threads) if workers <= 1 else PoolRunner(model_path, workers)
+    return BatchingRunner(runner, threads if workers <= 1 else workers, micro_batch) if micro_batch > 1 else runner
