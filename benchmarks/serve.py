@@ -313,7 +313,8 @@ def start_servers(args, env: dict[str, str], work: Path) -> list[Server]:
     def molpipe(name: str, workers: int) -> Server:
         port = free_port()
         command = [sys.executable, "-m", "molpipe", "serve", "--model", f"{args.model}@champion", "--port", str(port),
-                   "--workers", str(workers), "--threads", str(args.threads), "--poll-s", "0"]  # fmt: skip
+                   "--workers", str(workers), "--threads", str(args.threads), "--micro-batch", str(args.micro_batch),
+                   "--poll-s", "0"]  # fmt: skip
         limits = {"MOLPIPE_SERVE__MAX_CONCURRENCY": str(max(64, 4 * args.concurrency))}
         log = work / f"{name.replace(' ', '-')}.log"
         return Server(name, port, start(command, {**env, **limits}, f"http://127.0.0.1:{port}/ready", log), False)
@@ -369,6 +370,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="molpipe serve --workers (default 1: in-process)")
     parser.add_argument("--threads", type=int, default=8, help="molpipe serve --threads (default 8)")
+    parser.add_argument("--micro-batch", type=int, default=64, help="molpipe serve --micro-batch (default 64; 1: off)")
     parser.add_argument("--pool", action=argparse.BooleanOptionalAction, default=True,
                         help="also run molpipe serve --workers 0 (a process pool, one worker per core)")  # fmt: skip
     parser.add_argument("--baseline-workers", type=int, default=1, help="mlflow models serve --workers (default 1)")
@@ -439,6 +441,7 @@ def report_of(results: list[Result], args, load_before: float, cores_before: flo
         "batch_size": args.batch_size,
         "workers": args.workers,
         "threads": args.threads,
+        "micro_batch": args.micro_batch,
         "baseline_workers": args.baseline_workers,
         "rounds": args.rounds,
         "seconds": args.seconds,
@@ -455,7 +458,8 @@ def format_report(report: dict) -> str:
          f"{report['seconds'] / report['rounds']:g} s (batch {report['batch_seconds'] / report['rounds']:g} s) per "
          f"server and scenario; {report['cores']} cores, of which "
          f"{free['before']} / {free['after']} available (before / after; 1-min load {load['before']} / "
-         f"{load['after']}); molpipe serve --workers {report['workers']} --threads {report['threads']}, "
+         f"{load['after']}); molpipe serve --workers {report['workers']} --threads {report['threads']} "
+         f"--micro-batch {report['micro_batch']}, "
          f"mlflow models serve --workers {report['baseline_workers']}"),
         (f"{'scenario':<10} {'server':<24} {'requests':>8} {'req/s':>8} {'mol/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
          f"{'p99 ms':>8} {'cpu ms/mol':>10}  statuses"),

@@ -65,7 +65,7 @@ class Predictor:
         """Standardize and featurize one raw SMILES: (features, error, (standardized SMILES, InChIKey))."""
         if not isinstance(smiles, str):
             return None, f"not a SMILES string: {type(smiles).__name__}", None
-        outcome = standardize_structure(smiles, "smiles", self.options)
+        outcome = standardize_structure(smiles, "smiles", self.options, scaffold=False)
         if isinstance(outcome, Rejected):
             return None, f"{outcome.reason.value}: {outcome.detail}", None
         try:

@@ -10,6 +10,13 @@ Sail runs every Python UDF in the one interpreter of the process that hosts it, 
 UDF would get one core however many partitions there are. :attr:`Engine.udf_workers` says how many worker
 processes a UDF should fan its batches out to (:mod:`molpipe.parallel`): every core under embedded Sail, one
 (in-line, no pool) where the engine already runs UDFs in parallel Python workers, as Databricks does.
+
+Embedded Sail runs with its optimizer's join swap off (``SAIL_OPTIMIZER__ENABLE_JOIN_SWAP=false``, unless set
+otherwise): a hash join then holds its left side in memory and streams the right one, and molpipe writes every join
+with the side to hold on the left (the pool, a split, a slice of new rows; never the ``features`` table). Left to
+itself, the optimizer judges a side's size by its compressed bytes on disk, and a column of 2,048-bit fingerprints
+compresses about 80 times: scoring a 1M-molecule pool built its hash table from the 8 GB of fingerprints and ran
+out of memory, where the pool side holds 100 MB.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ def start_engine(settings: Settings) -> Engine:
         spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
         return Engine(spark, "databricks", settings.workers or 1)
     os.environ.setdefault("RUST_LOG", "error")  # Sail logs every session at INFO otherwise
+    os.environ.setdefault("SAIL_OPTIMIZER__ENABLE_JOIN_SWAP", "false")  # joins hold their left side (see above)
     from pysail.spark import SparkConnectServer
 
     server = SparkConnectServer("127.0.0.1", 0)

@@ -33,7 +33,7 @@ class StandardizeOptions:
 class Standardized:
     smiles: str
     inchikey: str
-    scaffold: str
+    scaffold: str | None  # None when not asked for (prediction needs none)
     heavy_atoms: int
 
 
@@ -87,9 +87,9 @@ def murcko_scaffold(mol: Chem.Mol) -> str:
 
 
 def standardize_structure(
-    text: str | None, fmt: str = "smiles", options: StandardizeOptions = StandardizeOptions()
+    text: str | None, fmt: str = "smiles", options: StandardizeOptions = StandardizeOptions(), scaffold: bool = True
 ) -> Outcome:
-    """The whole identification step for one input structure."""
+    """The whole identification step for one input structure (``scaffold=False``: without the Murcko scaffold)."""
     parsed = parse_structure(text, fmt)
     if isinstance(parsed, Rejected):
         return parsed
@@ -109,7 +109,7 @@ def standardize_structure(
     return Standardized(
         smiles=Chem.MolToSmiles(mol),
         inchikey=inchikey,
-        scaffold=murcko_scaffold(mol),
+        scaffold=murcko_scaffold(mol) if scaffold else None,
         heavy_atoms=mol.GetNumHeavyAtoms(),
     )
 
