@@ -2,8 +2,9 @@
 
 The servers run on loopback on the same registered model (the ``champion`` of a temporary sqlite registry: a
 fp-mlp trained on tests/data/hiv_sample.csv in about a minute, or ``--home``/``--model`` of an existing store):
-``mlflow models serve``, ``molpipe serve`` as configured by default (in-process, ``--threads`` prediction threads)
-and, with ``--pool``, ``molpipe serve --workers 0`` (a process per core). A bounded closed-loop load generator
+``mlflow models serve``, ``molpipe serve`` as configured by default (a worker process per core, micro-batching)
+and ``molpipe serve --workers 1`` (in-process, ``--threads`` prediction threads; ``--no-threads-server`` skips
+it). A bounded closed-loop load generator
 (``--concurrency`` clients, each sending its next request when the last one is answered, until ``--seconds`` or
 ``--max-requests``) sends each the same SMILES stream, the servers taking ``--rounds`` interleaved turns so that a
 change in the machine's load falls on all of them alike:
@@ -325,8 +326,8 @@ def start_servers(args, env: dict[str, str], work: Path) -> list[Server]:
     servers = [Server("mlflow models serve", port, start(command, env, f"http://127.0.0.1:{port}/ping",
                                                          work / "mlflow-serve.log"), True)]  # fmt: skip
     servers.append(molpipe("molpipe serve", args.workers))
-    if args.pool:
-        servers.append(molpipe("molpipe serve (pool)", 0))
+    if args.threads_server:
+        servers.append(molpipe("molpipe serve (threads)", 1))
     return servers
 
 
@@ -368,11 +369,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4, help="turns per server and scenario (interleaved)")
     parser.add_argument("--max-requests", type=int, default=20_000, help="per server and scenario")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1, help="molpipe serve --workers (default 1: in-process)")
+    parser.add_argument("--workers", type=int, default=0, help="molpipe serve --workers (default 0: one per core)")
     parser.add_argument("--threads", type=int, default=8, help="molpipe serve --threads (default 8)")
     parser.add_argument("--micro-batch", type=int, default=64, help="molpipe serve --micro-batch (default 64; 1: off)")
-    parser.add_argument("--pool", action=argparse.BooleanOptionalAction, default=True,
-                        help="also run molpipe serve --workers 0 (a process pool, one worker per core)")  # fmt: skip
+    parser.add_argument("--threads-server", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run molpipe serve --workers 1 (in-process, --threads threads)")  # fmt: skip
     parser.add_argument("--baseline-workers", type=int, default=1, help="mlflow models serve --workers (default 1)")
     parser.add_argument("--scenarios", default="single,batch,invalid")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -420,7 +421,7 @@ def report_of(results: list[Result], args, load_before: float, cores_before: flo
     ratios = {}
     for scenario in args.scenarios.split(","):
         theirs = by.get(("mlflow models serve", scenario))
-        for name in ("molpipe serve", "molpipe serve (pool)"):
+        for name in ("molpipe serve", "molpipe serve (threads)"):
             ours = by.get((name, scenario))
             if ours and theirs:
                 ratios.setdefault(scenario, {})[name] = {

@@ -174,8 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="NAME@alias (watched), NAME/version or NAME (= NAME@champion); default serve.model")
     p.add_argument("--host", help="interface to listen on (default serve.host: 127.0.0.1)")
     p.add_argument("--port", type=int, help="default serve.port: 8000")
-    p.add_argument("--workers", type=int, help="prediction processes: 1 (default) the server's; N a pool; 0 per core")
-    p.add_argument("--threads", type=int, help="prediction threads in the server process (default 8)")
+    p.add_argument(
+        "--workers", type=int, help="prediction processes: 0 (default) one per core; N a pool of N; 1 the server's own"
+    )
+    p.add_argument("--threads", type=int, help="with --workers 1: prediction threads in the server (default 8)")
     p.add_argument(
         "--micro-batch",
         type=int,

@@ -100,8 +100,8 @@ class ServeOptions:
     model: str = ""  # NAME@alias, NAME/version or NAME (the champion); --model overrides
     host: str = "127.0.0.1"  # loopback by default; 0.0.0.0 in the container
     port: int = 8000
-    workers: int = 1  # prediction processes: 1 the server process itself; N > 1 a pool of N; 0 one per core
-    threads: int = 8  # prediction threads in the server process (RDKit releases the GIL for much of its work)
+    workers: int = 0  # prediction processes: 0 one per core; N > 1 a pool of N; 1 the server process itself
+    threads: int = 8  # with workers = 1: prediction threads in the server process (RDKit releases the GIL)
     micro_batch: int = 64  # while every thread/worker is busy, waiting requests go in one call of up to this many
     max_smiles_length: int = 2000  # characters per SMILES
     max_batch: int = 512  # SMILES per /predict/batch request

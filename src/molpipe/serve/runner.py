@@ -1,11 +1,12 @@
-"""Where predictions run: in the server process, or on a pool of worker processes that each hold the model.
+"""Where predictions run: on a pool of worker processes that each hold the model, or in the server process.
 
-A prediction is RDKit standardization, 217 RDKit descriptors and a small torch forward pass. RDKit releases the
-GIL for much of its C++ work, so :class:`InlineRunner` (``serve.workers = 1``, the default) runs predictions on
-``serve.threads`` threads in the server process: no start-up cost, an instant hot swap, and measured here 1.7 times
-the CPU of one thread. :class:`PoolRunner` (``serve.workers`` > 1) gives each of several processes the model,
-loaded once by the pool's initializer, and cuts a batch into one chunk per worker; each worker predicts on one
-thread.
+A prediction is RDKit standardization and featurization (for a model with the RDKit 2D block, 217 descriptors:
+most of the CPU) and a small torch forward pass. :class:`PoolRunner` (``serve.workers`` = 0, the default: one
+process per core; or N) gives each worker process the model, loaded once by the pool's initializer, and cuts a
+batch into one chunk per worker; each worker predicts on one thread, free of the server's GIL. :class:`InlineRunner`
+(``serve.workers = 1``) runs predictions on ``serve.threads`` threads in the server process: one copy of the model
+and an instant hot swap, but the threads share one GIL (RDKit releases it only for part of its work), so on the
+benchmark it gave a third of the pool's throughput, as ``mlflow models serve`` does.
 
 Both turn SMILES into plain rows (:func:`predict_rows`), never raise for a molecule, and are driven from the
 event loop with ``await runner.predict(smiles)``. Only SMILES strings and rows of plain values cross the process
