@@ -2,7 +2,7 @@
 
 The servers run on loopback on the same registered model (the ``champion`` of a temporary sqlite registry: a
 fp-mlp trained on tests/data/hiv_sample.csv in about a minute, or ``--home``/``--model`` of an existing store):
-``mlflow models serve``, ``molpipe serve`` as configured by default (a worker process per core, micro-batching)
+``mlflow models serve``, ``molpipe serve`` as configured by default (a worker process per core)
 and ``molpipe serve --workers 1`` (in-process, ``--threads`` prediction threads; ``--no-threads-server`` skips
 it). A bounded closed-loop load generator
 (``--concurrency`` clients, each sending its next request when the last one is answered, until ``--seconds`` or
@@ -371,7 +371,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=0, help="molpipe serve --workers (default 0: one per core)")
     parser.add_argument("--threads", type=int, default=8, help="molpipe serve --threads (default 8)")
-    parser.add_argument("--micro-batch", type=int, default=64, help="molpipe serve --micro-batch (default 64; 1: off)")
+    parser.add_argument("--micro-batch", type=int, default=1, help="molpipe serve --micro-batch (default 1: off)")
     parser.add_argument("--threads-server", action=argparse.BooleanOptionalAction, default=True,
                         help="also run molpipe serve --workers 1 (in-process, --threads threads)")  # fmt: skip
     parser.add_argument("--baseline-workers", type=int, default=1, help="mlflow models serve --workers (default 1)")

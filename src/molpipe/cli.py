@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--micro-batch",
         type=int,
-        help="molecules of concurrent requests predicted in one call while busy (default 64; 1: off)",
+        help="molecules of waiting requests predicted in one call while busy (default 1: off)",
     )
     p.add_argument("--poll-s", type=float, help="seconds between registry checks of the alias (0: never)")
     return parser

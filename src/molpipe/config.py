@@ -102,7 +102,7 @@ class ServeOptions:
     port: int = 8000
     workers: int = 0  # prediction processes: 0 one per core; N > 1 a pool of N; 1 the server process itself
     threads: int = 8  # with workers = 1: prediction threads in the server process (RDKit releases the GIL)
-    micro_batch: int = 64  # while every thread/worker is busy, waiting requests go in one call of up to this many
+    micro_batch: int = 1  # > 1: while every thread/worker is busy, waiting requests share calls of up to this many
     max_smiles_length: int = 2000  # characters per SMILES
     max_batch: int = 512  # SMILES per /predict/batch request
     max_body_bytes: int = 1_048_576  # request body

@@ -27,7 +27,7 @@ def test_pool_predicts_like_in_process_and_survives_a_killed_worker(registry, da
     with started(create_app(f"{registry.name}@champion", ServeOptions(workers=1, poll_s=0), environ={})) as inline:
         expected = inline.post("/predict/batch", json={"smiles": smiles}).json()["results"]
 
-    app = create_app(f"{registry.name}@champion", ServeOptions(workers=2, poll_s=0), environ={})
+    app = create_app(f"{registry.name}@champion", ServeOptions(workers=2, micro_batch=8, poll_s=0), environ={})
     with started(app) as client:
         batching = app.state.store.current.runner
         assert isinstance(batching, BatchingRunner) and batching.slots == 2
