@@ -511,7 +511,7 @@ def _score(args, settings: Settings) -> dict[str, Any]:
     changes = {k: v for k, v in {"acquisition": args.acquisition, "uncertainty": args.uncertainty,
                                  "direction": args.direction}.items() if v}  # fmt: skip
     options = dataclasses.replace(settings.score, **changes)
-    with session(settings) as (engine, catalog):
+    with session(settings, options.engine_partitions) as (engine, catalog):
         workers = args.workers or engine.udf_workers
         summary = score(catalog, args.library, args.model, options, workers, args.run_id, args.split_id, args.label)
     if not args.json:

@@ -68,6 +68,7 @@ class ScoreOptions:
     xi: float = 0.01  # ei: improvement required over the best training label
     seed: int = 0  # thompson, random, mc-dropout
     chunk_rows: int = 256  # molecules handed to a worker process at a time
+    engine_partitions: int = 1  # embedded Sail's partitions per query for the job (0: one per core); see README
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def is_databricks() -> bool:
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
-def start_engine(settings: Settings) -> Engine:
+def start_engine(settings: Settings, partitions: int = 0) -> Engine:
+    """The session; ``partitions`` > 0 sets an embedded Sail's partitions per query (default: one per core)."""
     from pyspark.sql import SparkSession
 
     if settings.spark_remote:
@@ -64,17 +65,33 @@ def start_engine(settings: Settings) -> Engine:
     os.environ.setdefault("SAIL_OPTIMIZER__ENABLE_JOIN_SWAP", "false")  # joins hold their left side (see above)
     from pysail.spark import SparkConnectServer
 
-    server = SparkConnectServer("127.0.0.1", 0)
-    server.start(background=True)
+    with _environment({"SAIL_EXECUTION__DEFAULT_PARALLELISM": str(partitions)} if partitions > 0 else {}):
+        server = SparkConnectServer("127.0.0.1", 0)  # Sail reads its configuration when the server starts
+        server.start(background=True)
     host, port = server.listening_address
     spark = SparkSession.builder.remote(f"sc://{host}:{port}").getOrCreate()
     return Engine(spark, "embedded", settings.workers or (os.cpu_count() or 1), server)
 
 
 @contextmanager
-def session(settings: Settings) -> Iterator[tuple[Engine, Catalog]]:
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in ``os.environ`` for the block only."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def session(settings: Settings, partitions: int = 0) -> Iterator[tuple[Engine, Catalog]]:
     """An engine and the catalog of molpipe's tables on it, stopped on exit."""
-    engine = start_engine(settings)
+    engine = start_engine(settings, partitions)
     try:
         yield engine, Catalog(engine.spark, settings, databricks=engine.kind == "databricks")
     finally:
