@@ -35,7 +35,7 @@ from molpipe.chem.reasons import Reason
 from molpipe.config import ScoreOptions
 from molpipe.parallel import map_batches, map_chunks, warm
 from molpipe.predict import resolve_uncertainty
-from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext, acquire
+from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
 from molpipe.score.batch import STAGED_SCHEMA, ModelRef, ScoreBatch, ScoreChunk, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.tables import Catalog, stage
@@ -292,23 +292,6 @@ def _score_rows(rows, task: ScoreBatch, workers: int, chunk_rows: int, path):
 
     with progress.track("score", unit="molecules"):
         return stage(rows.mapInArrow(udf, _STAGED_DDL), path)
-
-
-def acquire_scores(scored, options: ScoreOptions, context: AcquisitionContext):
-    """Acquisition scores: a vectorized pandas map (cheap next to the model)."""
-    maximize = options.direction == "maximize"
-    name = options.acquisition
-
-    def udf(frames):
-        for frame in frames:
-            frame["acquisition_score"] = acquire(
-                name, frame["prediction"].to_numpy(), frame["uncertainty"].to_numpy(dtype=float),
-                frame["inchikey"].tolist(), context, maximize,
-            )  # fmt: skip
-            yield frame
-
-    schema = scored.schema.add("acquisition_score", "double")
-    return scored.mapInPandas(udf, schema)
 
 
 def _quarantine(catalog: Catalog, library: str, errors, run_id: str, model_uri: str) -> None:

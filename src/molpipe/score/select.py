@@ -8,12 +8,12 @@ best ``k * oversample`` go to the diversity step (:mod:`molpipe.score.diversity`
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from molpipe.config import ScoreOptions, SelectOptions
-from molpipe.score.acquisition import AcquisitionContext
+from molpipe.config import SelectOptions
+from molpipe.score.acquisition import Acquirer, AcquisitionContext
 from molpipe.score.diversity import pick
 from molpipe.score.report import write_batch
 from molpipe.tables import Catalog
@@ -39,7 +39,6 @@ def select(
     from pyspark.sql import functions as F
 
     from molpipe import tracking
-    from molpipe.score.job import acquire_scores
 
     run = catalog.read("candidates").where(F.col("scoring_run_id") == run_id)
     meta = run.select("library", "acquisition", "model_name", "model_version").first()
@@ -53,10 +52,11 @@ def select(
     else:
         tracking.configure(catalog.settings, catalog.databricks)
         params = mlflow.get_run(run_id).data.params
-        scoring = replace(ScoreOptions(), acquisition=strategy, direction=params["direction"])
         context = AcquisitionContext(float(params["incumbent"]), float(params["beta"]), float(params["xi"]),
                                      int(params["seed"]))  # fmt: skip
-        rescored = acquire_scores(run.drop("acquisition_score"), scoring, context)
+        rescored = _rescore(
+            run.drop("acquisition_score"), Acquirer(strategy, context, params["direction"] == "maximize")
+        )
         top = rescored.orderBy(F.desc("acquisition_score"), "inchikey").limit(n)
     ordered = top.toPandas().reset_index(drop=True)
     batch = pick(ordered, options.k, options.diversity, seed=0).reset_index(drop=True)
@@ -78,3 +78,17 @@ def select(
     columns = ["position", "inchikey", "smiles", "prediction", "uncertainty", "acquisition_score"]
     return SelectSummary(batch_id, run_id, meta["library"], strategy, options.diversity, options.k, len(batch), files,
                          batch[columns].to_dict("records"))  # fmt: skip
+
+
+def _rescore(candidates, acquirer: Acquirer):
+    """``candidates`` with ``acquisition_score`` from their stored prediction and uncertainty (a pandas map)."""
+
+    def udf(frames):
+        for frame in frames:
+            keys = frame["inchikey"].tolist()
+            frame["acquisition_score"] = acquirer(
+                frame["prediction"].to_numpy(), frame["uncertainty"].to_numpy(dtype=float), keys
+            )
+            yield frame
+
+    return candidates.mapInPandas(udf, candidates.schema.add("acquisition_score", "double"))
