@@ -511,9 +511,19 @@ def _score(args, settings: Settings) -> dict[str, Any]:
     changes = {k: v for k, v in {"acquisition": args.acquisition, "uncertainty": args.uncertainty,
                                  "direction": args.direction}.items() if v}  # fmt: skip
     options = dataclasses.replace(settings.score, **changes)
-    with session(settings, options.engine_partitions) as (engine, catalog):
+    with session(settings, options.engine_partitions, options.engine_memory_mb) as (engine, catalog):
         workers = args.workers or engine.udf_workers
-        summary = score(catalog, args.library, args.model, options, workers, args.run_id, args.split_id, args.label)
+        try:
+            summary = score(catalog, args.library, args.model, options, workers, args.run_id, args.split_id,
+                            args.label)  # fmt: skip
+        except Exception as exc:  # the engine's memory pool refused an operator that cannot spill (a join, a writer)
+            if "for the total memory pool" not in str(exc):
+                raise
+            raise ValueError(
+                f"the scoring engine's memory pool ({options.engine_memory_mb} MB) is too small for this pool: raise "
+                "MOLPIPE_SCORE__ENGINE_MEMORY_MB (0: unbounded) or lower MOLPIPE_SCORE__SLICE_ROWS "
+                f"({str(exc).strip().splitlines()[0][:300]})"
+            ) from None
     if not args.json:
         print(format_scored(summary))
     return _asdict(summary)

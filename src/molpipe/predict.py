@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+from rdkit import Chem
 
 from molpipe.chem.standardize import Rejected, StandardizeOptions, standardize_structure
 from molpipe.train.tasks import Task
@@ -35,7 +36,6 @@ class Predictor:
 
     def __init__(self, model_dir: str | Path):
         import torch
-        from rdkit import Chem
 
         from molpipe.models import get_model
 
@@ -51,7 +51,6 @@ class Predictor:
             module = self.kind.build(len(self.task.labels), self.state)
             module.load_state_dict(torch.load(folder / weights, map_location="cpu", weights_only=True))
             self.members.append(module.eval())
-        self._parse = Chem.MolFromSmiles
 
     def output_columns(self) -> list[str]:
         per_label = len(self.task.labels) > 1
@@ -73,11 +72,12 @@ class Predictor:
         except Exception as exc:
             return None, f"featurizer_error: {type(exc).__name__}: {exc}", None
 
-    def complete(self, features: dict) -> dict:
-        """Compute the featurizers missing from ``features`` from its standardized ``smiles``."""
+    def complete(self, features: dict, mol: Chem.Mol | None = None) -> dict:
+        """Compute the featurizers missing from ``features`` from its standardized ``smiles`` (or from ``mol``,
+        that SMILES already parsed)."""
         missing = [f for f in self.featurizers if features.get(f.name) is None]
         if missing:
-            mol = self._parse(features["smiles"])
+            mol = mol if mol is not None else Chem.MolFromSmiles(features["smiles"])
             features = {**features, **{f.name: f.compute(mol) for f in missing}}
         return features
 

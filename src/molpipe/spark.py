@@ -51,8 +51,10 @@ def is_databricks() -> bool:
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
-def start_engine(settings: Settings, partitions: int = 0) -> Engine:
-    """The session; ``partitions`` > 0 sets an embedded Sail's partitions per query (default: one per core)."""
+def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) -> Engine:
+    """The session. For an embedded Sail: ``partitions`` > 0 sets its partitions per query (default: one per core);
+    ``memory_mb`` > 0 bounds its memory pool, beyond which sorts spill to disk (a hash join's table cannot spill:
+    a query whose join needs more fails, saying so; default: unbounded)."""
     from pyspark.sql import SparkSession
 
     if settings.spark_remote:
@@ -65,7 +67,11 @@ def start_engine(settings: Settings, partitions: int = 0) -> Engine:
     os.environ.setdefault("SAIL_OPTIMIZER__ENABLE_JOIN_SWAP", "false")  # joins hold their left side (see above)
     from pysail.spark import SparkConnectServer
 
-    with _environment({"SAIL_EXECUTION__DEFAULT_PARALLELISM": str(partitions)} if partitions > 0 else {}):
+    limits = {"SAIL_EXECUTION__DEFAULT_PARALLELISM": str(partitions)} if partitions > 0 else {}
+    if memory_mb > 0:
+        limits |= {"SAIL_RUNTIME__MEMORY_POOL__TYPE": "fair",
+                   "SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE": str(memory_mb * 2**20)}  # fmt: skip
+    with _environment(limits):
         server = SparkConnectServer("127.0.0.1", 0)  # Sail reads its configuration when the server starts
         server.start(background=True)
     host, port = server.listening_address
@@ -89,9 +95,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def session(settings: Settings, partitions: int = 0) -> Iterator[tuple[Engine, Catalog]]:
-    """An engine and the catalog of molpipe's tables on it, stopped on exit."""
-    engine = start_engine(settings, partitions)
+def session(settings: Settings, partitions: int = 0, memory_mb: int = 0) -> Iterator[tuple[Engine, Catalog]]:
+    """An engine (see :func:`start_engine`) and the catalog of molpipe's tables on it, stopped on exit."""
+    engine = start_engine(settings, partitions, memory_mb)
     try:
         yield engine, Catalog(engine.spark, settings, databricks=engine.kind == "databricks")
     finally:

@@ -10,8 +10,8 @@ import pytest
 pytestmark = pytest.mark.cli
 
 
-def molpipe(home, *args, check=True):
-    env = {**os.environ, "MOLPIPE_HOME": str(home), "MOLPIPE_WORKERS": "1"}
+def molpipe(home, *args, check=True, env=None):
+    env = {**os.environ, "MOLPIPE_HOME": str(home), "MOLPIPE_WORKERS": "1", **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "molpipe", *args], capture_output=True, text=True, env=env, timeout=300
     )
@@ -97,3 +97,6 @@ def test_multitask_training_with_missing_labels_from_the_command_line(tmp_path, 
     assert picked["selected"] == 5 and os.path.exists(picked["files"]["html"])
     wrong = molpipe(home, "score", "--library", "tox21", "--model", "tox21_fp_mlp", "--label", "NR-X", check=False)
     assert wrong.returncode == 2 and "not 'NR-X'" in wrong.stderr
+    starved = molpipe(home, "score", "--library", "tox21", "--model", "tox21_fp_mlp", check=False,
+                      env={"MOLPIPE_SCORE__ENGINE_MEMORY_MB": "1"})  # fmt: skip
+    assert starved.returncode == 2 and "MOLPIPE_SCORE__ENGINE_MEMORY_MB" in starved.stderr, starved.stderr[-2000:]

@@ -1,5 +1,8 @@
 """Scoring into candidates, on real HIV molecules with a real registered model (temporary sqlite MLflow store)."""
 
+import dataclasses
+
+import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
@@ -173,3 +176,38 @@ def test_ensemble_model_gives_its_spread_as_uncertainty(champion):
     assert (dropout["uncertainty"][:2] > 0).all()
     summary = score(champion, "hiv", "hiv_ens/1", ScoreOptions(acquisition="ucb"))
     assert summary.uncertainty == "ensemble" and summary.scored == summary.pool
+
+
+def test_cheap_features_a_worker_recomputes_equal_the_stored_ones(champion):
+    """Scoring recomputes cheap featurizers from the pool's SMILES rather than joining their stored columns, so the
+    values a worker computes must be exactly the ones ``featurize`` stored."""
+    from rdkit import Chem
+
+    from molpipe.featurize.registry import FEATURIZERS
+    from molpipe.train.data import join_features, row_features
+
+    cheap = parse_featurizers(",".join(n for n in FEATURIZERS.names() if FEATURIZERS.get(n).cheap))
+    assert "morgan" in {f.name for f in cheap}
+    featurize(champion, "hiv", cheap, workers=1)
+    molecules = champion.read("molecules").where(F.col("library") == "hiv").select("inchikey", "smiles")
+    features = champion.read("features").where(F.col("library") == "hiv")
+    rows = join_features(molecules, features, cheap).toPandas().to_dict("records")
+    assert len(rows) == molecules.count() > 200
+    for row in rows:
+        stored, mol = row_features(row, cheap), Chem.MolFromSmiles(row["smiles"])
+        for featurizer in cheap:
+            assert np.array_equal(featurizer.compute(mol), stored[featurizer.name]), (featurizer.name, row["smiles"])
+
+
+def test_a_pool_cut_into_slices_scores_as_one_query(champion):
+    """Where stored features are joined (rdkit2d here), the pool is scored in hash slices of ``slice_rows``: the
+    same molecules, predictions and ranks as in one query."""
+    options = ScoreOptions(acquisition="greedy", uncertainty="none")
+    whole = score(champion, "hiv", "hiv_mlp", options)
+    sliced = score(champion, "hiv", "hiv_mlp", dataclasses.replace(options, slice_rows=20))
+    assert sliced.pool == whole.pool > 3 * 20
+    rows = champion.read("candidates").toPandas().set_index("inchikey")
+    a = rows[rows["scoring_run_id"] == whole.run_id].sort_index()
+    b = rows[rows["scoring_run_id"] == sliced.run_id].sort_index()
+    assert list(a.index) == list(b.index) and a["rank"].tolist() == b["rank"].tolist()
+    assert (a["prediction"] - b["prediction"]).abs().max() < 1e-6

@@ -21,6 +21,7 @@ class MorganFingerprint(Featurizer):
     """Morgan (ECFP-like) fingerprint, as bits or as counts."""
 
     version = 1
+    cheap = True  # 0.04 ms per molecule, less than parsing its SMILES
     radius: int = 2
     n_bits: int = 2048
     counts: bool = False

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from rdkit import Chem
 
 from molpipe.score.acquisition import Acquirer
 from molpipe.score.domain import TrainingIndex, on_bits
@@ -102,16 +103,18 @@ class ScoreChunk:
             torch.set_num_threads(self.torch_threads)
         predictor = load_predictor(self.model)
         out: list[tuple] = [None] * len(rows)  # type: ignore[list-item]
-        ready, features = [], []
+        ready, features, bits = [], [], []
         for i, row in enumerate(rows):
-            try:
-                features.append(predictor.complete(row_features(row, predictor.featurizers)))
+            try:  # one parse per molecule, for the features computed here and the domain's fingerprint
+                mol = Chem.MolFromSmiles(row["smiles"]) if row["smiles"] else None
+                features.append(predictor.complete(row_features(row, predictor.featurizers), mol))
+                bits.append(on_bits(mol))
                 ready.append(i)
             except Exception as exc:  # one molecule's failure is its row's error, never the batch's
                 out[i] = (row["inchikey"], None, None, None, f"{type(exc).__name__}: {exc}")
         if ready:
             mean, std = predictor.predict_features(features, self.uncertainty, self.samples, seed=self.seed)
-            similarity = training_index(self.index).max_similarity([on_bits(rows[i]["smiles"]) for i in ready])
+            similarity = training_index(self.index).max_similarity(bits)
             for j, i in enumerate(ready):
                 value, spread = float(mean[j, self.label]), float(std[j, self.label])
                 if not np.isfinite(value):

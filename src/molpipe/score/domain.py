@@ -20,15 +20,16 @@ RADIUS, N_BITS = 2, 2048
 _generator = None
 
 
-def on_bits(smiles: str) -> np.ndarray:
-    """Morgan (radius 2, 2048 bits) on-bits of a SMILES; empty if it does not parse."""
+def on_bits(molecule: str | Chem.Mol | None) -> np.ndarray:
+    """Morgan (radius 2, 2048 bits) on-bits of a SMILES or a parsed molecule; empty if it does not parse."""
     global _generator
     if _generator is None:
         _generator = rdFingerprintGenerator.GetMorganGenerator(radius=RADIUS, fpSize=N_BITS)
-    mol = Chem.MolFromSmiles(smiles) if smiles else None
-    if mol is None:
+    if isinstance(molecule, str):
+        molecule = Chem.MolFromSmiles(molecule) if molecule else None
+    if molecule is None:
         return np.zeros(0, dtype=np.int32)
-    return np.fromiter(_generator.GetFingerprint(mol).GetOnBits(), dtype=np.int32)
+    return np.fromiter(_generator.GetFingerprint(molecule).GetOnBits(), dtype=np.int32)
 
 
 class TrainingIndex:

@@ -6,7 +6,9 @@
   the library is the model's own; else the library's latest split; a library never split is all pool), minus
   every molecule the model was trained, validated or tested on. Molecules come from ``molecules``, i.e. already
   standardized: invalid input rows were quarantined by ``molpipe featurize`` and never reach a model;
-* **features**: read from ``features`` where stored, computed by the worker where a spec is missing;
+* **features**: read from ``features`` where stored, computed by the worker where a spec is missing or cheaper to
+  compute than to read back (``Featurizer.cheap``: fingerprints, graphs), so that for such models the pool streams
+  through the job with no join holding it;
 * **per molecule**: prediction of one label, uncertainty (ensemble spread or MC-dropout), applicability domain
   (max Tanimoto to the training set) and the acquisition score, computed in an iterator-form Arrow UDF
   (``mapInArrow``) whose batches go to the worker pool (:mod:`molpipe.parallel`); a molecule the model fails on
@@ -38,7 +40,7 @@ from molpipe.predict import resolve_uncertainty
 from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
 from molpipe.score.batch import STAGED_SCHEMA, ModelRef, ScoreBatch, ScoreChunk, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
-from molpipe.tables import Catalog, stage
+from molpipe.tables import Catalog
 from molpipe.train.data import SPLITS, join_features, latest_split_id
 from molpipe.train.job import CHAMPION
 
@@ -169,15 +171,10 @@ def score(
             )  # fmt: skip
             warm(chunk.warm, workers)  # the workers load the model while the driver plans the scan
             context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)
-            rows = join_features(
-                pool.select("inchikey", "smiles", "scaffold"),
-                catalog.read("features").where(F.col("library") == library),
-                predictor.featurizers,
-                how="left",
-            )
             scoring = ScoreBatch(chunk, Acquirer(options.acquisition, context, options.direction == "maximize"))
+            slices = _pool_slices(catalog, library, pool, predictor.featurizers, options.slice_rows)
             phases = {"seconds_setup": time.monotonic() - started}
-            scored = _score_rows(rows, scoring, workers, options.chunk_rows, staging / "scored")
+            scored = _score_rows(slices, scoring, workers, options.chunk_rows, staging / "scored")
             phases["seconds_score"] = time.monotonic() - started - sum(phases.values())
             # one pass over the staged scores for every figure of the run (no re-read of the table or the pool)
             good = F.col("error").isNull()
@@ -274,16 +271,41 @@ def _pool(catalog: Catalog, library: str, split_id: str | None, train_library: s
         )
         if library != train_library and in_pool.limit(1).count() == 0:
             raise ValueError(f"split {split_id!r} of {library!r} has no pool molecules")
-        molecules = molecules.join(in_pool.select("inchikey"), "inchikey", "left_semi")
+        molecules = in_pool.select("inchikey").join(molecules, "inchikey")
     seen = catalog.read("splits").where(
         (F.col("library") == train_library) & (F.col("split_id") == train_split) & F.col("split").isin(*SPLITS)
     )
-    return molecules.join(seen.select("inchikey"), "inchikey", "left_anti"), split_id
+    # "molecules the model never saw" as a right join from the (bounded) seen set: a hash join holds its left
+    # side, so a left anti join would hold the whole library while the pool streams past (see molpipe.spark)
+    seen = seen.select("inchikey", F.lit(True).alias("_seen"))
+    return seen.join(molecules, "inchikey", "right").where(F.col("_seen").isNull()).drop("_seen"), split_id
 
 
-def _score_rows(rows, task: ScoreBatch, workers: int, chunk_rows: int, path):
-    """Pool rows -> staged Parquet of :data:`~molpipe.score.batch.STAGED_SCHEMA`. The UDF only slices its batches
-    and hands them on: the per-row work (and the boxing of Arrow into Python rows) is the workers'."""
+def _pool_slices(catalog: Catalog, library: str, pool, featurizers, slice_rows: int) -> list:
+    """The pool's rows for the workers (``inchikey``, ``smiles``, ``scaffold``, stored feature columns), as one
+    query per slice of the pool. Cheap features are left to the workers, so a model that needs no other streams its
+    pool in one query that holds nothing per molecule. Stored features come through a hash join that holds its pool
+    side (~1 KB per molecule): the pool is then cut by a hash of the InChIKey into slices of at most ``slice_rows``,
+    each joined to the features of its own molecules, so the join's table stays bounded as the pool grows (at the
+    price of one scan of the features per slice, seconds against the scoring's minutes)."""
+    from pyspark.sql import functions as F
+
+    stored = [featurizer for featurizer in featurizers if not featurizer.cheap]
+    pool = pool.select("inchikey", "smiles", "scaffold")
+    if not stored:
+        return [pool]
+    features = catalog.read("features").where(F.col("library") == library)
+    count = max(1, -(-pool.count() // max(1, slice_rows)))
+    if count == 1:
+        return [join_features(pool, features, stored, how="left")]
+    part = F.pmod(F.xxhash64("inchikey"), F.lit(count))
+    return [join_features(pool.where(part == i), features.where(part == i), stored, how="left") for i in range(count)]
+
+
+def _score_rows(slices: list, task: ScoreBatch, workers: int, chunk_rows: int, path):
+    """Pool rows, a query per slice -> staged Parquet of :data:`~molpipe.score.batch.STAGED_SCHEMA`. The UDF only
+    cuts its batches and hands them on: the per-row work (and the boxing of Arrow into Python rows) is the
+    workers'."""
 
     def udf(batches):
         for batch in batches:
@@ -291,7 +313,9 @@ def _score_rows(rows, task: ScoreBatch, workers: int, chunk_rows: int, path):
                 yield from map_batches(task, batch, workers, chunk_rows)
 
     with progress.track("score", unit="molecules"):
-        return stage(rows.mapInArrow(udf, _STAGED_DDL), path)
+        for rows in slices:  # one after the other: one slice's join table at a time
+            rows.mapInArrow(udf, _STAGED_DDL).write.mode("append").parquet(str(path))
+    return slices[0].sparkSession.read.schema(_STAGED_DDL).parquet(str(path))
 
 
 def _quarantine(catalog: Catalog, library: str, errors, run_id: str, model_uri: str) -> None:
