@@ -69,7 +69,7 @@ class ScoreOptions:
     seed: int = 0  # thompson, random, mc-dropout
     chunk_rows: int = 256  # molecules handed to a worker process at a time
     engine_partitions: int = 1  # embedded Sail's partitions per query for the job (0: one per core); see README
-    engine_memory_mb: int = 512  # embedded Sail's memory pool for the job: the ranking sort spills beyond it (0: none)
+    engine_memory_mb: int = 256  # embedded Sail's memory pool for the job: the ranking sort spills beyond it (0: none)
     slice_rows: int = 250_000  # pool molecules per scoring query where stored features are joined (the join holds one)
 
 
