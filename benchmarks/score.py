@@ -17,7 +17,8 @@ pool in ../shared/datasets) are ingested and featurized (``morgan``). Then, per 
       loops at once can do much less than twice the work of one (the run prints the factor), and no job on those
       cores can do better than (a');
   (b) the job: ``molpipe score --json`` in its own process on the embedded engine: pool in Delta -> ranked
-      ``candidates`` in Delta.
+      ``candidates`` in Delta. Morgan bits are cheap (``Featurizer.cheap``): the job's workers compute them from
+      the SMILES, where the plain loops are handed the stored ones.
 
 It prints molecules/s, the ratio (b)/(a) per core used, the ratio (b)/(a'), how many cores were busy (machine CPU
 seconds / wall), the job's phases (setup, scoring, writing; its process start is in the wall time, not in these) and

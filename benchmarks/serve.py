@@ -20,6 +20,7 @@ molpipe's ratios to MLflow, and how many cores the run could actually get (on a 
 
     python benchmarks/serve.py                      # ~8 min on 2 cores
     python benchmarks/serve.py --seconds 30 --concurrency 16 --json
+    python benchmarks/serve.py --concurrency 32 --no-threads-server   # a 16-core server: clients >= 2 x cores
 """
 
 from __future__ import annotations
@@ -389,7 +390,8 @@ def main() -> int:
     store = f"sqlite:///{home / 'mlflow.db'}"
     venv_bin = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}", "MOLPIPE_HOME": str(home),
-           "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store, "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
+           "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}  # fmt: skip
     pool = library_smiles(200_000)
     servers = start_servers(args, env, work)
     load_before, cores_before = os.getloadavg()[0], available_cores()
@@ -469,6 +471,9 @@ def format_report(report: dict) -> str:
         lines.append(f"{r['scenario']:<10} {r['server']:<24} {r['requests']:>8} {r['requests_per_s']:>8.1f} "
                      f"{r['molecules_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} "
                      f"{r['server_cpu_ms_per_molecule']:>10.2f}  {r['statuses']}")  # fmt: skip
+        if r["requests"] and not r["requests_per_s"]:
+            lines.append(f"  ^ no answer came back within a turn (p50 {r['p50_ms']:.0f} ms): lengthen the turns "
+                         "(--seconds, --batch-seconds) or lower --concurrency to measure its throughput")  # fmt: skip
     for scenario, by_server in report["ratios"].items():
         for name, ratio in by_server.items():
             lines.append(f"{scenario}: {name} / mlflow: throughput {ratio['throughput_ratio']}x, p99 "
