@@ -91,11 +91,6 @@ class ScoreChunk:
     seed: int = 0
     torch_threads: int = 0  # >0: cap torch's threads (one per worker process when a pool shares the cores)
 
-    def warm(self) -> None:
-        """Load the model and the index now (what the first chunk would)."""
-        load_predictor(self.model)
-        training_index(self.index)
-
     def __call__(self, rows: list[dict]) -> list[tuple]:
         if self.torch_threads:
             import torch

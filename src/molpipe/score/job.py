@@ -27,6 +27,7 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -135,6 +136,7 @@ def score(
     if label not in task["labels"]:
         raise ValueError(f"model {registered} v{version.version} predicts {', '.join(task['labels'])}, not {label!r}")
     ref = ModelRef(f"models:/{registered}/{version.version}", mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    warm(partial(load_predictor, ref), workers)  # the workers load the model while the driver does the same and plans
     predictor = load_predictor(ref)
     members = len(predictor.members)
     method = options.uncertainty
@@ -169,7 +171,6 @@ def score(
                 ref, index_source, task["labels"].index(label), method, options.mc_samples, options.seed,
                 torch_threads=1 if workers > 1 else 0,
             )  # fmt: skip
-            warm(chunk.warm, workers)  # the workers load the model while the driver plans the scan
             context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)
             scoring = ScoreBatch(chunk, Acquirer(options.acquisition, context, options.direction == "maximize"))
             slices = _pool_slices(catalog, library, pool, predictor.featurizers, options.slice_rows)
