@@ -250,10 +250,13 @@ class Catalog:
         return {name: self.location(name) for name in names}
 
 
-def stage(df, path):
+def stage(df, path, *more):
     """Compute ``df`` once into Parquet at ``path`` (a staging folder) and read it back: later steps that use
-    it several times (counts, joins, merges) do not recompute a UDF."""
+    it several times (counts, joins, merges) do not recompute a UDF. ``more`` frames of the same schema are
+    appended after it, each by a query of its own, one after the other."""
     df.write.mode("overwrite").parquet(str(path))
+    for frame in more:
+        frame.write.mode("append").parquet(str(path))
     return df.sparkSession.read.schema(df.schema).parquet(str(path))
 
 

@@ -7,8 +7,8 @@
   every molecule the model was trained, validated or tested on. Molecules come from ``molecules``, i.e. already
   standardized: invalid input rows were quarantined by ``molpipe featurize`` and never reach a model;
 * **features**: read from ``features`` where stored, computed by the worker where a spec is missing or cheaper to
-  compute than to read back (``Featurizer.cheap``: fingerprints, graphs), so that for such models the pool streams
-  through the job with no join holding it;
+  compute than to read back (``Featurizer.cheap``: Morgan fingerprints), so that for such models the pool streams
+  through the job with no join holding it; stored ones are joined one hash slice of the pool at a time;
 * **per molecule**: prediction of one label, uncertainty (ensemble spread or MC-dropout), applicability domain
   (max Tanimoto to the training set) and the acquisition score, computed in an iterator-form Arrow UDF
   (``mapInArrow``) whose batches go to the worker pool (:mod:`molpipe.parallel`); a molecule the model fails on
@@ -41,7 +41,7 @@ from molpipe.predict import resolve_uncertainty
 from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
 from molpipe.score.batch import STAGED_SCHEMA, ModelRef, ScoreBatch, ScoreChunk, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
-from molpipe.tables import Catalog
+from molpipe.tables import Catalog, stage
 from molpipe.train.data import SPLITS, join_features, latest_split_id
 from molpipe.train.job import CHAMPION
 
@@ -286,7 +286,7 @@ def _pool_slices(catalog: Catalog, library: str, pool, featurizers, slice_rows: 
     """The pool's rows for the workers (``inchikey``, ``smiles``, ``scaffold``, stored feature columns), as one
     query per slice of the pool. Cheap features are left to the workers, so a model that needs no other streams its
     pool in one query that holds nothing per molecule. Stored features come through a hash join that holds its pool
-    side (~1 KB per molecule): the pool is then cut by a hash of the InChIKey into slices of at most ``slice_rows``,
+    side (keys, SMILES, scaffolds): the pool is then cut by a hash of the InChIKey into slices of at most ``slice_rows``,
     each joined to the features of its own molecules, so the join's table stays bounded as the pool grows (at the
     price of one scan of the features per slice, seconds against the scoring's minutes)."""
     from pyspark.sql import functions as F
@@ -313,10 +313,9 @@ def _score_rows(slices: list, task: ScoreBatch, workers: int, chunk_rows: int, p
             if batch.num_rows:
                 yield from map_batches(task, batch, workers, chunk_rows)
 
-    with progress.track("score", unit="molecules"):
-        for rows in slices:  # one after the other: one slice's join table at a time
-            rows.mapInArrow(udf, _STAGED_DDL).write.mode("append").parquet(str(path))
-    return slices[0].sparkSession.read.schema(_STAGED_DDL).parquet(str(path))
+    first, *rest = (rows.mapInArrow(udf, _STAGED_DDL) for rows in slices)
+    with progress.track("score", unit="molecules"):  # one slice after the other: one slice's join table at a time
+        return stage(first, path, *rest)
 
 
 def _quarantine(catalog: Catalog, library: str, errors, run_id: str, model_uri: str) -> None:
