@@ -1,6 +1,4 @@
-import sys
-
-from molpipe.cli import main
+from molpipe.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

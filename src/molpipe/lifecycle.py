@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from molpipe.config import ValidationOptions
 from molpipe.tables import Catalog
-from molpipe.train.job import CHALLENGER, CHAMPION
+from molpipe.tracking import CHALLENGER, CHAMPION
 from molpipe.train.tasks import Task, metrics
 
 HISTORY_TAG = "molpipe.champion_history"

@@ -58,13 +58,29 @@ def map_batches(fn: Callable, batch, workers: int, chunk_rows: int) -> list:
     return results
 
 
-def warm(fn: Callable[[], object], workers: int) -> None:
-    """Start the worker pool and run ``fn`` (picklable, no arguments: load a model) on it ``workers`` times without
-    waiting, so the workers' start-up overlaps the driver's own. Nothing happens in-line (``workers <= 1``)."""
-    if workers > 1:
-        pool = _pool(workers)
-        for _ in range(workers):
+def warm(fn: Callable[[], object] | None, workers: int, preload: Sequence[str] = ()) -> threading.Thread | None:
+    """Start the worker pool and run ``fn`` (picklable, no arguments: load a model) on each of its workers, from a
+    background thread (returned), so that their start-up overlaps the caller's: starting a worker waits for the
+    pool's forkserver, which first imports ``preload`` (modules every worker then starts with, such as torch; only
+    if it is not running yet). Nothing happens in-line (``workers <= 1``)."""
+    if workers <= 1:
+        return None
+    pool = _pool(workers, preload)
+    thread = threading.Thread(target=_submit_each, args=(pool, fn or _started, workers), daemon=True)
+    thread.start()
+    return thread
+
+
+def _submit_each(pool: Executor, fn: Callable[[], object], workers: int) -> None:
+    try:
+        for _ in range(workers):  # a task submitted while every started worker is busy starts another one
             pool.submit(fn)
+    except RuntimeError:  # the pool was shut down first: the job was done before all of its workers had started
+        pass
+
+
+def _started() -> None:
+    """A worker's first task when there is nothing to load: submitting it is what starts the process."""
 
 
 def _ipc_bytes(batch) -> bytes:
@@ -88,11 +104,11 @@ class _OnIpc:
         return self.fn(pa.ipc.open_stream(data).read_next_batch())
 
 
-def _pool(workers: int) -> Executor:
+def _pool(workers: int, preload: Sequence[str] = ()) -> Executor:
     with _lock:
         if workers not in _pools:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_PRELOAD)
+            context.set_forkserver_preload([*_PRELOAD, *preload, "molpipe.forkserver_freeze"])
             _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         return _pools[workers]
 

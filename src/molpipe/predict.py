@@ -3,14 +3,17 @@
 :class:`Predictor` loads a model folder (``config.json``, ``state.json``, one weights file per ensemble member) and
 predicts for raw SMILES, row by row valid or not: a SMILES that fails standardization or featurization gets
 ``valid = False`` and the reason, never an exception for the whole batch. With several members (``molpipe train
---ensemble N``) or MC-dropout it also gives an uncertainty: the standard deviation over members or samples. :class:`MolpipePyfunc` is the MLflow pyfunc around it, so
-``models:/NAME@champion`` serves, scores in Spark (``mlflow.pyfunc.spark_udf``) and validates the same way.
+--ensemble N``) or MC-dropout it also gives an uncertainty: the standard deviation over members or samples.
+:class:`molpipe.pyfunc.MolpipePyfunc` is the MLflow pyfunc around it. Nothing here imports MLflow (seconds, in every
+scoring and serving worker) unless a model folder is not molpipe's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,37 +22,61 @@ import pandas as pd
 from rdkit import Chem
 
 from molpipe.chem.standardize import Rejected, StandardizeOptions, standardize_structure
+from molpipe.featurize import Featurizer
+from molpipe.models import ModelKind, get_model
 from molpipe.train.tasks import Task
-
-try:  # the pyfunc base class only when MLflow is there; the predictor itself needs none
-    from mlflow.pyfunc import PythonModel
-except ImportError:  # pragma: no cover
-    PythonModel = object
-
 
 UNCERTAINTY = ("auto", "none", "ensemble", "mc-dropout")
 
 
+@dataclass(frozen=True)
+class ModelFolder:
+    """A model folder's ``config.json``, read without torch: the task, the model kind with its featurizers and the
+    ensemble's weights files. What a job needs to plan around a model it does not run itself."""
+
+    path: Path
+    config: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: str | Path) -> "ModelFolder":
+        return cls(Path(path), json.loads((Path(path) / "config.json").read_text()))
+
+    @property
+    def task(self) -> Task:
+        return Task(tuple(self.config["task"]["labels"]), self.config["task"]["kind"])
+
+    @functools.cached_property
+    def kind(self) -> ModelKind:
+        return get_model(self.config["model"], **self.config["model_params"])
+
+    @property
+    def featurizers(self) -> list[Featurizer]:
+        return self.kind.featurizers()
+
+    @property
+    def weights(self) -> list[str]:
+        """One weights file per ensemble member."""
+        return self.config.get("weights", ["model.pt"])
+
+
 class Predictor:
-    """A trained model folder: ``config.json``, ``state.json`` and one weights file per ensemble member
-    (``config["weights"]``, default ``["model.pt"]``)."""
+    """A trained model folder (:class:`ModelFolder`: ``config.json``, ``state.json`` and one weights file per
+    ensemble member), built into torch modules."""
 
     def __init__(self, model_dir: str | Path):
         import torch
 
-        from molpipe.models import get_model
-
-        folder = Path(model_dir)
-        self.config = json.loads((folder / "config.json").read_text())
-        self.state = json.loads((folder / "state.json").read_text())
-        self.task = Task(tuple(self.config["task"]["labels"]), self.config["task"]["kind"])
-        self.kind = get_model(self.config["model"], **self.config["model_params"])
-        self.featurizers = self.kind.featurizers()
+        folder = ModelFolder.read(model_dir)
+        self.config = folder.config
+        self.state = json.loads((folder.path / "state.json").read_text())
+        self.task = folder.task
+        self.kind = folder.kind
+        self.featurizers = folder.featurizers
         self.options = StandardizeOptions(**self.config["standardize"])
         self.members = []
-        for weights in self.config.get("weights", ["model.pt"]):
+        for weights in folder.weights:
             module = self.kind.build(len(self.task.labels), self.state)
-            module.load_state_dict(torch.load(folder / weights, map_location="cpu", weights_only=True))
+            module.load_state_dict(torch.load(folder.path / weights, map_location="cpu", weights_only=True))
             self.members.append(module.eval())
 
     def output_columns(self) -> list[str]:
@@ -140,6 +167,31 @@ class Predictor:
         return out
 
 
+def model_dir(path: str | Path) -> Path | None:
+    """The folder :class:`Predictor` loads, inside a downloaded molpipe pyfunc (a local copy of
+    ``models:/NAME/VERSION``): its ``model_dir`` artifact. None for a pyfunc that is not molpipe's."""
+    import yaml
+
+    mlmodel = yaml.safe_load((Path(path) / "MLmodel").read_text())
+    artifacts = (mlmodel.get("flavors", {}).get("python_function", {}) or {}).get("artifacts") or {}
+    return Path(path) / artifacts["model_dir"]["path"] if "model_dir" in artifacts else None
+
+
+def load_model_folder(path: str | Path) -> Predictor:
+    """The :class:`Predictor` of a downloaded molpipe pyfunc, built from its :func:`model_dir` directly: no
+    registry call, no unpickling of ``python_model.pkl``, no dependency check. A pyfunc without one goes through
+    MLflow's own loader and must wrap a predictor."""
+    folder = model_dir(path)
+    if folder is not None:
+        return Predictor(folder)
+    import mlflow
+
+    predictor = getattr(mlflow.pyfunc.load_model(str(path)).unwrap_python_model(), "predictor", None)
+    if predictor is None:
+        raise ValueError(f"{path} is not a molpipe model (its python model has no predictor)")
+    return predictor
+
+
 def resolve_uncertainty(method: str, members: int) -> str:
     if method not in UNCERTAINTY:
         raise ValueError(f"unknown uncertainty method {method!r}; choose from {', '.join(UNCERTAINTY)}")
@@ -164,18 +216,9 @@ def _dropout_on(module):
             m.eval()
 
 
-class MolpipePyfunc(PythonModel):
-    """MLflow pyfunc: a DataFrame with a ``smiles`` column (or a list of SMILES) in; per-row predictions out."""
+def __getattr__(name: str):
+    if name == "MolpipePyfunc":  # models logged before the pyfunc moved to molpipe.pyfunc pickled it by this path
+        from molpipe.pyfunc import MolpipePyfunc
 
-    def load_context(self, context) -> None:
-        self.predictor = Predictor(context.artifacts["model_dir"])
-
-    def predict(self, context, model_input, params=None):
-        params = params or {}
-        if isinstance(model_input, pd.DataFrame):
-            if "smiles" not in model_input.columns:
-                raise ValueError(f"input needs a 'smiles' column; got columns {list(model_input.columns)}")
-            smiles = model_input["smiles"].tolist()
-        else:
-            smiles = list(model_input)
-        return self.predictor.predict(smiles, params.get("uncertainty", "auto"), int(params.get("samples", 10)))
+        return MolpipePyfunc
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -51,6 +51,14 @@ def is_databricks() -> bool:
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
+def udf_workers(settings: Settings) -> int:
+    """:attr:`Engine.udf_workers` of the engine ``settings`` select, known before it starts: ``settings.workers``
+    if set, else every core for an embedded Sail and one (in-line) for a remote or Databricks engine."""
+    if settings.workers:
+        return settings.workers
+    return 1 if settings.spark_remote or is_databricks() else os.cpu_count() or 1
+
+
 def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) -> Engine:
     """The session. For an embedded Sail: ``partitions`` > 0 sets its partitions per query (default: one per core);
     ``memory_mb`` > 0 bounds its memory pool, beyond which sorts spill to disk (a hash join's table cannot spill:
@@ -59,10 +67,10 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
 
     if settings.spark_remote:
         spark = SparkSession.builder.remote(settings.spark_remote).getOrCreate()
-        return Engine(spark, "remote", settings.workers or 1)
+        return Engine(spark, "remote", udf_workers(settings))
     if is_databricks():
         spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
-        return Engine(spark, "databricks", settings.workers or 1)
+        return Engine(spark, "databricks", udf_workers(settings))
     os.environ.setdefault("RUST_LOG", "error")  # Sail logs every session at INFO otherwise
     os.environ.setdefault("SAIL_OPTIMIZER__ENABLE_JOIN_SWAP", "false")  # joins hold their left side (see above)
     from pysail.spark import SparkConnectServer
@@ -76,7 +84,7 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
         server.start(background=True)
     host, port = server.listening_address
     spark = SparkSession.builder.remote(f"sc://{host}:{port}").getOrCreate()
-    return Engine(spark, "embedded", settings.workers or (os.cpu_count() or 1), server)
+    return Engine(spark, "embedded", udf_workers(settings), server)
 
 
 @contextmanager

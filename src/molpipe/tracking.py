@@ -11,6 +11,9 @@ import warnings
 
 from molpipe.config import Settings
 
+# the registry aliases: what serving and scoring use by default, and what training registers for validation
+CHAMPION, CHALLENGER = "champion", "challenger"
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # job logs, not terminals
 

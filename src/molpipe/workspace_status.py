@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-CHAMPION = "champion"
+from molpipe.tracking import CHAMPION
 
 
 @dataclass

@@ -211,3 +211,23 @@ def test_a_pool_cut_into_slices_scores_as_one_query(champion):
     b = rows[rows["scoring_run_id"] == sliced.run_id].sort_index()
     assert list(a.index) == list(b.index) and a["rank"].tolist() == b["rank"].tolist()
     assert (a["prediction"] - b["prediction"]).abs().max() < 1e-6
+
+
+def test_workers_load_the_drivers_copy_of_the_model_or_the_registrys(champion, tmp_path, monkeypatch):
+    """Worker processes on the driver's machine load the model from the copy the driver downloaded; an executor of
+    a cluster, given no copy, downloads it from the registry. Both are the same model."""
+    import mlflow
+
+    from molpipe.score import batch
+
+    ref = batch.ModelRef("models:/hiv_mlp/1", mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    local = batch.download_model(ref, tmp_path / "model")
+    assert (tmp_path / "model").is_dir() and local.uri == ref.uri
+    smiles = [{"smiles": s} for s in ("c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC")]
+    predictions = []
+    for source in (local, ref):
+        monkeypatch.setattr(batch, "_predictors", {})  # a fresh process
+        predictor = batch.load_predictor(source)
+        features = [predictor.complete(row) for row in smiles]
+        predictions.append(predictor.predict_features(features, "none")[0])
+    assert np.array_equal(*predictions) and np.isfinite(predictions[0]).all()

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from torch import nn
-
 from molpipe.models.registry import Features, ModelKind, register_model
 
 
@@ -56,6 +54,8 @@ class ChemBERTaDNN(ModelKind):
     def build(self, n_tasks: int, state: dict[str, Any]):
         from transformers import AutoConfig, AutoModel
 
+        from molpipe.models.networks import ChemBERTaDNNNetwork
+
         config = dict(state["encoder_config"])
         encoder = AutoModel.from_config(
             AutoConfig.for_model(config.pop("model_type"), **config), add_pooling_layer=False
@@ -74,32 +74,6 @@ class ChemBERTaDNN(ModelKind):
         tokenizer = _tokenizer(state["tokenizer"], tuple(sorted(state["special_tokens"].items())))
         return tokenizer([m["smiles"] for m in molecules], padding=True, truncation=True, max_length=self.max_length,
                          return_tensors="pt")  # fmt: skip
-
-
-class ChemBERTaDNNNetwork(nn.Module):
-    def __init__(self, encoder, head_hidden: int, dropout: float, pooling: str, n_tasks: int):
-        super().__init__()
-        if pooling not in ("cls", "mean"):
-            raise ValueError(f"chemberta pooling must be 'cls' or 'mean', got {pooling!r}")
-        self.encoder = encoder
-        self.pooling = pooling
-        width = encoder.config.hidden_size
-        self.head = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(width, head_hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(head_hidden, n_tasks),
-        )
-
-    def forward(self, batch):
-        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(pooled)
 
 
 def resolve_pretrained(location: str) -> Path:

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from molpipe.models.registry import Features, ModelKind, descriptor_block, fit_descriptors, register_model
 
@@ -41,14 +39,18 @@ class FingerprintMLP(ModelKind):
         return fit_descriptors(train) if self.descriptors else {}
 
     def collate(self, molecules: Sequence[Features], state: dict[str, Any]):
+        import torch
+
         parts = [np.stack([m["morgan"] for m in molecules]).astype(np.float32)]
         if self.descriptors:
             parts.append(descriptor_block(molecules, state))
         return torch.from_numpy(np.concatenate(parts, axis=1))
 
     def build(self, n_tasks: int, state: dict[str, Any]):
+        from torch import nn
+
         width = self.n_bits + (len(state["rdkit2d"]["mean"]) if self.descriptors else 0)
-        blocks: list[nn.Module] = []
+        blocks: list = []
         for _ in range(self.layers):
             blocks += [nn.Linear(width, self.hidden), nn.ReLU(), nn.Dropout(self.dropout)]
             width = self.hidden

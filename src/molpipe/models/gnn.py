@@ -11,10 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import torch
-from torch import nn
-
-from molpipe.featurize.graph import ATOM_DIM, BOND_DIM, to_pyg_data
+from molpipe.featurize.graph import to_pyg_data
 from molpipe.models.registry import Features, ModelKind, descriptor_block, fit_descriptors, register_model
 
 
@@ -41,6 +38,7 @@ class GraphNetwork(ModelKind):
         return fit_descriptors(train) if self.descriptors else {}
 
     def collate(self, molecules: Sequence[Features], state: dict[str, Any]):
+        import torch
         from torch_geometric.data import Batch  # PyG takes seconds to import: only where a GNN is used
 
         batch = Batch.from_data_list([to_pyg_data(m["graph"]) for m in molecules])
@@ -49,36 +47,7 @@ class GraphNetwork(ModelKind):
         return batch
 
     def build(self, n_tasks: int, state: dict[str, Any]):
+        from molpipe.models.networks import GINENetwork
+
         n_descriptors = len(state["rdkit2d"]["mean"]) if self.descriptors else 0
         return GINENetwork(self.hidden, self.layers, self.dropout, n_descriptors, n_tasks)
-
-
-class GINENetwork(nn.Module):
-    def __init__(self, hidden: int, layers: int, dropout: float, n_descriptors: int, n_tasks: int):
-        from torch_geometric.nn import GINEConv
-
-        super().__init__()
-        self.atom = nn.Linear(ATOM_DIM, hidden)
-        self.bond = nn.Linear(BOND_DIM, hidden)
-        self.convs = nn.ModuleList(
-            GINEConv(nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden)), edge_dim=hidden)
-            for _ in range(layers)
-        )
-        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Sequential(
-            nn.Linear(2 * hidden + n_descriptors, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_tasks)
-        )
-        self.n_descriptors = n_descriptors
-
-    def forward(self, batch):
-        from torch_geometric.nn import global_add_pool, global_mean_pool
-
-        x = self.atom(batch.x)
-        edge_attr = self.bond(batch.edge_attr)
-        for conv, norm in zip(self.convs, self.norms):
-            x = x + self.dropout(torch.relu(norm(conv(x, batch.edge_index, edge_attr))))
-        pooled = [global_add_pool(x, batch.batch), global_mean_pool(x, batch.batch)]
-        if self.n_descriptors:
-            pooled.append(batch.mol_features)
-        return self.head(torch.cat(pooled, dim=1))

@@ -2,27 +2,30 @@
 
 Plain functions of row dicts (the columns :func:`molpipe.train.data.join_features` gives: ``inchikey``,
 ``smiles`` and stored feature columns, null where a molecule lacks a spec), so the Spark job, the throughput
-benchmark's plain loop and the tests all run the same code. The model is loaded once per process from the
-registry (``models:/NAME/VERSION``, never an alias, so a promotion during a run cannot mix versions) and the
-training-set index once per process from its bytes.
+benchmark's plain loop and the tests all run the same code. The model is loaded once per process, a version
+(``models:/NAME/VERSION``, never an alias, so a promotion during a run cannot mix versions) from the local copy the
+driver downloaded where the workers share its machine, else from the registry; the training-set index once per
+process from its bytes.
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from rdkit import Chem
 
+from molpipe.predict import Predictor, load_model_folder
 from molpipe.score.acquisition import Acquirer
 from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.train.data import row_features
 
 _lock = threading.Lock()
-_predictors: dict[str, object] = {}
+_predictors: dict[str, Predictor] = {}
 _indexes: dict[int, TrainingIndex] = {}
 
 # what ScoreChunk returns per molecule, in this order
@@ -54,17 +57,31 @@ class ModelRef:
     uri: str  # models:/NAME/VERSION
     tracking_uri: str
     registry_uri: str
+    folder: str = ""  # a local copy of the version's files (the driver's download, for workers on its machine)
 
 
-def load_predictor(ref: ModelRef):
-    """The model's :class:`~molpipe.predict.Predictor`, loaded from the registry once per process."""
+def download_model(ref: ModelRef, destination: Path) -> ModelRef:
+    """``ref`` with its files downloaded into ``destination``, for processes on this machine to load from."""
+    import mlflow
+
+    destination.mkdir(parents=True, exist_ok=True)
+    return replace(ref, folder=mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=str(destination)))
+
+
+def load_predictor(ref: ModelRef) -> Predictor:
+    """The model's :class:`~molpipe.predict.Predictor`, loaded once per process: from ``ref.folder`` if given, else
+    downloaded from the registry (an executor of a cluster, which cannot see the driver's files)."""
     with _lock:
         if ref.uri not in _predictors:
-            import mlflow
+            if ref.folder:
+                _predictors[ref.uri] = load_model_folder(ref.folder)
+            else:
+                import mlflow
 
-            mlflow.set_tracking_uri(ref.tracking_uri)
-            mlflow.set_registry_uri(ref.registry_uri)
-            _predictors[ref.uri] = mlflow.pyfunc.load_model(ref.uri).unwrap_python_model().predictor
+                mlflow.set_tracking_uri(ref.tracking_uri)
+                mlflow.set_registry_uri(ref.registry_uri)
+                with tempfile.TemporaryDirectory(prefix="molpipe-model-") as folder:
+                    _predictors[ref.uri] = load_model_folder(download_model(ref, Path(folder)).folder)
         return _predictors[ref.uri]
 
 

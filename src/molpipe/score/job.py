@@ -37,13 +37,14 @@ from molpipe import progress, tracking
 from molpipe.chem.reasons import Reason
 from molpipe.config import ScoreOptions
 from molpipe.parallel import map_batches, map_chunks, warm
-from molpipe.predict import resolve_uncertainty
+from molpipe.predict import ModelFolder, model_dir, resolve_uncertainty
+from molpipe.score import WORKER_MODULES
 from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
-from molpipe.score.batch import STAGED_SCHEMA, ModelRef, ScoreBatch, ScoreChunk, load_predictor
+from molpipe.score.batch import STAGED_SCHEMA, ModelRef, ScoreBatch, ScoreChunk, download_model, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.tables import Catalog, stage
+from molpipe.tracking import CHAMPION
 from molpipe.train.data import SPLITS, join_features, latest_split_id
-from molpipe.train.job import CHAMPION
 
 # A rank is one global order: the single sorted partition Spark Connect warns about (at plan time) is intended.
 warnings.filterwarnings("ignore", message=".*No Partition Defined for Window operation")
@@ -136,22 +137,29 @@ def score(
     if label not in task["labels"]:
         raise ValueError(f"model {registered} v{version.version} predicts {', '.join(task['labels'])}, not {label!r}")
     ref = ModelRef(f"models:/{registered}/{version.version}", mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    warm(partial(load_predictor, ref), workers)  # the workers load the model while the driver does the same and plans
-    predictor = load_predictor(ref)
-    members = len(predictor.members)
-    method = options.uncertainty
-    if method == "auto":
-        method = "ensemble" if members > 1 else "mc-dropout"
-    method = resolve_uncertainty(method, members)
-
-    train_library, train_split = version.tags["library"], version.tags["split_id"]
-    training = _training_set(catalog, train_library, train_split, label)
-    index, incumbent = _training_index(training, workers, options.direction == "maximize")
-    pool, pool_split = _pool(catalog, library, split_id, train_library, train_split)
-    experiment = mlflow.get_run(version.run_id).info.experiment_id
     staging = settings.home_path / "staging" / f"score-{library}-{uuid.uuid4().hex[:8]}"
-    run_args = {"run_id": run_id} if run_id else {"experiment_id": experiment, "run_name": f"score-{library}"}
     try:
+        local = download_model(ref, staging / "model")  # worker processes on this machine load this copy
+        # the workers load the model while the driver plans (it reads the model's configuration, never runs it);
+        # executors of a cluster download it themselves
+        worker_ref = local if workers > 1 else ref
+        warm(partial(load_predictor, worker_ref), workers, WORKER_MODULES)
+        folder = model_dir(local.folder)
+        if folder is None:
+            raise ValueError(f"{ref.uri} is not a molpipe model (no model_dir artifact): it cannot be scored")
+        model_folder = ModelFolder.read(folder)
+        members = len(model_folder.weights)
+        method = options.uncertainty
+        if method == "auto":
+            method = "ensemble" if members > 1 else "mc-dropout"
+        method = resolve_uncertainty(method, members)
+
+        train_library, train_split = version.tags["library"], version.tags["split_id"]
+        training = _training_set(catalog, train_library, train_split, label)
+        index, incumbent = _training_index(training, workers, options.direction == "maximize")
+        pool, pool_split = _pool(catalog, library, split_id, train_library, train_split)
+        experiment = mlflow.get_run(version.run_id).info.experiment_id
+        run_args = {"run_id": run_id} if run_id else {"experiment_id": experiment, "run_name": f"score-{library}"}
         with mlflow.start_run(**run_args) as run:
             scoring_run = run.info.run_id
             mlflow.set_tags({"molpipe.kind": "scoring", "molpipe.library": library})
@@ -164,16 +172,15 @@ def score(
                                    "incumbent": incumbent})  # fmt: skip
             index_source: bytes | str = index.to_bytes()
             if workers > 1:  # local worker processes: a file, not megabytes pickled with every chunk
-                staging.mkdir(parents=True, exist_ok=True)
                 (staging / "training-index.npz").write_bytes(index_source)
                 index_source = str(staging / "training-index.npz")
             chunk = ScoreChunk(
-                ref, index_source, task["labels"].index(label), method, options.mc_samples, options.seed,
+                worker_ref, index_source, task["labels"].index(label), method, options.mc_samples, options.seed,
                 torch_threads=1 if workers > 1 else 0,
             )  # fmt: skip
             context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)
             scoring = ScoreBatch(chunk, Acquirer(options.acquisition, context, options.direction == "maximize"))
-            slices = _pool_slices(catalog, library, pool, predictor.featurizers, options.slice_rows)
+            slices = _pool_slices(catalog, library, pool, model_folder.featurizers, options.slice_rows)
             phases = {"seconds_setup": time.monotonic() - started}
             scored = _score_rows(slices, scoring, workers, options.chunk_rows, staging / "scored")
             phases["seconds_score"] = time.monotonic() - started - sum(phases.values())

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from molpipe.serve.runner import Runner, make_runner
+from molpipe.tracking import CHAMPION
 
 log = logging.getLogger("molpipe.serve")
-
-CHAMPION = "champion"
 
 
 @dataclass(frozen=True)

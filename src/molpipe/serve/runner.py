@@ -21,18 +21,14 @@ import multiprocessing
 import os
 import threading
 import time
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-# molpipe.predict subclasses MLflow's PythonModel, whose class hook warns that predict() has no type hints, under
-# a warnings filter of its own that no outside filter can override: a plain text line in the JSON log stream of the
-# server and of every worker. Imported here, once per process, with the warning recorded and dropped.
-with warnings.catch_warnings(record=True):
-    import molpipe.predict  # noqa: F401
+from molpipe.predict import ModelFolder, load_model_folder, model_dir
+
 EXAMPLE_SMILES = "CC(=O)Oc1ccccc1C(=O)O"
 WORKER_CRASHED = "worker_crashed"
 MODEL_ERROR = "model_error"
@@ -41,35 +37,12 @@ MODEL_ERROR = "model_error"
 _PRELOAD = [
     "molpipe.serve.runner",
     "molpipe.predict",
-    "molpipe.models",
+    "molpipe.models.networks",
     "molpipe.featurize",
     "molpipe.chem.standardize",
+    "molpipe.forkserver_freeze",  # last: freezes what the others imported
 ]
 _MIN_CHUNK = 8  # molecules per worker task: smaller batches are not worth splitting
-
-
-def load_predictor(model_path: str | Path):
-    """The :class:`~molpipe.predict.Predictor` of a downloaded molpipe pyfunc.
-
-    A molpipe model keeps its weights and configuration as the ``model_dir`` artifact, so the predictor is built
-    from those files directly (no MLflow import, no unpickling of ``python_model.pkl``). Anything else falls back
-    to MLflow's own loader."""
-    import yaml
-
-    from molpipe.predict import Predictor
-
-    path = Path(model_path)
-    mlmodel = yaml.safe_load((path / "MLmodel").read_text())
-    artifacts = (mlmodel.get("flavors", {}).get("python_function", {}) or {}).get("artifacts") or {}
-    if "model_dir" in artifacts:
-        return Predictor(path / artifacts["model_dir"]["path"])
-    import mlflow
-
-    python_model = mlflow.pyfunc.load_model(str(path)).unwrap_python_model()
-    predictor = getattr(python_model, "predictor", None)
-    if predictor is None:
-        raise ValueError(f"{path} is not a molpipe model (its python model has no predictor)")
-    return predictor
 
 
 def predict_rows(predictor, smiles: Sequence[str]) -> list[dict[str, Any]]:
@@ -128,7 +101,7 @@ class InlineRunner(Runner):
     shared: inference and RDKit's calls on separate molecules are thread-safe (tests compare with one thread)."""
 
     def __init__(self, model_path: str | Path, threads: int = 1):
-        self.predictor = load_predictor(model_path)
+        self.predictor = load_model_folder(model_path)
         self.labels = tuple(self.predictor.task.labels)
         self._executor = ThreadPoolExecutor(max_workers=max(threads, 1), thread_name_prefix="molpipe-predict")
 
@@ -151,7 +124,7 @@ def _init_worker(model_path: str) -> None:
     import torch
 
     torch.set_num_threads(1)  # one process per core already; torch's own threads would fight over them
-    _WORKER_PREDICTOR = load_predictor(model_path)
+    _WORKER_PREDICTOR = load_model_folder(model_path)
 
 
 def _worker_predict(smiles: Sequence[str]) -> list[dict[str, Any]]:
@@ -227,17 +200,10 @@ class PoolRunner(Runner):
 
 def _read_labels(model_path: str) -> tuple[str, ...]:
     """The model's labels without loading it in this process (the workers load it)."""
-    import json
-
-    import yaml
-
-    path = Path(model_path)
-    mlmodel = yaml.safe_load((path / "MLmodel").read_text())
-    artifacts = (mlmodel.get("flavors", {}).get("python_function", {}) or {}).get("artifacts") or {}
-    if "model_dir" not in artifacts:
-        return tuple(load_predictor(path).task.labels)
-    config = json.loads((path / artifacts["model_dir"]["path"] / "config.json").read_text())
-    return tuple(config["task"]["labels"])
+    folder = model_dir(model_path)
+    if folder is None:
+        return tuple(load_model_folder(model_path).task.labels)
+    return ModelFolder.read(folder).task.labels
 
 
 def make_runner(model_path: str | Path, workers: int, threads: int = 1, micro_batch: int = 1) -> Runner:

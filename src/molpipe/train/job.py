@@ -20,11 +20,10 @@ from typing import Any
 from molpipe import __version__, tracking
 from molpipe.models import get_model
 from molpipe.tables import Catalog
+from molpipe.tracking import CHALLENGER
 from molpipe.train import plots
 from molpipe.train.data import latest_split_id, materialize, resolve_task
 from molpipe.train.loop import TrainConfig, train_rank
-
-CHALLENGER, CHAMPION = "challenger", "champion"
 
 
 @dataclass(frozen=True)
@@ -213,7 +212,8 @@ def _log_pyfunc(model_dir: Path, registered: str):
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-    from molpipe.predict import MolpipePyfunc, Predictor
+    from molpipe.predict import Predictor
+    from molpipe.pyfunc import MolpipePyfunc
 
     outputs = Predictor(model_dir).output_columns()
     signature = ModelSignature(
