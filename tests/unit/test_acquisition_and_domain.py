@@ -6,9 +6,10 @@ import pytest
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
+from molpipe.featurize import parse_featurizers
 from molpipe.score.acquisition import AcquisitionContext, acquire, available_acquisitions, hash_uniform
 from molpipe.score.diversity import pick
-from molpipe.score.domain import TrainingIndex, on_bits
+from molpipe.score.domain import FINGERPRINT, TrainingIndex, bits_of, on_bits
 
 KEYS = ["A", "B", "C", "D"]
 # A: best mean, certain; B: slightly lower mean, very uncertain; C: poor and certain; D: poor and uncertain
@@ -67,6 +68,23 @@ def test_max_similarity_equals_rdkit_bulk_tanimoto(data_dir):
     assert np.allclose(index.max_similarity([on_bits(q) for q in queries]), expected, atol=1e-6)
     assert index.max_similarity([on_bits(train[3])])[0] == pytest.approx(1.0)
     assert TrainingIndex.from_smiles([]).max_similarity([on_bits("CCO")])[0] == 0.0
+
+
+def test_a_model_reading_the_domains_fingerprint_shares_it(data_dir):
+    """fp-mlp's Morgan featurizer is the domain's fingerprint, so a scoring worker computes it once for both: the
+    vector the model reads and the on-bits the domain indexes must be exactly what each computes on its own."""
+    from molpipe.models import get_model
+
+    assert FINGERPRINT in get_model("fp-mlp").featurizers()
+    (morgan,) = parse_featurizers("morgan:radius=2:n_bits=2048")
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    for smiles in pd.read_csv(data_dir / "hiv_sample.csv")["smiles"]:
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            continue
+        vector = FINGERPRINT.compute(mol)
+        assert np.array_equal(vector, morgan.compute(mol)), smiles
+        assert bits_of(vector).tolist() == list(generator.GetFingerprint(mol).GetOnBits()) == on_bits(smiles).tolist()
 
 
 def test_diversity_picks(data_dir):

@@ -21,7 +21,7 @@ from rdkit import Chem
 
 from molpipe.predict import Predictor, load_model_folder
 from molpipe.score.acquisition import Acquirer
-from molpipe.score.domain import TrainingIndex, on_bits
+from molpipe.score.domain import FINGERPRINT, TrainingIndex, bits_of, on_bits
 from molpipe.train.data import row_features
 
 _lock = threading.Lock()
@@ -114,13 +114,18 @@ class ScoreChunk:
 
             torch.set_num_threads(self.torch_threads)
         predictor = load_predictor(self.model)
+        shared = FINGERPRINT in predictor.featurizers  # the model reads the domain's own fingerprint
         out: list[tuple] = [None] * len(rows)  # type: ignore[list-item]
         ready, features, bits = [], [], []
         for i, row in enumerate(rows):
-            try:  # one parse per molecule, for the features computed here and the domain's fingerprint
+            try:  # one parse per molecule, one domain fingerprint, for the features computed here and the domain
                 mol = Chem.MolFromSmiles(row["smiles"]) if row["smiles"] else None
-                features.append(predictor.complete(row_features(row, predictor.featurizers), mol))
-                bits.append(on_bits(mol))
+                fingerprint = FINGERPRINT.compute(mol) if mol is not None else None
+                given = row_features(row, predictor.featurizers)
+                if shared and fingerprint is not None and given.get(FINGERPRINT.name) is None:
+                    given[FINGERPRINT.name] = fingerprint
+                features.append(predictor.complete(given, mol))
+                bits.append(on_bits(None) if fingerprint is None else bits_of(fingerprint))
                 ready.append(i)
             except Exception as exc:  # one molecule's failure is its row's error, never the batch's
                 out[i] = (row["inchikey"], None, None, None, f"{type(exc).__name__}: {exc}")

@@ -14,22 +14,27 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import rdFingerprintGenerator
 
-RADIUS, N_BITS = 2, 2048
-_generator = None
+from molpipe.featurize.fingerprints import MorganFingerprint
+
+# the domain's fingerprint: Morgan bits, radius 2, 2048 bits. A model whose features include this same featurizer
+# shares it: a scoring worker computes it once per molecule for both (:class:`molpipe.score.batch.ScoreChunk`)
+FINGERPRINT = MorganFingerprint(radius=2, n_bits=2048)
+N_BITS = FINGERPRINT.n_bits
 
 
 def on_bits(molecule: str | Chem.Mol | None) -> np.ndarray:
-    """Morgan (radius 2, 2048 bits) on-bits of a SMILES or a parsed molecule; empty if it does not parse."""
-    global _generator
-    if _generator is None:
-        _generator = rdFingerprintGenerator.GetMorganGenerator(radius=RADIUS, fpSize=N_BITS)
+    """:data:`FINGERPRINT`'s on-bits of a SMILES or a parsed molecule; empty if it does not parse."""
     if isinstance(molecule, str):
         molecule = Chem.MolFromSmiles(molecule) if molecule else None
     if molecule is None:
         return np.zeros(0, dtype=np.int32)
-    return np.fromiter(_generator.GetFingerprint(molecule).GetOnBits(), dtype=np.int32)
+    return bits_of(FINGERPRINT.compute(molecule))
+
+
+def bits_of(fingerprint: np.ndarray) -> np.ndarray:
+    """The on-bits of a :data:`FINGERPRINT` vector."""
+    return np.flatnonzero(fingerprint).astype(np.int32)
 
 
 class TrainingIndex:
