@@ -1,7 +1,8 @@
 """``molpipe score``: the library's pool, scored by a registered model, ranked into the Delta table ``candidates``.
 
-* **model**: ``NAME@alias`` (default ``@champion``) or ``NAME/VERSION``, resolved once to a version; workers load
-  that version from the registry (:mod:`molpipe.score.batch`);
+* **model**: ``NAME@alias`` (default ``@champion``) or ``NAME/VERSION``, resolved once to a version, downloaded
+  once: the driver reads its configuration (no torch), worker processes on its machine load that copy, executors of
+  a cluster the registry's (:mod:`molpipe.score.batch`);
 * **pool**: the library's molecules in the ``pool`` of a split (by default the split the model was trained on, if
   the library is the model's own; else the library's latest split; a library never split is all pool), minus
   every molecule the model was trained, validated or tested on. Molecules come from ``molecules``, i.e. already
