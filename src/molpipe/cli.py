@@ -683,4 +683,4 @@ def _serve(args, settings: Settings) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
