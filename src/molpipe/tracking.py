@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import warnings
 
 from molpipe.config import Settings
 
@@ -26,9 +25,9 @@ def configure(settings: Settings, databricks: bool = False) -> None:
     import mlflow
 
     # molpipe reports what it did itself; MLflow's INFO lines (database migrations, "validating input example")
-    # and its advice on type hints and cloudpickle would bury that in every job log
+    # and its advice on cloudpickle would bury that in every job log (its advice on type hints is dropped where the
+    # pyfunc class is defined, molpipe.pyfunc)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")  # colored: .*
 
     if databricks:
         mlflow.set_tracking_uri("databricks")
