@@ -11,7 +11,10 @@ pool in ../shared/datasets) are ingested and featurized (``morgan``). Then, per 
   (a) plain loop: one Python process reads the pool's stored features from the Delta tables (``deltalake``) and
       runs the same per-molecule work (prediction, MC-dropout uncertainty, applicability domain,
       :class:`molpipe.score.batch.ScoreChunk`) with torch on one thread, in chunks of 256, on the first
-      ``--baseline-rows`` molecules (default 200,000: the loop's rate does not depend on the pool's size);
+      ``--baseline-rows`` molecules (default 200,000: the loop's rate does not depend on the pool's size). It is
+      timed before the job and again after it, and the ratios use the mean of the two rates: a virtual machine's
+      speed can drift by several per cent within minutes, and a baseline taken on one side of the job only would
+      carry that drift into the ratio (the run prints both);
   (a') the same plain loop as one process per core at once, each on its share of the pool: what the cores give
       when all of them are busy. On a virtual machine whose vCPUs share physical cores with other guests, two
       loops at once can do much less than twice the work of one (the run prints the factor), and no job on those
@@ -221,15 +224,17 @@ def main() -> None:
                     ingest(catalog, sample, library)
                     featurize(catalog, library, morgan, engine.udf_workers)
                 warehouse, cores = str(catalog.path("molecules").parent), engine.udf_workers
-                plain_n, plain_s = plain_loop(warehouse, library, chunk, limit=args.baseline_rows)
+                before_n, before_s = plain_loop(warehouse, library, chunk, limit=args.baseline_rows)
                 all_n, all_s = parallel_plain(warehouse, library, chunk, cores, limit=args.baseline_rows)
                 start_s = plain_start(warehouse, library, chunk)
                 cpu0, t0 = cpu_seconds(), time.monotonic()
                 summary, job_s, peak = run_job(settings.home, library, args.uncertainty)
                 busy = (cpu_seconds() - cpu0) / (time.monotonic() - t0)
-                row = {"n": n, "plain_per_s": plain_n / plain_s, "plain_all_cores_per_s": all_n / all_s,
-                       "job_per_s": summary["scored"] / job_s, "cores": cores, "cores_busy": busy,
-                       "job_peak_rss_mib": peak, "scored": summary["scored"], "job_seconds": job_s,
+                after_n, after_s = plain_loop(warehouse, library, chunk, limit=args.baseline_rows)
+                row = {"n": n, "plain_per_s": (before_n / before_s + after_n / after_s) / 2,
+                       "plain_per_s_before": before_n / before_s, "plain_per_s_after": after_n / after_s,
+                       "plain_all_cores_per_s": all_n / all_s, "job_per_s": summary["scored"] / job_s, "cores": cores,
+                       "cores_busy": busy, "job_peak_rss_mib": peak, "scored": summary["scored"], "job_seconds": job_s,
                        "job_phases": summary["phases"]}  # fmt: skip
                 row["core_scaling"] = row["plain_all_cores_per_s"] / (row["plain_per_s"] * cores)
                 row["ratio_per_core"] = row["job_per_s"] / (row["plain_per_s"] * cores)
@@ -239,7 +244,8 @@ def main() -> None:
                 row["plain_end_to_end_per_s"] = n / (start_s + n / row["plain_per_s"])
                 row["ratio_per_core_end_to_end"] = row["job_per_s"] / (row["plain_end_to_end_per_s"] * cores)
                 results.append(row)
-                print(f"N={n:,}: plain loop {row['plain_per_s']:.0f} mol/s on one core, "
+                print(f"N={n:,}: plain loop {row['plain_per_s']:.0f} mol/s on one core (before the job "
+                      f"{row['plain_per_s_before']:.0f}, after it {row['plain_per_s_after']:.0f}), "
                       f"{row['plain_all_cores_per_s']:.0f} mol/s as {cores} loops at once (the cores scale "
                       f"{row['core_scaling']:.2f} x linear); job {row['job_per_s']:.0f} mol/s in {job_s:.1f} s "
                       f"({busy:.2f} cores busy; phases {summary['phases']}) = {row['ratio_per_core']:.2f} x the "

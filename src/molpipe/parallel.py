@@ -15,8 +15,9 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import threading
+from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from molpipe import progress
 
@@ -41,21 +42,43 @@ def map_chunks(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], workers
     return results
 
 
-def map_batches(fn: Callable, batch, workers: int, chunk_rows: int) -> list:
-    """``fn`` (Arrow record batch -> record batch) over ``batch`` in slices of ``chunk_rows`` rows, results in
-    order; each finished slice counts towards :func:`molpipe.progress.advance`. Slices cross to the worker
-    processes as Arrow IPC streams, which carry only the slice: pickling a slice would copy every buffer of the
-    whole batch (a 256-row slice of 8,192 fingerprints: 67 MB instead of 2 MB)."""
-    slices = [batch.slice(start, chunk_rows) for start in range(0, batch.num_rows, chunk_rows)]
-    if workers <= 1 or len(slices) <= 1:
-        parts = map(fn, slices)
-    else:
-        parts = _pool(workers).map(_OnIpc(fn), [_ipc_bytes(part) for part in slices])
-    results = []
-    for part, result in zip(slices, parts):
-        results.append(result)
-        progress.advance(part.num_rows)
-    return results
+def map_batches(fn: Callable, batches: Iterable, workers: int, chunk_rows: int, ahead: int = 1) -> Iterator:
+    """``fn`` (Arrow record batch -> record batch) over a stream of ``batches``, each in slices of ``chunk_rows``
+    rows; yields the results in order, and each finished slice counts towards :func:`molpipe.progress.advance`.
+
+    Slices cross to the worker processes as Arrow IPC streams, which carry only the slice: pickling a slice would
+    copy every buffer of the whole batch (a 256-row slice of 8,192 fingerprints: 67 MB instead of 2 MB). The slices
+    of the next ``ahead`` batches are queued before a batch's results are handed on, so the workers never wait at a
+    batch boundary while the caller consumes results and fetches the next batch."""
+    if workers <= 1:
+        for batch in batches:
+            for part in _slices(batch, chunk_rows):
+                yield fn(part)
+                progress.advance(part.num_rows)
+        return
+    pool, task = _pool(workers), _OnIpc(fn)
+    queued: deque[list] = deque()
+    try:
+        for batch in batches:
+            queued.append([(part.num_rows, pool.submit(task, _ipc_bytes(part))) for part in _slices(batch, chunk_rows)])
+            while len(queued) > ahead:
+                yield from _results(queued.popleft())
+        while queued:
+            yield from _results(queued.popleft())
+    finally:  # the consumer stopped early or a slice failed: drop what is still waiting for a worker
+        for futures in queued:
+            for _, future in futures:
+                future.cancel()
+
+
+def _slices(batch, rows: int) -> list:
+    return [batch.slice(start, rows) for start in range(0, batch.num_rows, rows)]
+
+
+def _results(futures: list) -> Iterator:
+    for rows, future in futures:
+        yield future.result()
+        progress.advance(rows)
 
 
 def warm(fn: Callable[[], object] | None, workers: int, preload: Sequence[str] = ()) -> threading.Thread | None:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pyarrow as pa
+from rdkit import Chem
 
 from molpipe.chem.standardize import StandardizeOptions
 from molpipe.featurize import parse_featurizers
@@ -80,8 +81,6 @@ def _fingerprint_sums(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def test_map_batches_sends_only_each_slice_and_keeps_order(data_dir):
-    from rdkit import Chem
-
     from molpipe.parallel import _ipc_bytes, map_batches
 
     (morgan,) = parse_featurizers("morgan")
@@ -95,10 +94,40 @@ def test_map_batches_sends_only_each_slice_and_keeps_order(data_dir):
     # a 16-row slice of the batch travels as 16 rows of fingerprints, not as the whole batch's buffers
     assert len(_ipc_bytes(batch.slice(0, 16))) < 16 * 2048 * 4 * 1.2 < batch.nbytes
     try:
-        pooled = map_batches(_fingerprint_sums, batch, workers=2, chunk_rows=16)
+        pooled = list(map_batches(_fingerprint_sums, [batch], workers=2, chunk_rows=16))
     finally:
         shutdown_pools()
     combined = pa.Table.from_batches(pooled)
     assert combined.column("inchikey").to_pylist() == keys
     assert combined.column("bits_on").to_pylist() == [float(v.sum()) for v in vectors]
-    assert pa.Table.from_batches(map_batches(_fingerprint_sums, batch, workers=1, chunk_rows=16)).equals(combined)
+    assert pa.Table.from_batches(map_batches(_fingerprint_sums, [batch], workers=1, chunk_rows=16)).equals(combined)
+
+
+def test_map_batches_queues_the_next_batch_before_handing_on_results(data_dir):
+    from molpipe.parallel import map_batches
+
+    (morgan,) = parse_featurizers("morgan")
+    smiles = [line.split(",")[0] for line in (data_dir / "hiv_sample.csv").read_text().splitlines()[1:61]]
+    vectors = [morgan.compute(m) for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
+    table = pa.table({"inchikey": [str(i) for i in range(len(vectors))],
+                      "morgan": pa.array([v.tolist() for v in vectors], pa.list_(pa.float32()))})  # fmt: skip
+    batches = table.to_batches(max_chunksize=20)
+    pulled = []
+
+    def stream():
+        for i, batch in enumerate(batches):
+            pulled.append(i)
+            yield batch
+
+    try:
+        results = map_batches(_fingerprint_sums, stream(), workers=2, chunk_rows=8)
+        first = next(results)
+        # the workers already hold the second batch's slices while the first batch's results are handed on
+        assert pulled == [0, 1] and first.num_rows == 8
+        rest = [first, *results]
+    finally:
+        shutdown_pools()
+    assert pulled == list(range(len(batches)))
+    combined = pa.Table.from_batches(rest)
+    assert combined.column("inchikey").to_pylist() == table.column("inchikey").to_pylist()
+    assert combined.column("bits_on").to_pylist() == [float(v.sum()) for v in vectors]

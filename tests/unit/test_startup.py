@@ -1,6 +1,7 @@
 """What a job's start-up relies on: the driver plans a scoring run without torch, the workers predict without
 MLflow, and the worker pool starts early without ever failing the job it was started for."""
 
+import gc
 import json
 import os
 import pickle
@@ -9,7 +10,7 @@ import sys
 import threading
 
 from molpipe.config import load_settings
-from molpipe.parallel import shutdown_pools, warm
+from molpipe.parallel import _pool, shutdown_pools, warm
 from molpipe.spark import udf_workers
 
 
@@ -68,3 +69,14 @@ def test_udf_workers_are_known_before_the_engine_starts(monkeypatch):
     assert udf_workers(settings.replace(spark_remote="sc://elsewhere:15002")) == 1  # the remote engine's workers
     monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
     assert udf_workers(settings) == 1
+
+
+def test_only_a_forkserver_freezes_and_skips_its_teardown():
+    """The forkserver's last preload freezes its heap and ends it without the interpreter's teardown once the job is
+    gone. Imported anywhere else it must change nothing, least of all how a process exits (a test run's status)."""
+    script = "import molpipe.forkserver_freeze, gc, sys; assert gc.get_freeze_count() == 0; sys.exit(3)"
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 3
+    try:  # a worker forked from the forkserver starts with the heap its forkserver froze
+        assert _pool(2, ["molpipe.chem.standardize"]).submit(gc.get_freeze_count).result() > 0
+    finally:
+        shutdown_pools()
