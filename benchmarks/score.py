@@ -35,6 +35,7 @@ its peak memory (the largest process of its tree: the job itself, which hosts th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -116,12 +117,7 @@ def plain_loop(
 def parallel_plain(warehouse: str, library: str, chunk, processes: int, limit: int = 0) -> tuple[int, float]:
     """``processes`` plain loops at once, one shard each, started together: what the machine's cores give the
     plain loop when all of them are busy (on a host whose cores share a physical core, much less than N x one)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(processes, mp_context=context) as pool:
-        barrier = manager.Barrier(processes)
+    with _spawned(processes, processes) as (pool, barrier):
         futures = [
             pool.submit(plain_loop, warehouse, library, chunk, k, processes, barrier, limit) for k in range(processes)
         ]
@@ -133,18 +129,24 @@ def plain_start(warehouse: str, library: str, chunk) -> float:
     """Seconds the plain loop spends before its clock starts when it runs as a process of its own, as the job does:
     a fresh interpreter, its imports, the model from the registry, the pool's SMILES and a warm-up chunk. (It then
     scores one batch, untimed, and stops.)"""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(1, mp_context=context) as pool:
-        barrier = manager.Barrier(2)
+    with _spawned(1, 2) as (pool, barrier):
         started = time.monotonic()
         future = pool.submit(plain_loop, warehouse, library, chunk, barrier=barrier, limit=1)
         barrier.wait()
         seconds = time.monotonic() - started
         future.result()
     return seconds
+
+
+@contextlib.contextmanager
+def _spawned(processes: int, parties: int):
+    """A pool of ``processes`` fresh interpreters and a barrier for ``parties`` of them (or of them and this one)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(processes, mp_context=context) as pool:
+        yield pool, manager.Barrier(parties)
 
 
 def _has_champion(client) -> bool:

@@ -111,7 +111,7 @@ def test_map_batches_queues_the_next_batch_before_handing_on_results(data_dir):
     vectors = [morgan.compute(m) for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
     table = pa.table({"inchikey": [str(i) for i in range(len(vectors))],
                       "morgan": pa.array([v.tolist() for v in vectors], pa.list_(pa.float32()))})  # fmt: skip
-    batches = table.to_batches(max_chunksize=20)
+    batches = [*table.to_batches(max_chunksize=20), pa.RecordBatch.from_pylist([], table.schema)]  # an empty one last
     pulled = []
 
     def stream():

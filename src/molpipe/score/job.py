@@ -317,7 +317,7 @@ def _score_rows(slices: list, task: ScoreBatch, workers: int, chunk_rows: int, p
     workers'."""
 
     def udf(batches):
-        yield from map_batches(task, (batch for batch in batches if batch.num_rows), workers, chunk_rows)
+        yield from map_batches(task, batches, workers, chunk_rows)  # an empty batch has no slices
 
     first, *rest = (rows.mapInArrow(udf, _STAGED_DDL) for rows in slices)
     with progress.track("score", unit="molecules"):  # one slice after the other: one slice's join table at a time
