@@ -1,5 +1,9 @@
-"""Shared fixtures: real molecules from tests/data, one embedded Sail server per test session, and a fresh Spark
-session + warehouse per test (tables are registered by bare name, so tests must not share a session)."""
+"""Shared fixtures: real molecules from tests/data, one engine per test session, and a fresh Spark session + warehouse
+per test.
+
+The engine is embedded Sail, or with ``--engine spark`` (``make test`` runs the ``spark``-marked tests a second time
+so) an Apache Spark Connect server with Delta Lake that molpipe itself starts (``local[2]``). A Spark engine that
+cannot start fails every test that needs it: it never skips."""
 
 from __future__ import annotations
 
@@ -17,8 +21,32 @@ def data_dir() -> Path:
     return DATA
 
 
+def pytest_addoption(parser):
+    parser.addoption("--engine", choices=("sail", "spark"), default="sail",
+                     help="the engine of the Spark tests: embedded Sail, or Apache Spark + Delta (local[2])")  # fmt: skip
+
+
+def pytest_report_header(config):
+    return f"molpipe engine: {config.getoption('--engine')}"
+
+
 @pytest.fixture(scope="session")
-def sail_url():
+def engine_name(request) -> str:
+    return request.config.getoption("--engine")
+
+
+@pytest.fixture(scope="session")
+def engine_url(engine_name, tmp_path_factory):
+    """The Spark Connect URL of this test session's engine."""
+    if engine_name == "spark":
+        from molpipe.config import load_settings
+        from molpipe.spark_server import start_spark_server
+
+        home = tmp_path_factory.mktemp("spark-server")
+        server = start_spark_server(settings=load_settings(environ={}).replace(home=str(home), spark_master="local[2]"))
+        yield server.url
+        server.stop()
+        return
     from pysail.spark import SparkConnectServer
 
     server = SparkConnectServer("127.0.0.1", 0)
@@ -36,18 +64,18 @@ def settings(tmp_path):
 
 
 @pytest.fixture
-def catalog(sail_url, settings):
+def catalog(engine_url, settings):
     from pyspark.sql import SparkSession
 
     from molpipe.tables import Catalog
 
-    spark = SparkSession.builder.remote(sail_url).create()
+    spark = SparkSession.builder.remote(engine_url).create()
     yield Catalog(spark, settings)
     spark.stop()
 
 
 @pytest.fixture(scope="session")
-def scored_home(sail_url, tmp_path_factory, data_dir):
+def scored_home(engine_url, tmp_path_factory, data_dir):
     """A molpipe home built once per session, to copy (never to write to): the HIV sample featurized (morgan,
     rdkit2d) and split (30 % of the labeled molecules held out into the pool), an fp-mlp champion ``hiv_mlp`` trained
     on it, and two scoring runs by that champion: HIV's own pool and ESOL's molecules (featurized with morgan
@@ -66,7 +94,7 @@ def scored_home(sail_url, tmp_path_factory, data_dir):
     from molpipe.train.loop import TrainConfig
 
     home = tmp_path_factory.mktemp("scored") / "home"
-    spark = SparkSession.builder.remote(sail_url).create()
+    spark = SparkSession.builder.remote(engine_url).create()
     catalog = Catalog(spark, load_settings(environ={}).replace(home=str(home), workers=1))
     try:
         ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])

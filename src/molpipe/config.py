@@ -119,13 +119,29 @@ class ServeOptions:
 
 
 @dataclass(frozen=True)
+class SparkServerOptions:
+    """The Apache Spark Connect server molpipe starts itself for ``engine = "spark"`` (:mod:`molpipe.spark_server`)."""
+
+    delta_version: str = "4.4.0"  # Delta Lake's jars (io.delta:delta-spark_<spark major.minor>_2.13), from Maven
+    maven_repository: str = "https://repo1.maven.org/maven2/"  # where Ivy resolves them once (a mirror, if yours)
+    jars_cache: str = ""  # resolved jars, shared by every home; empty: $XDG_CACHE_HOME/molpipe/spark (~/.cache/...)
+    driver_memory: str = "2g"  # the server's JVM; with local[*] it also runs the tasks
+    executor_memory: str = "1g"  # each executor JVM of local-cluster[...] or a standalone cluster
+    start_timeout_s: float = 600.0  # the first start resolves ~90 MB of jars
+    conf: str = ""  # more Spark settings, "key=value,key=value"; they win over molpipe's
+
+
+@dataclass(frozen=True)
 class Settings:
     home: str = ".molpipe"  # local warehouse, MLflow store and staging area
-    spark_remote: str = ""  # sc://host:port of any Spark Connect server; empty: embedded Sail (or Databricks')
+    engine: str = "sail"  # sail: embedded, in-process; spark: an Apache Spark Connect server with Delta, started here
+    spark_master: str = "local[*]"  # engine = spark: local[N], local-cluster[N,cores,MB] or spark://host:port
+    spark_remote: str = ""  # sc://host:port of any Spark Connect server (wins over engine); on Databricks: its own
     catalog: str = ""  # Unity Catalog catalog; set on Databricks (tables become catalog.schema.name)
     schema: str = "molpipe"
     experiment: str = ""  # MLflow experiment for every run (the bundle's); empty: one per library and task
     workers: int = 0  # Python processes per UDF for chemistry; 0: every core with embedded Sail, 1 elsewhere
+    udf_partitions: int = 0  # Spark engines: partitions a UDF's input is spread over; 0: a started server's task slots
     standardize: StandardizeOptions = field(default_factory=StandardizeOptions)
     ingest: IngestOptions = field(default_factory=IngestOptions)
     featurize: FeaturizeOptions = field(default_factory=FeaturizeOptions)
@@ -135,6 +151,7 @@ class Settings:
     select: SelectOptions = field(default_factory=SelectOptions)
     monitor: MonitorOptions = field(default_factory=MonitorOptions)
     serve: ServeOptions = field(default_factory=ServeOptions)
+    spark_server: SparkServerOptions = field(default_factory=SparkServerOptions)
 
     @property
     def home_path(self) -> Path:

@@ -1,27 +1,29 @@
 """The Spark Connect session molpipe runs on.
 
-Three places, one API (Spark Connect only: DataFrames, SQL, ``mapInPandas``/``mapInArrow``, ``MERGE INTO``):
+Four places, one API (Spark Connect only: DataFrames, SQL, ``mapInPandas``/``mapInArrow``, ``MERGE INTO``):
 
 * ``MOLPIPE_SPARK_REMOTE=sc://host:port``: any Spark Connect endpoint;
 * on a Databricks cluster (``DATABRICKS_RUNTIME_VERSION`` is set): the runtime's session;
-* otherwise an embedded Sail server (Rust, native Delta Lake, no JVM) started in this process.
+* ``MOLPIPE_ENGINE=spark``: an Apache Spark Connect server with Delta Lake that molpipe starts for the command
+  (:mod:`molpipe.spark_server`), on ``MOLPIPE_SPARK_MASTER`` (``local[*]``, ``local-cluster[N,C,MB]``, ``spark://``);
+* otherwise (``MOLPIPE_ENGINE=sail``, the default) an embedded Sail server (Rust, native Delta Lake, no JVM) started
+  in this process.
 
 Sail runs every Python UDF in the one interpreter of the process that hosts it, so CPU-bound chemistry inside a
 UDF would get one core however many partitions there are. :attr:`Engine.udf_workers` says how many worker
 processes a UDF should fan its batches out to (:mod:`molpipe.parallel`): every core under embedded Sail, one
-(in-line, no pool) where the engine already runs UDFs in parallel Python workers, as Databricks does.
+(in-line, no pool) where the engine already runs UDFs in parallel Python workers, as Spark and Databricks do. There
+the parallelism is the partitions': :meth:`molpipe.tables.Catalog.spread` spreads a UDF's input over the task slots.
 
 Embedded Sail runs with its optimizer's join swap off (``SAIL_OPTIMIZER__ENABLE_JOIN_SWAP=false``, unless set
 otherwise): a hash join then holds its left side in memory and streams the right one, and molpipe writes every join
-with the side to hold on the left (the pool, a split, a slice of new rows; never the ``features`` table). Left to
-itself, the optimizer judges a side's size by its compressed bytes on disk, and a column of 2,048-bit fingerprints
-compresses about 80 times: scoring a 1M-molecule pool built its hash table from the 8 GB of fingerprints and ran
-out of memory, where the pool side holds 100 MB.
+with the side to hold on the left (the pool, a split, a slice of new rows; never the ``features`` table).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -33,8 +35,10 @@ from molpipe.tables import Catalog
 @dataclass
 class Engine:
     spark: Any  # pyspark.sql.SparkSession (Spark Connect)
-    kind: str  # "embedded" | "remote" | "databricks"
+    kind: str  # "embedded" (Sail) | "spark" (Apache Spark, started here) | "remote" | "databricks"
     udf_workers: int
+    udf_partitions: int = 0  # task slots of a Spark server molpipe started (see Catalog.spread); 0 elsewhere
+    startup_s: float = 0.0  # how long the engine took to start (0 for one that was already running)
     _server: Any = field(default=None, repr=False)
 
     def stop(self) -> None:
@@ -56,7 +60,18 @@ def udf_workers(settings: Settings) -> int:
     if set, else every core for an embedded Sail and one (in-line) for a remote or Databricks engine."""
     if settings.workers:
         return settings.workers
-    return 1 if settings.spark_remote or is_databricks() else os.cpu_count() or 1
+    embedded = not (settings.spark_remote or is_databricks()) and engine_name(settings) == "sail"
+    return os.cpu_count() or 1 if embedded else 1
+
+
+ENGINES = ("sail", "spark")
+
+
+def engine_name(settings: Settings) -> str:
+    """``settings.engine``, checked."""
+    if settings.engine not in ENGINES:
+        raise ValueError(f"config: engine={settings.engine!r} is not one of {', '.join(ENGINES)} (MOLPIPE_ENGINE)")
+    return settings.engine
 
 
 def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) -> Engine:
@@ -71,6 +86,17 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
     if is_databricks():
         spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
         return Engine(spark, "databricks", udf_workers(settings))
+    if engine_name(settings) == "spark":
+        from molpipe.spark_server import start_spark_server
+
+        server = start_spark_server(settings=settings)
+        try:
+            spark = SparkSession.builder.remote(server.url).getOrCreate()
+        except BaseException:
+            server.stop()
+            raise
+        return Engine(spark, "spark", udf_workers(settings), server.slots, server.startup_s, server)
+    started = time.monotonic()
     os.environ.setdefault("RUST_LOG", "error")  # Sail logs every session at INFO otherwise
     os.environ.setdefault("SAIL_OPTIMIZER__ENABLE_JOIN_SWAP", "false")  # joins hold their left side (see above)
     from pysail.spark import SparkConnectServer
@@ -84,7 +110,7 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
         server.start(background=True)
     host, port = server.listening_address
     spark = SparkSession.builder.remote(f"sc://{host}:{port}").getOrCreate()
-    return Engine(spark, "embedded", udf_workers(settings), server)
+    return Engine(spark, "embedded", udf_workers(settings), 0, round(time.monotonic() - started, 2), server)
 
 
 @contextmanager
@@ -107,6 +133,6 @@ def session(settings: Settings, partitions: int = 0, memory_mb: int = 0) -> Iter
     """An engine (see :func:`start_engine`) and the catalog of molpipe's tables on it, stopped on exit."""
     engine = start_engine(settings, partitions, memory_mb)
     try:
-        yield engine, Catalog(engine.spark, settings, databricks=engine.kind == "databricks")
+        yield engine, Catalog(engine.spark, settings, engine.kind == "databricks", engine.udf_partitions)
     finally:
         engine.stop()

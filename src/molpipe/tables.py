@@ -1,7 +1,10 @@
 """Logical table names -> Delta tables.
 
-Locally a table lives at ``$MOLPIPE_HOME/warehouse/<name>`` and is registered in the session's catalog under its
-bare name, so ``SELECT * FROM molecules`` works; on Databricks it is the Unity Catalog table
+Locally a table lives at ``$MOLPIPE_HOME/warehouse/<name>`` and molpipe names it by its path
+(``delta.`/…/warehouse/molecules` ``), never by a name in the engine's catalog: an Apache Spark server keeps one
+catalog for all its sessions, so two homes on one server (two users, or tests) would otherwise resolve ``molecules``
+to whichever registered it first. ``molpipe sql`` adds session views with the bare names, so
+``SELECT * FROM molecules`` works there. On Databricks a table is the Unity Catalog table
 ``<catalog>.<schema>.<name>``. Either way :meth:`Catalog.ref` gives the SQL name to use.
 """
 
@@ -133,7 +136,7 @@ VIEWS: dict[str, tuple[tuple[str, ...], str]] = {
 class Catalog:
     """Creates, registers and names molpipe's tables for one Spark session."""
 
-    def __init__(self, spark: Any, settings: Settings, databricks: bool = False):
+    def __init__(self, spark: Any, settings: Settings, databricks: bool = False, udf_partitions: int = 0):
         if databricks and not settings.catalog:
             raise ValueError(
                 "on Databricks molpipe's tables live in Unity Catalog: set MOLPIPE_CATALOG (and MOLPIPE_SCHEMA)"
@@ -141,7 +144,14 @@ class Catalog:
         self.spark = spark
         self.settings = settings
         self.databricks = databricks
+        self.udf_partitions = udf_partitions or settings.udf_partitions
         self._ready: set[str] = set()
+
+    def spread(self, df):
+        """``df`` over :attr:`udf_partitions` partitions ahead of a CPU-bound UDF (when > 0), so that every task
+        slot of a Spark engine gets a share: Spark coalesces a small shuffle's output (a few MB of SMILES) into one
+        partition, which is one Python worker. Sail fans a UDF out over its own worker pool instead (0)."""
+        return df.repartition(self.udf_partitions) if self.udf_partitions > 0 else df
 
     @property
     def warehouse(self) -> Path:
@@ -158,33 +168,35 @@ class Catalog:
     def _identifier(self, name: str) -> str:
         if self.databricks:
             return f"`{self.settings.catalog}`.`{self.settings.schema}`.`{name}`"
-        return f"`{name}`"
+        return f"delta.`{self.path(name)}`"
 
     def ensure(self, name: str) -> None:
-        """Create the table if it does not exist; register it in this session either way."""
+        """Create the table if it does not exist."""
         if name in self._ready:
             return
         spec = _spec(name)
-        partition = f" PARTITIONED BY ({', '.join(spec.partition_by)})" if spec.partition_by else ""
         if self.databricks:
+            partition = f" PARTITIONED BY ({', '.join(spec.partition_by)})" if spec.partition_by else ""
             self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{self.settings.catalog}`.`{self.settings.schema}`")
             self.spark.sql(
                 f"CREATE TABLE IF NOT EXISTS {self._identifier(name)} ({spec.columns}) USING delta{partition}"
             )
-        elif (self.path(name) / "_delta_log").is_dir():
-            self.spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING delta LOCATION '{self.path(name)}'")
-        else:
+        elif not (self.path(name) / "_delta_log").is_dir():
+            # an empty write, not CREATE TABLE: Sail has no DDL on a path identifier; mode "ignore" leaves a table
+            # that another job created meanwhile as it is
             self.warehouse.mkdir(parents=True, exist_ok=True)
-            self.spark.sql(
-                f"CREATE TABLE IF NOT EXISTS `{name}` ({spec.columns}) USING delta{partition} LOCATION '{self.path(name)}'"
-            )
+            empty = self.spark.createDataFrame([], spec.columns).write.format("delta").mode("ignore")
+            empty.partitionBy(*spec.partition_by).save(str(self.path(name)))
         self._ready.add(name)
 
     def register_existing(self) -> list[str]:
-        """Register every table that exists (for ``molpipe sql``); returns their names."""
+        """Name every table that exists and the views over them in this session (for ``molpipe sql``): locally a
+        session view per table under its bare name. Returns the tables' names."""
         present = [name for name in TABLES if self.databricks or (self.path(name) / "_delta_log").is_dir()]
         for name in present:
             self.ensure(name)
+            if not self.databricks:
+                self.spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW `{name}` AS SELECT * FROM {self.ref(name)}")
         for view, (tables, sql) in VIEWS.items():
             if set(tables) <= set(present):
                 self.create_view(view)

@@ -22,7 +22,7 @@ class Registry:
 
 
 @pytest.fixture(scope="session")
-def registry(sail_url, tmp_path_factory, data_dir) -> Registry:
+def registry(engine_url, tmp_path_factory, data_dir) -> Registry:
     from pyspark.sql import SparkSession
 
     from molpipe import lifecycle
@@ -37,7 +37,7 @@ def registry(sail_url, tmp_path_factory, data_dir) -> Registry:
 
     home = tmp_path_factory.mktemp("serve") / "home"
     settings = load_settings(environ={}).replace(home=str(home), workers=1)
-    spark = SparkSession.builder.remote(sail_url).create()
+    spark = SparkSession.builder.remote(engine_url).create()
     try:
         catalog = Catalog(spark, settings)
         ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
