@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--num-processes", type=int, default=2, help="DDP processes (TorchDistributor); 1 runs in-line")
+        p.add_argument("--placement", choices=["driver", "executors"], default="driver",
+                       help="where the DDP processes run: on the driver (default) or one per executor task slot "
+                            "(a cluster; each rank reads its shard from $MOLPIPE_HOME)")  # fmt: skip
         p.add_argument("--ensemble", type=int, default=1,
                        help="members trained with successive seeds; their spread is the uncertainty (default 1)")  # fmt: skip
         p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -220,8 +223,16 @@ def execute(argv: Sequence[str] | None = None) -> tuple[int, dict[str, Any] | No
             print(json.dumps({"error": message, "command": args.command}))
         return 2, None
     if getattr(args, "json", False):
-        print(json.dumps(summary, default=str))
+        print(json.dumps(_with_engine(summary), default=str))
     return 0, summary
+
+
+def _with_engine(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with the engine its command started (the last, where a command started several)."""
+    from molpipe.spark import started_engines
+
+    started = started_engines()
+    return {**summary, "engine": started[-1]} if started else summary
 
 
 def run_job(command_name: str) -> None:
@@ -396,7 +407,9 @@ def _train_inputs(args) -> tuple[Any, Any]:
                          learning_rate=args.lr, patience=args.patience, seed=args.seed,
                          ensemble=args.ensemble)  # fmt: skip
     labels = tuple(x.strip() for x in args.labels.split(",")) if args.labels else None
-    return TrainRequest(args.library, args.model_name, labels, args.task, args.split_id, args.num_processes), config
+    request = TrainRequest(args.library, args.model_name, labels, args.task, args.split_id, args.num_processes,
+                           args.placement)  # fmt: skip
+    return request, config
 
 
 def _format_trained(summary) -> str:

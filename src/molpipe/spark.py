@@ -128,10 +128,23 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+_STARTED: list[dict[str, Any]] = []
+
+
+def started_engines() -> list[dict[str, Any]]:
+    """The engines :func:`session` started since the last call (kind, start-up seconds, UDF workers and
+    partitions): what a command's ``--json`` summary reports under ``engine``."""
+    started = list(_STARTED)
+    _STARTED.clear()
+    return started
+
+
 @contextmanager
 def session(settings: Settings, partitions: int = 0, memory_mb: int = 0) -> Iterator[tuple[Engine, Catalog]]:
     """An engine (see :func:`start_engine`) and the catalog of molpipe's tables on it, stopped on exit."""
     engine = start_engine(settings, partitions, memory_mb)
+    _STARTED.append({"kind": engine.kind, "startup_s": engine.startup_s, "udf_workers": engine.udf_workers,
+                     "udf_partitions": engine.udf_partitions})  # fmt: skip
     try:
         yield engine, Catalog(engine.spark, settings, engine.kind == "databricks", engine.udf_partitions)
     finally:

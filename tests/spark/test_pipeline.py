@@ -1,13 +1,17 @@
 """Ingest -> featurize on the embedded engine, on real molecules: every row accounted for, idempotent re-runs,
 de-duplication across files, featurizer back-fill, and tables that plain `deltalake` can read."""
 
+import sys
+from dataclasses import dataclass
+
 import pytest
 from chispa import assert_df_equality
+from pyspark import cloudpickle
 from pyspark.sql import functions as F
 from rdkit import Chem
 
 from molpipe.featurize import parse_featurizers
-from molpipe.featurize.graph import from_flat, to_pyg_data
+from molpipe.featurize.graph import MolecularGraph, from_flat, to_pyg_data
 from molpipe.featurize.job import featurize
 from molpipe.ingest.job import ingest
 
@@ -139,18 +143,22 @@ def test_stored_graphs_become_pyg_data(catalog, data_dir):
     assert data.num_nodes == 15 and data.num_edges == 32
 
 
-def test_featurizer_errors_are_quarantined(catalog, data_dir, monkeypatch):
-    from molpipe.featurize.graph import MolecularGraph
+@dataclass(frozen=True)
+class NitrogenFails(MolecularGraph):
+    """The graph featurizer, failing on any molecule with a nitrogen."""
 
-    original = MolecularGraph.compute
-
-    def fail_on_nitrogen(self, mol):
+    def compute(self, mol):
         if any(a.GetSymbol() == "N" for a in mol.GetAtoms()):
             raise ValueError("no nitrogen today")
-        return original(self, mol)
+        return super().compute(mol)
 
-    monkeypatch.setattr(MolecularGraph, "compute", fail_on_nitrogen)
-    loaded, summary = run(catalog, data_dir / "esol_sample.csv")
+
+def test_featurizer_errors_are_quarantined(catalog, data_dir):
+    # the featurizer is pickled into the UDF by value: Spark runs the UDF in its own Python workers, which cannot
+    # import this test module (a monkeypatch of the test process would not reach them either)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ingest(catalog, data_dir / "esol_sample.csv", "lib")
+    summary = featurize(catalog, "lib", [*parse_featurizers("morgan:n_bits=256"), NitrogenFails()], workers=1)
     assert summary.accounted and summary.quarantine_reasons.get("featurizer_error", 0) > 0
     failed = catalog.read("quarantine").where(F.col("reason") == "featurizer_error")
     assert failed.where(~F.col("detail").contains("no nitrogen today")).count() == 0

@@ -209,7 +209,7 @@ def _standardize(
         yield from iter_batches(batches, standardize_batch, options, workers, chunk)
 
     with progress.track("standardize", unit="rows"):
-        return stage(raw.select(*columns).mapInArrow(udf, _STANDARDIZED), staging / "standardized")
+        return stage(catalog.spread(raw.select(*columns)).mapInArrow(udf, _STANDARDIZED), staging / "standardized")
 
 
 def _first_sightings(ok, molecules):
@@ -244,7 +244,7 @@ def _featurize_missing(catalog, library, candidates, featurizers, workers, stagi
         yield from iter_batches(batches, featurize_batch, featurizers, workers, chunk)
 
     with progress.track("featurize", unit="molecules"):
-        return stage(wanted.mapInArrow(udf, _FEATURES), staging / "features")
+        return stage(catalog.spread(wanted).mapInArrow(udf, _FEATURES), staging / "features")
 
 
 def _merge_quarantine(catalog: Catalog, quarantined) -> None:

@@ -181,7 +181,8 @@ def score(
             )  # fmt: skip
             context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)
             scoring = ScoreBatch(chunk, Acquirer(options.acquisition, context, options.direction == "maximize"))
-            slices = _pool_slices(catalog, library, pool, model_folder.featurizers, options.slice_rows)
+            pieces = _pool_slices(catalog, library, pool, model_folder.featurizers, options.slice_rows)
+            slices = [catalog.spread(rows) for rows in pieces]
             phases = {"seconds_setup": time.monotonic() - started}
             scored = _score_rows(slices, scoring, workers, options.chunk_rows, staging / "scored")
             phases["seconds_score"] = time.monotonic() - started - sum(phases.values())

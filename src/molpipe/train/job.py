@@ -4,7 +4,10 @@
 The run records: parameters, per-epoch metrics, the Delta versions it read (as MLflow dataset inputs and tags),
 learning curves and ROC/PR or parity plots (PNG), the resolved config and the split, and the model as a pyfunc
 whose input is SMILES (:mod:`molpipe.predict`). Training runs in ``num_processes`` DDP processes through
-``TorchDistributor(local_mode=True)`` (in-line for one process).
+``TorchDistributor`` (in-line for one process): on the driver (``placement="driver"``, ``local_mode=True``) or one
+process per barrier task on the executors (``placement="executors"``, ``local_mode=False``; each rank reads its shard
+from the run's folder under ``$MOLPIPE_HOME/staging``, which every executor must see: a Unity Catalog Volume on
+Databricks).
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ class TrainRequest:
     task_kind: str | None = None  # default: inferred from the labels
     split_id: str | None = None  # default: the library's latest split
     num_processes: int = 2
+    placement: str = "driver"  # where the DDP ranks run: "driver" or "executors" (see PLACEMENTS)
+
+
+PLACEMENTS = ("driver", "executors")
 
 
 @dataclass
@@ -52,6 +59,8 @@ class TrainSummary:
     test_metrics: dict[str, float]
     best_epoch: int
     num_processes: int
+    placement: str
+    ranks: list[dict[str, Any]]  # per DDP rank of member 0: rank, host, pid (where it ran)
     weights_identical_across_ranks: bool
     table_versions: dict[str, int]
     seconds: float
@@ -65,6 +74,8 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
     started = time.monotonic()
     settings, databricks = catalog.settings, catalog.databricks
     library, num_processes = request.library, request.num_processes
+    if request.placement not in PLACEMENTS:
+        raise ValueError(f"--placement {request.placement!r} is not one of {', '.join(PLACEMENTS)}")
     kind = get_model(config.model, **config.model_params)  # fail fast on a bad model name or parameter
     task = resolve_task(catalog, library, request.labels, request.task_kind)
     split_id = request.split_id or latest_split_id(catalog, library)
@@ -79,7 +90,7 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
             _log_inputs(catalog, data, library, config, task, split_id, num_processes)
             out = work / "out"
             data_dict = {**asdict(data), "task": {"labels": list(task.labels), "kind": task.kind}}
-            outcome, identical = _train_members(config, num_processes, data_dict, out, task)
+            outcome, identical, ranks = _train_members(config, request, data_dict, out, task)
             for row in outcome["history"]:
                 mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
             mlflow.log_metrics({f"test_{k}": v for k, v in outcome["test"].items()})
@@ -109,17 +120,19 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
         test_metrics=outcome["test"],
         best_epoch=outcome["best_epoch"],
         num_processes=num_processes,
+        placement=request.placement,
+        ranks=ranks,
         weights_identical_across_ranks=identical,
         table_versions=data.versions,
         seconds=round(time.monotonic() - started, 1),
     )
 
 
-def _train_members(config: TrainConfig, num_processes: int, data: dict, out: Path, task) -> tuple[dict, bool]:
+def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: Path, task):
     """Train ``config.ensemble`` members (seeds seed, seed+1, ...) one after the other, each in ``num_processes``
     DDP ranks, into ``out/member-<k>``. Returns the outcome (the ensemble's test metrics, member 0's history)
-    and whether every member ended with identical weights on all its ranks; writes the ensemble's test
-    predictions to ``out``."""
+    whether every member ended with identical weights on all its ranks, and where member 0's ranks ran; writes the
+    ensemble's test predictions to ``out``."""
     import numpy as np
 
     from molpipe.train.tasks import metrics
@@ -127,9 +140,13 @@ def _train_members(config: TrainConfig, num_processes: int, data: dict, out: Pat
     outcomes, identical, predictions = [], True, []
     for member in range(config.ensemble):
         folder = out / f"member-{member}"
-        _distribute(train_rank, num_processes, asdict(replace(config, seed=config.seed + member)), data, str(folder))
+        member_config = asdict(replace(config, seed=config.seed + member))
+        _distribute(train_rank, request.num_processes, request.placement, member_config, data, str(folder))
         outcomes.append(json.loads((folder / "outcome.json").read_text()))
-        identical &= len({json.loads(p.read_text())["weights_sha256"] for p in folder.glob("rank*.json")}) == 1
+        ranks = [json.loads(p.read_text()) for p in sorted(folder.glob("rank*.json"))]
+        identical &= len({rank["weights_sha256"] for rank in ranks}) == 1
+        if member == 0:
+            where = [{k: rank[k] for k in ("rank", "host", "pid")} for rank in ranks]
         predictions.append(np.load(folder / "test_predictions.npz"))
     states = {(out / f"member-{m}" / "state.json").read_text() for m in range(config.ensemble)}
     if len(states) != 1:
@@ -140,18 +157,21 @@ def _train_members(config: TrainConfig, num_processes: int, data: dict, out: Pat
     outcome = {**outcomes[0], "test": metrics(mean, targets, task.kind) if len(mean) else {}}
     if config.ensemble > 1:
         outcome["member_test"] = [o["test"] for o in outcomes]
-    return outcome, identical
+    return outcome, identical, where
 
 
-def _distribute(fn, num_processes: int, *args) -> None:
-    """Run ``fn`` in ``num_processes`` DDP ranks (TorchDistributor, local mode) or in-line for one."""
-    if num_processes <= 1:
+def _distribute(fn, num_processes: int, placement: str, *args) -> None:
+    """Run ``fn`` in ``num_processes`` DDP ranks through TorchDistributor: on the driver (local mode) or in barrier
+    tasks on the executors, which needs that many free task slots; in-line for one process on the driver."""
+    if num_processes <= 1 and placement == "driver":
         fn(*args)
         return
     import torch
     from pyspark.ml.torch.distributor import TorchDistributor
 
-    TorchDistributor(num_processes=num_processes, local_mode=True, use_gpu=torch.cuda.is_available()).run(fn, *args)
+    local = placement == "driver"
+    gpu = torch.cuda.is_available() if local else False  # an executor's GPUs are the cluster's to declare
+    TorchDistributor(num_processes=num_processes, local_mode=local, use_gpu=gpu).run(fn, *args)
 
 
 def _log_inputs(catalog: Catalog, data, library, config: TrainConfig, task, split_id: str, num_processes: int) -> None:

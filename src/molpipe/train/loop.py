@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,8 @@ def train_rank(config: dict, data: dict, out_dir: str) -> dict:
                "history": history, "test": test["metrics"], "device": str(device)}  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"rank{rank}.json").write_text(json.dumps({k: outcome[k] for k in ("rank", "weights_sha256")}))
+    where = {"host": socket.gethostname(), "pid": os.getpid()}
+    (out / f"rank{rank}.json").write_text(json.dumps({**{k: outcome[k] for k in ("rank", "weights_sha256")}, **where}))
     if rank == 0:
         torch.save(module.state_dict(), out / "model.pt")
         (out / "state.json").write_text(json.dumps(state))
