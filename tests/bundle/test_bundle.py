@@ -32,7 +32,8 @@ BUNDLE = REPO / "bundles"
 SCHEMA = REPO.parent / "shared" / "bundle-schema" / "jsonschema.json"
 TARGETS = ("dev", "prod")
 CLI_VARS = {"prod": {"service_principal": "6f1c2e1a-0000-4000-8000-000000000001", "champion_version": "3"}}  # --var
-JOBS = {"featurize", "train", "score", "monitor", "retrain_on_new_results", "ingest_results"}
+JOBS = {"featurize", "train", "train_multinode", "score", "monitor", "retrain_on_new_results", "ingest_results"}
+VARIANTS = {"train_multinode": "train"}  # a variant lives in the file of the job it varies, whose YAML anchors it uses
 ENV = {"MOLPIPE_CATALOG", "MOLPIPE_SCHEMA", "MOLPIPE_HOME", "MOLPIPE_EXPERIMENT", "MLFLOW_DISABLE_TELEMETRY"}
 # what each command's summary is: its scalar fields are the task values a later task may read
 SUMMARIES = {
@@ -76,8 +77,8 @@ def python_tasks(target):
 def test_includes_every_resource_file_and_defines_the_pipelines_jobs(bundle):
     assert {p.name for p in bundle.files} == {"databricks.yml"} | {p.name for p in (BUNDLE / "resources").glob("*.yml")}
     assert set(bundle.config["resources"]["jobs"]) == JOBS
-    for key in JOBS:  # one file per job, named after it
-        assert bundle.origin[("jobs", key)].name == f"{key}.yml"
+    for key in JOBS:  # one file per job, named after it (or after the job it is a variant of)
+        assert bundle.origin[("jobs", key)].name == f"{VARIANTS.get(key, key)}.yml"
 
 
 def test_every_resource_loads_into_its_typed_class(target):
@@ -113,6 +114,11 @@ def test_targets_development_and_production(bundle):
         bundle.target("prod")
     # GPU training in production, CPU in development
     assert "gpu" in prod.variables["train_spark_version"] and "gpu" not in dev.variables["train_spark_version"]
+    for target in (dev, prod):  # and one runtime (one Python for the wheel) for every cluster: its CPU or GPU build
+        assert "-cpu-ml-" in target.variables["spark_version"]
+        assert target.variables["train_spark_version"] in {
+            target.variables["spark_version"], target.variables["spark_version"].replace("-cpu-ml-", "-gpu-ml-")
+        }
 
 
 def test_the_champion_endpoint_is_deployed_once_there_is_a_version_to_serve(bundle):
@@ -274,7 +280,8 @@ def test_jobs_are_scheduled_notified_bounded_and_share_the_molpipe_environment(t
     jobs = target.resources["jobs"]
     triggers = {key: _trigger_kind(job) for key, job in jobs.items()}
     assert triggers == {"featurize": "file_arrival", "ingest_results": "file_arrival", "train": None,
-                        "score": "schedule", "monitor": "schedule", "retrain_on_new_results": "table_update"}  # fmt: skip
+                        "train_multinode": None, "score": "schedule", "monitor": "schedule",
+                        "retrain_on_new_results": "table_update"}  # fmt: skip
     lab_results = jobs["retrain_on_new_results"]["trigger"]["table_update"]["table_names"]
     schema = target.resources["schemas"]["molpipe"]
     assert lab_results == [f"{schema['catalog_name']}.{schema['name']}.lab_results"]
@@ -294,6 +301,34 @@ def test_jobs_are_scheduled_notified_bounded_and_share_the_molpipe_environment(t
     assert envs[0]["MOLPIPE_EXPERIMENT"] == target.resources["experiments"]["molpipe"]["name"]
     train_cluster = jobs["train"]["job_clusters"][0]["new_cluster"]
     assert train_cluster["node_type_id"] == target.variables["train_node_type"] and train_cluster["num_workers"] == 0
+
+
+def test_the_multinode_training_is_train_with_one_ddp_process_on_each_worker(target):
+    jobs = target.resources["jobs"]
+    single, multi = jobs["train"], jobs["train_multinode"]
+    (cluster,) = [c["new_cluster"] for c in multi["job_clusters"]]
+    workers = cluster["num_workers"]
+    assert isinstance(workers, int) and workers > 0 and workers == target.variables["train_workers"]
+    assert cluster["data_security_mode"] == "SINGLE_USER"  # distributed training needs a dedicated cluster
+    assert "spark_conf" not in cluster and "custom_tags" not in cluster  # none of the single-node profile
+    single_cluster = single["job_clusters"][0]["new_cluster"]
+    for key in ("spark_version", "node_type_id", "spark_env_vars"):
+        assert cluster[key] == single_cluster[key], key
+    tasks = {t["task_key"]: t for t in multi["tasks"]}
+    argv = tasks["train"]["spark_python_task"]["parameters"]
+    assert argv[argv.index("--placement") + 1] == "executors"
+    (processes,) = [a.split("=", 1)[1] for a in argv if a.startswith("--num-processes=")]
+    assert int(processes) == workers and "--num-processes" not in argv
+    # everything else is train's: the job's settings, the train task but for its parameters, the tasks after it
+    assert {k: v for k, v in multi.items() if k not in ("name", "description", "job_clusters", "tasks")} == {
+        k: v for k, v in single.items() if k not in ("name", "description", "job_clusters", "tasks")
+    }
+    (single_train,) = [t for t in single["tasks"] if t["task_key"] == "train"]
+    assert {k: v for k, v in tasks["train"].items() if k != "spark_python_task"} == {
+        k: v for k, v in single_train.items() if k != "spark_python_task"
+    }
+    assert tasks["train"]["spark_python_task"]["python_file"] == single_train["spark_python_task"]["python_file"]
+    assert multi["tasks"][1:] == [t for t in single["tasks"] if t["task_key"] != "train"]
 
 
 def _trigger_kind(job) -> str | None:
