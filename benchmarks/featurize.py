@@ -1,6 +1,7 @@
 """Featurization throughput: the molpipe featurize job end to end against a plain RDKit loop, same molecules, one run.
 
     python benchmarks/featurize.py --n 10000 [--n 100000] [--featurizers morgan,rdkit2d,maccs,graph] [--inline]
+                                   [--engine sail,spark,cluster]
 
 For each size N it takes the first N SMILES of the pool (default: the 1.58M-molecule ZINC pool in
 ../shared/datasets) and measures, in this order:
@@ -9,6 +10,10 @@ For each size N it takes the first N SMILES of the pool (default: the 1.58M-mole
   (b) the job:    `molpipe ingest` + `molpipe featurize` into Delta on the embedded engine, chemistry fanned out
                   to one worker process per core (molpipe.parallel);
   (c) --inline:   the same job with workers=1, i.e. what Sail's single UDF interpreter gives without the pool.
+
+``--engine`` runs (b) on each engine named: ``sail`` (embedded), ``spark`` (Apache Spark + Delta, ``local[*]``:
+Spark's own Python workers, one per core) and ``cluster`` (``local-cluster[2,1,1536]``: two executor processes).
+Each engine's start-up is reported apart from the throughput (its jars are resolved beforehand, once).
 
 It prints molecules/s, the ratio (b)/(a), the cores used and how many of them were busy (machine CPU seconds / wall),
 against the target (b) >= 0.9 x (a) x cores.
@@ -82,7 +87,11 @@ def plain_loop(smiles: list[str], featurizer_text: str) -> dict:
     }
 
 
-def job(sample: Path, n: int, featurizer_text: str, workers: int) -> dict:
+ENGINES = {"sail": {}, "spark": {"engine": "spark", "spark_master": "local[*]"},
+           "cluster": {"engine": "spark", "spark_master": "local-cluster[2,1,1536]"}}  # fmt: skip
+
+
+def job(sample: Path, n: int, featurizer_text: str, workers: int, engine_name: str = "sail") -> dict:
     from molpipe.config import load_settings
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
@@ -90,7 +99,7 @@ def job(sample: Path, n: int, featurizer_text: str, workers: int) -> dict:
     from molpipe.spark import session
 
     home = Path(tempfile.mkdtemp(prefix="molpipe-bench-"))
-    settings = load_settings().replace(home=str(home), workers=workers)
+    settings = load_settings().replace(home=str(home), workers=workers, **ENGINES[engine_name])
     try:
         with session(settings) as (engine, catalog):
             catalog.ensure("loads")  # table creation is set-up, not throughput
@@ -103,7 +112,8 @@ def job(sample: Path, n: int, featurizer_text: str, workers: int) -> dict:
         shutil.rmtree(home, ignore_errors=True)
     assert summary.rows_read == n and summary.accounted, summary
     return {"seconds": wall, "mol_per_s": n / wall, "cpu_busy": busy, "molecules": summary.molecules_new,
-            "workers": engine.udf_workers}  # fmt: skip
+            "workers": engine.udf_workers, "partitions": engine.udf_partitions, "startup_s": engine.startup_s,
+            "engine": engine_name}  # fmt: skip
 
 
 def main() -> None:
@@ -112,8 +122,12 @@ def main() -> None:
     parser.add_argument("--pool", type=Path, default=DEFAULT_POOL, help="CSV(.gz) of SMILES to take molecules from")
     parser.add_argument("--featurizers", default="morgan,rdkit2d,maccs,graph")
     parser.add_argument("--inline", action="store_true", help="also run the job without the process pool")
+    parser.add_argument("--engine", default="sail", help="comma-separated: sail, spark, cluster (default sail)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    engines = [name.strip() for name in args.engine.split(",") if name.strip()]
+    if unknown := set(engines) - set(ENGINES):
+        raise SystemExit(f"--engine: unknown {', '.join(sorted(unknown))}; known: {', '.join(ENGINES)}")
     cores = os.cpu_count() or 1
     results = []
     for n in args.n or [10_000]:
@@ -130,11 +144,18 @@ def main() -> None:
                 f"(a) plain RDKit loop, 1 process : {plain['mol_per_s']:8.1f} mol/s  ({plain['seconds']:.1f} s)",
                 flush=True,
             )
-            pooled = job(sample, n, args.featurizers, workers=0)
-            print(f"(b) molpipe job into Delta      : {pooled['mol_per_s']:8.1f} mol/s  ({pooled['seconds']:.1f} s, "
-                  f"{pooled['workers']} workers, {pooled['cpu_busy']:.2f} of {cores} cores busy)", flush=True)  # fmt: skip
-            row = {"n": n, "cores": cores, "featurizers": args.featurizers, "plain": plain, "job": pooled,
-                   "ratio": pooled["mol_per_s"] / plain["mol_per_s"], "target_ratio": 0.9 * cores}  # fmt: skip
+            row = {"n": n, "cores": cores, "featurizers": args.featurizers, "plain": plain, "target_ratio": 0.9 * cores}
+            for name in engines:
+                run = job(sample, n, args.featurizers, workers=0, engine_name=name)
+                with_start = n / (run["seconds"] + run["startup_s"])
+                print(f"(b) molpipe job into Delta, {name:7s}: {run['mol_per_s']:8.1f} mol/s  ({run['seconds']:.1f} s, "
+                      f"{run['workers']} UDF workers x {run['partitions'] or 'engine'} partitions, "
+                      f"{run['cpu_busy']:.2f} of {cores} cores busy; start-up {run['startup_s']:.1f} s, "
+                      f"{with_start:.1f} mol/s with it) = {run['mol_per_s'] / plain['mol_per_s']:.2f} x (a)",
+                      flush=True)  # fmt: skip
+                row[name] = run | {"ratio": run["mol_per_s"] / plain["mol_per_s"]}
+            pooled = row[engines[0]]
+            row |= {"job": pooled, "ratio": pooled["ratio"]}
             if args.inline:
                 inline = job(sample, n, args.featurizers, workers=1)
                 print(

@@ -100,3 +100,29 @@ def test_multitask_training_with_missing_labels_from_the_command_line(tmp_path, 
     starved = molpipe(home, "score", "--library", "tox21", "--model", "tox21_fp_mlp", check=False,
                       env={"MOLPIPE_SCORE__ENGINE_MEMORY_MB": "1"})  # fmt: skip
     assert starved.returncode == 2 and "MOLPIPE_SCORE__ENGINE_MEMORY_MB" in starved.stderr, starved.stderr[-2000:]
+
+
+def test_the_spark_engine_from_the_environment_reports_its_start(tmp_path, data_dir):
+    """MOLPIPE_ENGINE=spark: the command starts its own Apache Spark Connect server (Delta's jars from the cache
+    after the first start), and the --json summary says so; the tables are Delta that plain deltalake reads."""
+    from deltalake import DeltaTable
+
+    home = tmp_path / "home"
+    env = {"MOLPIPE_ENGINE": "spark", "MOLPIPE_SPARK_MASTER": "local[2]"}
+    ingested = last_json(molpipe(home, "ingest", str(data_dir / "esol_sample.csv"), "--library", "esol", "--json",
+                                 env=env))  # fmt: skip
+    assert ingested["rows_read"] == 100
+    assert ingested["engine"]["kind"] == "spark" and ingested["engine"]["startup_s"] > 0
+    assert ingested["engine"]["udf_workers"] == 1 and ingested["engine"]["udf_partitions"] == 2
+    commit = DeltaTable(str(home / "warehouse" / "library_raw")).history(1)[0]
+    assert commit["engineInfo"].startswith("Apache-Spark/")
+    assert list((home / "logs").glob("spark-server-*.log"))
+
+
+def test_an_unknown_engine_is_one_line_naming_the_setting(tmp_path, data_dir):
+    result = molpipe(tmp_path / "home", "ingest", str(data_dir / "esol_sample.csv"), "--library", "esol",
+                     check=False, env={"MOLPIPE_ENGINE": "flink"})  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "molpipe ingest: error: config: engine='flink' is not one of sail, spark (MOLPIPE_ENGINE)"
+    ]
