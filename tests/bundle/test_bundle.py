@@ -117,7 +117,8 @@ def test_targets_development_and_production(bundle):
     for target in (dev, prod):  # and one runtime (one Python for the wheel) for every cluster: its CPU or GPU build
         assert "-cpu-ml-" in target.variables["spark_version"]
         assert target.variables["train_spark_version"] in {
-            target.variables["spark_version"], target.variables["spark_version"].replace("-cpu-ml-", "-gpu-ml-")
+            target.variables["spark_version"],
+            target.variables["spark_version"].replace("-cpu-ml-", "-gpu-ml-"),
         }
 
 

@@ -188,7 +188,10 @@ def test_tables_are_real_delta_for_deltalake(catalog, data_dir):
     run(catalog, data_dir / "hiv_sample.csv", label_cols=["HIV_active"])
     molecules = DeltaTable(str(catalog.path("molecules")))
     assert molecules.version() >= 1
-    assert {h["operation"] for h in molecules.history()} >= {"CREATE TABLE", "MERGE"}
+    history = molecules.history()
+    assert "MERGE" in {h["operation"] for h in history}
+    # version 0 is molpipe's empty write of the table's schema: Sail records it as CREATE TABLE, Delta on Spark as WRITE
+    assert next(h for h in history if h["version"] == 0)["operation"] in {"CREATE TABLE", "WRITE"}
     frame = molecules.to_pyarrow_dataset().to_table(columns=["inchikey", "smiles"]).to_pandas()
     assert len(frame) == 235 and frame.inchikey.is_unique  # 243 rows - 7 unsanitizable - 1 duplicate
     features = DeltaTable(str(catalog.path("features"))).to_pyarrow_dataset().to_table().to_pandas()
