@@ -25,6 +25,19 @@ class TableSpec:
     partition_by: tuple[str, ...] = ("library",)
     description: str = ""
 
+    @property
+    def column_names(self) -> list[str]:
+        """The columns in the order of :attr:`columns` (the DDL's top-level items; types nest commas in <>)."""
+        names, depth, item = [], 0, ""
+        for char in self.columns + ",":
+            depth += {"<": 1, ">": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                names.append(item.split()[0].strip("`"))
+                item = ""
+            else:
+                item += char
+        return names
+
 
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
@@ -214,12 +227,14 @@ class Catalog:
         return f"`{name}`"
 
     def read(self, name: str):
-        return self.spark.table(self.ref(name))
+        """The table, its columns in the order of its spec: a read by path returns partition columns last on Sail."""
+        return self.spark.table(self.ref(name)).select(*(f"`{c}`" for c in _spec(name).column_names))
 
     def read_version(self, name: str, version: int):
         """The table as of a Delta version (time travel), for reproducible training inputs."""
         reader = self.spark.read.format("delta").option("versionAsOf", version)
-        return reader.table(self.ref(name)) if self.databricks else reader.load(str(self.path(name)))
+        frame = reader.table(self.ref(name)) if self.databricks else reader.load(str(self.path(name)))
+        return frame.select(*(f"`{c}`" for c in _spec(name).column_names))
 
     def append(self, name: str, df) -> None:
         """Append a DataFrame (any column order; the table's columns are selected by name)."""
