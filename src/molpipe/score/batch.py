@@ -25,7 +25,7 @@ from molpipe.score.domain import FINGERPRINT, TrainingIndex, bits_of, on_bits
 from molpipe.train.data import row_features
 
 _lock = threading.Lock()
-_predictors: dict[str, Predictor] = {}
+_predictors: dict[tuple[str, str], Predictor] = {}  # by (registry, models:/NAME/VERSION): homes reuse names
 _indexes: dict[int, TrainingIndex] = {}
 
 # what ScoreChunk returns per molecule, in this order
@@ -71,18 +71,19 @@ def download_model(ref: ModelRef, destination: Path) -> ModelRef:
 def load_predictor(ref: ModelRef) -> Predictor:
     """The model's :class:`~molpipe.predict.Predictor`, loaded once per process: from ``ref.folder`` if given, else
     downloaded from the registry (an executor of a cluster, which cannot see the driver's files)."""
+    key = (ref.registry_uri, ref.uri)
     with _lock:
-        if ref.uri not in _predictors:
+        if key not in _predictors:
             if ref.folder:
-                _predictors[ref.uri] = load_model_folder(ref.folder)
+                _predictors[key] = load_model_folder(ref.folder)
             else:
                 import mlflow
 
                 mlflow.set_tracking_uri(ref.tracking_uri)
                 mlflow.set_registry_uri(ref.registry_uri)
                 with tempfile.TemporaryDirectory(prefix="molpipe-model-") as folder:
-                    _predictors[ref.uri] = load_model_folder(download_model(ref, Path(folder)).folder)
-        return _predictors[ref.uri]
+                    _predictors[key] = load_model_folder(download_model(ref, Path(folder)).folder)
+        return _predictors[key]
 
 
 def training_index(source: bytes | str) -> TrainingIndex:
