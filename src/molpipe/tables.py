@@ -228,13 +228,14 @@ class Catalog:
 
     def read(self, name: str):
         """The table, its columns in the order of its spec: a read by path returns partition columns last on Sail."""
-        return self.spark.table(self.ref(name)).select(*(f"`{c}`" for c in _spec(name).column_names))
+        return _in_spec_order(self.spark.table(self.ref(name)), name)
 
     def read_version(self, name: str, version: int):
         """The table as of a Delta version (time travel), for reproducible training inputs."""
         reader = self.spark.read.format("delta").option("versionAsOf", version)
-        frame = reader.table(self.ref(name)) if self.databricks else reader.load(str(self.path(name)))
-        return frame.select(*(f"`{c}`" for c in _spec(name).column_names))
+        return _in_spec_order(
+            reader.table(self.ref(name)) if self.databricks else reader.load(str(self.path(name))), name
+        )
 
     def append(self, name: str, df) -> None:
         """Append a DataFrame (any column order; the table's columns are selected by name)."""
@@ -285,6 +286,10 @@ def stage(df, path, *more):
     for frame in more:
         frame.write.mode("append").parquet(str(path))
     return df.sparkSession.read.schema(df.schema).parquet(str(path))
+
+
+def _in_spec_order(frame, name: str):
+    return frame.select(*(f"`{c}`" for c in _spec(name).column_names))
 
 
 def _spec(name: str) -> TableSpec:
