@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     job("tables", "list molpipe's tables with their location, Delta version and row count")
 
+    p = job("maintain", "compact molpipe's Delta tables (OPTIMIZE) and delete the files no version within the "
+                        "retention needs (VACUUM, after maintain.retention_hours); report files and commits")  # fmt: skip
+    p.add_argument("--library", help="compact only this library's partitions (VACUUM is table-wide)")
+
     def training(p: argparse.ArgumentParser) -> None:
         p.add_argument("--library", required=True)
         p.add_argument("--model", default="gnn", help="architecture: fp-mlp, gnn, chemberta (default gnn)")
@@ -393,6 +397,41 @@ def _tables(args, settings: Settings) -> dict[str, Any]:
             print(f"{row['table']:<18} v{row['version']:<4} {row['rows']:>12,} rows  {row['location']}\n"
                   f"{'':<24}{row['description']}")  # fmt: skip
     return {"tables": rows}
+
+
+@command("maintain")
+def _maintain(args, settings: Settings) -> dict[str, Any]:
+    from molpipe.maintain import check_options, maintain
+    from molpipe.spark import session
+
+    check_options(settings.maintain)  # before an engine starts for nothing
+    with session(settings) as (engine, catalog):
+        summary = maintain(catalog, engine_kind=engine.kind, options=settings.maintain, library=args.library)
+    if not args.json:
+        print(format_maintained(summary))
+    return _asdict(summary)
+
+
+def format_maintained(summary) -> str:
+    scope = f"library '{summary.library}' of " if summary.library else ""
+    lines = [f"maintained {scope}{len(summary.tables)} table(s) in {summary.seconds:.1f} s ({summary.method}; "
+             f"VACUUM retention {summary.retention_hours} h)"
+             + (f"; not there yet: {', '.join(summary.absent)}" if summary.absent else "")]  # fmt: skip
+    for t in summary.tables:
+        added = ", ".join(op["operation"] for op in t.operations) or "nothing to do"
+        lines.append(f"  {t.table:<17} files {t.files_before:,} -> {t.files_after:,}, {_size(t.bytes_before)} -> "
+                     f"{_size(t.bytes_after)}; vacuum removed {t.removed_by_vacuum:,}; v{t.version_before} -> "
+                     f"v{t.version_after} ({added}); {t.seconds:.1f} s")  # fmt: skip
+        lines.append(f"  {'':<17} before: " + ", ".join(f"v{c['version']} {c['operation']}" for c in t.history_before))
+    return "\n".join(lines)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
 
 
 def _train_inputs(args) -> tuple[Any, Any]:

@@ -119,6 +119,14 @@ class ServeOptions:
 
 
 @dataclass(frozen=True)
+class MaintainOptions:
+    """``molpipe maintain``: compaction and VACUUM of molpipe's Delta tables (:mod:`molpipe.maintain`)."""
+
+    retention_hours: int = 168  # files a newer version replaced stay this long (time travel, running jobs); 168-720
+    history_entries: int = 10  # latest commits per table read before and after maintenance (it makes <= 4)
+
+
+@dataclass(frozen=True)
 class SparkServerOptions:
     """The Apache Spark Connect server molpipe starts itself for ``engine = "spark"`` (:mod:`molpipe.spark_server`)."""
 
@@ -151,6 +159,7 @@ class Settings:
     select: SelectOptions = field(default_factory=SelectOptions)
     monitor: MonitorOptions = field(default_factory=MonitorOptions)
     serve: ServeOptions = field(default_factory=ServeOptions)
+    maintain: MaintainOptions = field(default_factory=MaintainOptions)
     spark_server: SparkServerOptions = field(default_factory=SparkServerOptions)
 
     @property

@@ -194,7 +194,7 @@ class Catalog:
             self.spark.sql(
                 f"CREATE TABLE IF NOT EXISTS {self._identifier(name)} ({spec.columns}) USING delta{partition}"
             )
-        elif not (self.path(name) / "_delta_log").is_dir():
+        elif not self.exists(name):
             # an empty write, not CREATE TABLE: Sail has no DDL on a path identifier; mode "ignore" leaves a table
             # that another job created meanwhile as it is
             self.warehouse.mkdir(parents=True, exist_ok=True)
@@ -202,10 +202,16 @@ class Catalog:
             empty.partitionBy(*spec.partition_by).save(str(self.path(name)))
         self._ready.add(name)
 
+    def exists(self, name: str) -> bool:
+        """Whether the table exists (asking does not create it, unlike :meth:`ref`)."""
+        if self.databricks:
+            return self.spark.catalog.tableExists(self._identifier(name))
+        return (self.path(name) / "_delta_log").is_dir()
+
     def register_existing(self) -> list[str]:
         """Name every table that exists and the views over them in this session (for ``molpipe sql``): locally a
         session view per table under its bare name. Returns the tables' names."""
-        present = [name for name in TABLES if self.databricks or (self.path(name) / "_delta_log").is_dir()]
+        present = [name for name in TABLES if self.databricks or self.exists(name)]
         for name in present:
             self.ensure(name)
             if not self.databricks:

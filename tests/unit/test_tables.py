@@ -30,3 +30,17 @@ def test_unknown_table_lists_the_known_ones(tmp_path):
 
 def test_every_table_is_partitioned_by_library_except_the_spec_registry():
     assert {name for name, spec in TABLES.items() if "library" not in spec.partition_by} == {"featurizer_specs"}
+
+
+def test_asking_whether_a_table_exists_creates_nothing(tmp_path):
+    from types import SimpleNamespace
+
+    local = Catalog(None, load_settings(environ={}).replace(home=str(tmp_path)))
+    assert not local.exists("features") and not (tmp_path / "warehouse").exists()
+    (tmp_path / "warehouse" / "features" / "_delta_log").mkdir(parents=True)
+    assert local.exists("features")
+    asked = []
+    spark = SimpleNamespace(catalog=SimpleNamespace(tableExists=lambda name: asked.append(name) or False))
+    settings = load_settings(environ={"MOLPIPE_CATALOG": "drug_discovery", "MOLPIPE_SCHEMA": "hts"})
+    assert not Catalog(spark, settings, databricks=True).exists("features")
+    assert asked == ["`drug_discovery`.`hts`.`features`"]

@@ -1,0 +1,134 @@
+"""`molpipe maintain` on a library grown in several loads: fewer files, the same rows, OPTIMIZE in the history, a
+second run that changes nothing, one library's partitions only, a killed job's leftovers vacuumed, and the job
+entry point. Under ``--engine spark`` through Delta's SQL commands, on embedded Sail through ``deltalake``."""
+
+import os
+import shutil
+import time
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from molpipe.config import MaintainOptions
+from molpipe.featurize import parse_featurizers
+from molpipe.featurize.job import featurize
+from molpipe.ingest.job import ingest
+from molpipe.maintain import maintain
+
+pytestmark = pytest.mark.spark
+KEYS = ("library", "featurizer", "spec", "inchikey")
+
+
+@pytest.fixture(scope="module")
+def grown_home(engine_url, tmp_path_factory, data_dir):
+    """A home to copy (never to write to): HIV's sample ingested and featurized in three loads, ESOL's in two, so
+    that every partition of ``features`` holds a file per featurize round."""
+    from pyspark.sql import SparkSession
+
+    from molpipe.config import load_settings
+    from molpipe.tables import Catalog
+
+    root = tmp_path_factory.mktemp("grown")
+    spark = SparkSession.builder.remote(engine_url).create()
+    catalog = Catalog(spark, load_settings(environ={}).replace(home=str(root / "home"), workers=1))
+    try:
+        for library, source, parts in (("hiv", "hiv_sample.csv", 3), ("esol", "esol_sample.csv", 2)):
+            header, *rows = (data_dir / source).read_text().splitlines()
+            for part in range(parts):
+                path = root / f"{library}_{part}.csv"
+                path.write_text("\n".join([header, *rows[part::parts]]) + "\n")
+                ingest(catalog, path, library)
+                featurize(catalog, library, parse_featurizers("morgan:n_bits=256"), workers=1)
+    finally:
+        spark.stop()
+    return root / "home"
+
+
+@pytest.fixture
+def grown(grown_home, catalog):
+    shutil.copytree(grown_home, catalog.settings.home_path)
+    return catalog
+
+
+@pytest.fixture
+def engine_kind(engine_name):
+    return "spark" if engine_name == "spark" else "embedded"
+
+
+def features(catalog):
+    return catalog.read("features").select(*KEYS, "values", "computed_at").orderBy(*KEYS).collect()
+
+
+def active_files(catalog) -> int:
+    return len(DeltaTable(str(catalog.path("features"))).file_uris())
+
+
+def files_per_library(catalog) -> dict[str, int]:
+    actions = pa.table(DeltaTable(str(catalog.path("features"))).get_add_actions(flatten=True))
+    libraries = actions["partition.library"].to_pylist()
+    return {library: libraries.count(library) for library in ("hiv", "esol")}
+
+
+def test_compaction_keeps_the_rows_and_a_second_run_changes_nothing(grown, engine_kind):
+    catalog = grown
+    rows = features(catalog)
+    on_disk = active_files(catalog)
+    summary = maintain(catalog, engine_kind=engine_kind, options=MaintainOptions())
+    assert summary.method == ("sql" if engine_kind == "spark" else "deltalake")
+    assert {"candidates", "splits", "selections"} <= set(summary.absent)
+    table = {t.table: t for t in summary.tables}
+    done = table["features"]
+    assert (done.files_before, done.files_after) == (on_disk, active_files(catalog))
+    assert done.files_before > done.files_after == 2  # one per partition (library, featurizer)
+    assert 0 < done.bytes_after
+    assert "OPTIMIZE" in [op["operation"] for op in done.operations]
+    assert "OPTIMIZE" in [entry["operation"] for entry in DeltaTable(str(catalog.path("features"))).history(5)]
+    assert done.history_before[0]["version"] == done.version_before < done.version_after
+    assert done.removed_by_vacuum == 0  # the replaced files are younger than the retention: older versions read them
+    assert features(catalog) == rows
+    assert catalog.read_version("features", done.version_before).count() == len(rows)
+
+    again = {t.table: t for t in maintain(catalog, engine_kind=engine_kind, options=MaintainOptions()).tables}
+    assert (again["features"].files_before, again["features"].files_after) == (done.files_after, done.files_after)
+    assert all(op["operation"] != "OPTIMIZE" for t in again.values() for op in t.operations)
+    assert features(catalog) == rows
+
+
+def test_one_library_is_compacted_and_a_killed_jobs_leftovers_are_vacuumed(grown, engine_kind):
+    catalog = grown
+    before = files_per_library(catalog)
+    leftover = next((catalog.path("features") / "library=esol").glob("featurizer=*")) / "part-killed-job.parquet"
+    leftover.write_bytes(b"PAR1")
+    month_ago = time.time() - 30 * 86400
+    os.utime(leftover, (month_ago, month_ago))
+    with pytest.raises(ValueError, match="library 'hvi' has no loads"):
+        maintain(catalog, engine_kind=engine_kind, options=MaintainOptions(), library="hvi")
+
+    summary = maintain(catalog, engine_kind=engine_kind, options=MaintainOptions(), library="hiv")
+    after = files_per_library(catalog)
+    assert after["hiv"] < before["hiv"] and after["esol"] == before["esol"]
+    maintained = {t.table: t for t in summary.tables}
+    assert "featurizer_specs" not in maintained and "featurizer_specs" not in summary.absent  # no library partitions
+    assert maintained["features"].removed_by_vacuum == 1 and not leftover.exists()
+
+
+def test_the_job_entry_point(grown, run_job_script, monkeypatch, engine_name, engine_url):
+    home = grown.settings.home_path
+    monkeypatch.setenv("MOLPIPE_HOME", str(home))
+    if engine_name == "spark":  # the server of this test session (else the job starts an embedded Sail)
+        monkeypatch.setenv("MOLPIPE_SPARK_REMOTE", engine_url)
+    monkeypatch.setenv("MOLPIPE_MAINTAIN__RETENTION_HOURS", "24")
+    code, summary, _, err = run_job_script("maintain", "--json")
+    assert code == 2 and "maintain.retention_hours=24 is outside 168-720" in err
+
+    monkeypatch.setenv("MOLPIPE_MAINTAIN__RETENTION_HOURS", "336")
+    code, summary, published, _ = run_job_script("maintain", "--library", "esol", "--json")
+    assert code == 0 and published["retention_hours"] == 336 and published["library"] == "esol"
+    assert summary["method"] == ("sql" if engine_name == "spark" else "deltalake")
+    features = next(t for t in summary["tables"] if t["table"] == "features")
+    assert features["files_after"] < features["files_before"]
+    assert [op["operation"] for op in features["operations"]][:2] == ["SET TBLPROPERTIES", "OPTIMIZE"]
+    assert DeltaTable(str(home / "warehouse" / "features")).metadata().configuration == {
+        "delta.deletedFileRetentionDuration": "interval 336 hours"
+    }
