@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum 
 
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test test-spark-all bench clean
+.PHONY: install demo test bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,16 +19,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m molpipe demo
 
-# The whole suite on embedded Sail (the cluster tests start their own two-executor Apache Spark), then the
-# conformance tests again on Apache Spark + Delta Lake (local[2]): SPARK_TESTS below, see README "Engines".
-SPARK_TESTS := tests/spark/test_pipeline.py tests/spark/test_split.py
-
+# The whole suite on embedded Sail (the cluster tests start their own two-executor Apache Spark), then every
+# Spark-engine test again on Apache Spark + Delta Lake (local[2]); see README "Engines".
 test: $(STAMP)
 	$(PY) -m pytest
-	$(PY) -m pytest --engine spark -m spark $(SPARK_TESTS)
-
-# every Spark-marked test on Apache Spark (about an hour on 2 cores)
-test-spark-all: $(STAMP)
 	$(PY) -m pytest --engine spark -m spark
 
 bench: $(STAMP)

@@ -16,22 +16,21 @@ dbutils.widgets.text("schema", "", "Schema (default $MOLPIPE_SCHEMA)")
 
 # COMMAND ----------
 
+from pyspark.sql import functions as F
+
 from molpipe import explore
 from molpipe.notebook import notebook_catalog
 
 catalog = notebook_catalog(spark, dbutils.widgets.get("catalog"), dbutils.widgets.get("schema"))
 library = dbutils.widgets.get("library")
 run_id = dbutils.widgets.get("run")
+candidates = spark.table("candidates")
 if not run_id:  # the library's latest scoring run
-    latest = spark.sql(
-        "SELECT scoring_run_id FROM candidates WHERE library = :library ORDER BY scored_at DESC LIMIT 1",
-        args={"library": library},
-    ).first()
+    latest = candidates.where(F.col("library") == library).orderBy(F.desc("scored_at")).first()
     run_id = latest["scoring_run_id"] if latest else ""
-# the SQL cells below read the chosen run as the view `run_candidates`
-spark.sql("SELECT * FROM candidates WHERE scoring_run_id = :run", args={"run": run_id}).createOrReplaceTempView(
-    "run_candidates"
-)
+# the SQL cells below read the chosen run as the view `run_candidates` (filters, not SQL parameters: Apache Spark
+# 4.1.1+ leaves named parameters unbound, apache/spark#55392)
+candidates.where(F.col("scoring_run_id") == run_id).createOrReplaceTempView("run_candidates")
 tables = {t.name for t in spark.catalog.listTables()}
 print("scoring run", run_id)
 
@@ -102,14 +101,14 @@ display(explore.candidate_figure(run, float(dbutils.widgets.get("ad_similarity")
 
 if "selections" in tables:
     measured = "lab_results" in tables  # the lab's values once they are back
+    spark.table("selections").where(F.col("scoring_run_id") == run_id).createOrReplaceTempView("run_selections")
     display(
         spark.sql(
             "SELECT s.batch_id, s.position, s.smiles, round(s.prediction, 4) AS prediction, s.uncertainty"
             + (", r.label, r.value AS measured" if measured else "")
-            + " FROM selections s"
+            + " FROM run_selections s"
             + (" LEFT JOIN lab_results r ON s.library = r.library AND s.inchikey = r.inchikey" if measured else "")
-            + " WHERE s.scoring_run_id = :run ORDER BY s.batch_id, s.position",
-            args={"run": run_id},
+            + " ORDER BY s.batch_id, s.position"
         )
     )
 else:
@@ -126,11 +125,10 @@ else:
 
 if "monitoring" in tables:
     display(
-        spark.sql(
-            """SELECT metric, feature, round(value, 4) AS value, threshold, drifted, n_reference, n_current
-           FROM monitoring WHERE scoring_run_id = :run ORDER BY drifted DESC, metric, value DESC""",
-            args={"run": run_id},
-        )
-    )
+        spark.table("monitoring").where(F.col("scoring_run_id") == run_id)
+        .select("metric", "feature", F.round("value", 4).alias("value"), "threshold", "drifted", "n_reference",
+                "n_current")
+        .orderBy(F.desc("drifted"), "metric", F.desc("value"))
+    )  # fmt: skip
 else:
     print("not monitored yet: molpipe monitor --run", run_id)

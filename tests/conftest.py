@@ -75,28 +75,56 @@ def catalog(engine_url, settings):
 
 
 @pytest.fixture(scope="session")
-def scored_home(engine_url, tmp_path_factory, data_dir):
+def build_home(engine_url, tmp_path_factory):
+    """``build_home(name, steps)``: a molpipe home built once, to copy (never to write to) with :func:`copy_home`.
+    ``steps(catalog)`` runs on its own session of the test session's engine; returns the home folder and what
+    ``steps`` returned. A test that starts from a copy skips the engine work of building it (on Apache Spark a
+    featurized library is some 15 s)."""
+    from pyspark.sql import SparkSession
+
+    from molpipe.config import load_settings
+    from molpipe.tables import Catalog
+
+    def build(name, steps):
+        home = tmp_path_factory.mktemp(name) / "home"
+        spark = SparkSession.builder.remote(engine_url).create()
+        try:
+            return home, steps(Catalog(spark, load_settings(environ={}).replace(home=str(home), workers=1)))
+        finally:
+            spark.stop()
+
+    return build
+
+
+@pytest.fixture
+def copy_home(catalog):
+    """``copy_home(home)``: ``catalog`` on a private copy of a home that :func:`build_home` built."""
+    import shutil
+
+    def copy(home):
+        shutil.copytree(home, catalog.settings.home_path)
+        return catalog
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def scored_home(build_home, data_dir):
     """A molpipe home built once per session, to copy (never to write to): the HIV sample featurized (morgan,
     rdkit2d) and split (30 % of the labeled molecules held out into the pool), an fp-mlp champion ``hiv_mlp`` trained
     on it, and two scoring runs by that champion: HIV's own pool and ESOL's molecules (featurized with morgan
     only). Returns the home folder and the scoring run ids by library."""
-    from pyspark.sql import SparkSession
-
     from molpipe import lifecycle
-    from molpipe.config import ScoreOptions, load_settings
+    from molpipe.config import ScoreOptions
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
     from molpipe.score.job import score
     from molpipe.split.job import split
-    from molpipe.tables import Catalog
     from molpipe.train.job import TrainRequest, train
     from molpipe.train.loop import TrainConfig
 
-    home = tmp_path_factory.mktemp("scored") / "home"
-    spark = SparkSession.builder.remote(engine_url).create()
-    catalog = Catalog(spark, load_settings(environ={}).replace(home=str(home), workers=1))
-    try:
+    def steps(catalog):
         ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
         featurize(catalog, "hiv", parse_featurizers("morgan,rdkit2d"), workers=1)
         split(catalog, "hiv", "random", pool_fraction=0.3, seed=0)
@@ -106,20 +134,28 @@ def scored_home(engine_url, tmp_path_factory, data_dir):
         ingest(catalog, data_dir / "esol_sample.csv", "esol")
         featurize(catalog, "esol", parse_featurizers("morgan"), workers=1)
         options = ScoreOptions(acquisition="ucb", mc_samples=2)
-        runs = {name: score(catalog, name, "hiv_mlp@champion", options).run_id for name in ("hiv", "esol")}
-    finally:
-        spark.stop()
-    return home, runs
+        return {name: score(catalog, name, "hiv_mlp@champion", options).run_id for name in ("hiv", "esol")}
+
+    return build_home("scored", steps)
 
 
 @pytest.fixture
-def scored(scored_home, catalog):
+def scored(scored_home, copy_home):
     """``catalog`` on a private copy of :func:`scored_home`; returns it and the scoring run ids."""
-    import shutil
-
     home, runs = scored_home
-    shutil.copytree(home, catalog.settings.home_path)
-    return catalog, runs
+    return copy_home(home), runs
+
+
+@pytest.fixture
+def job_engine(engine_name, engine_url, monkeypatch):
+    """The molpipe commands a test runs (``execute``, job scripts) use the test session's engine: under
+    ``--engine spark`` its Apache Spark server (``MOLPIPE_SPARK_REMOTE``); on Sail they start their own embedded
+    Sail, as a job does."""
+    monkeypatch.delenv("MOLPIPE_ENGINE", raising=False)
+    if engine_name == "spark":
+        monkeypatch.setenv("MOLPIPE_SPARK_REMOTE", engine_url)
+    else:
+        monkeypatch.delenv("MOLPIPE_SPARK_REMOTE", raising=False)
 
 
 @pytest.fixture

@@ -100,8 +100,15 @@ def start_spark_server(*, settings: Settings) -> SparkServer:
         # on one machine: a shuffle over the task slots, not 200 near-empty tasks, and Delta's log replayed in as
         # many partitions, not 50 (each MERGE on a small table took 2.5 s instead of 1.3 s, ingest 5.5 s vs 2.1 s);
         # VACUUM lists a table's folders in as many tasks, not 10,000 (about 35 s per small table on 2 cores)
-        **({"spark.sql.shuffle.partitions": str(slots), "spark.databricks.delta.snapshotPartitions": str(slots),
-            "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(slots)} if slots else {}),
+        **(
+            {
+                "spark.sql.shuffle.partitions": str(slots),
+                "spark.databricks.delta.snapshotPartitions": str(slots),
+                "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(slots),
+            }
+            if slots
+            else {}
+        ),
         "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
         **_jars_conf(settings),
         **_parse_conf(options.conf),

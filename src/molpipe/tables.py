@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,9 +26,10 @@ class TableSpec:
     partition_by: tuple[str, ...] = ("library",)
     description: str = ""
 
-    @property
+    @cached_property
     def column_names(self) -> list[str]:
-        """The columns in the order of :attr:`columns` (the DDL's top-level items; types nest commas in <>)."""
+        """The columns in the order of :attr:`columns` (the DDL's top-level items; types nest commas in <>); parsed
+        once per spec, as every read selects them."""
         names, depth, item = [], 0, ""
         for char in self.columns + ",":
             depth += {"<": 1, ">": -1}.get(char, 0)
@@ -245,8 +247,9 @@ class Catalog:
 
     def append(self, name: str, df) -> None:
         """Append a DataFrame (any column order; the table's columns are selected by name)."""
-        columns = self.read(name).columns
-        writer = df.select(*columns).write.format("delta").mode("append")
+        self.ensure(name)
+        columns = _spec(name).column_names  # what read() selects, without asking the engine for a schema
+        writer = df.select(*(f"`{c}`" for c in columns)).write.format("delta").mode("append")
         if self.databricks:
             writer.saveAsTable(self._identifier(name))
         else:
@@ -256,8 +259,9 @@ class Catalog:
         """``MERGE INTO`` ``table`` from ``source`` on ``keys``: insert what is new; ``update`` is a SET clause
         (``t.col = s.col, ...``) for matched rows."""
         view = f"_molpipe_{table}_{uuid.uuid4().hex[:8]}"
-        columns = self.read(table).columns
-        source.select(*columns).createOrReplaceTempView(view)
+        self.ensure(table)
+        columns = _spec(table).column_names
+        source.select(*(f"`{c}`" for c in columns)).createOrReplaceTempView(view)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         matched = f" WHEN MATCHED THEN UPDATE SET {update}" if update else ""
         self.spark.sql(

@@ -1,9 +1,9 @@
-"""Run a Databricks source-format notebook top to bottom on the embedded engine, as Databricks would.
+"""Run a Databricks source-format notebook top to bottom on the test session's engine, as Databricks would.
 
 Cells are separated by ``# COMMAND ----------``; a cell whose lines all start with ``# MAGIC`` is a magic cell:
 ``%md`` is documentation, ``%pip`` is the cluster's business (skipped), ``%sql`` runs through ``spark.sql`` with
-its ``:name`` parameter markers bound to the widgets of that name. Python cells run in one namespace holding
-``spark``, a ``dbutils`` whose widgets keep the values given (or their defaults), and ``display``, which forces
+its ``:name`` markers bound to the widgets of that name (:func:`bind_widgets`). Python cells run in one namespace
+holding ``spark``, a ``dbutils`` whose widgets keep the values given (or their defaults), and ``display``, which forces
 what it is given (a Spark DataFrame is collected, a figure is rendered) and keeps it for the test to look at.
 """
 
@@ -58,6 +58,18 @@ def cells(source: str) -> list[str]:
     return [c.strip("\n") for c in source[len(HEADER) :].split(SEPARATOR)]
 
 
+def bind_widgets(text: str, widgets) -> str:
+    """``text`` with each ``:name`` marker replaced by its widget's value as a SQL string literal, which is how
+    Databricks binds a ``%sql`` cell's widgets. Not ``spark.sql(text, args=…)``: Apache Spark 4.1.1 and later leave
+    named parameters unbound (UNBOUND_SQL_PARAMETER, apache/spark#55392), and the cells must run on both engines."""
+
+    def literal(match: re.Match) -> str:
+        value = widgets.get(match.group(1))
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    return MARKER.sub(literal, text)
+
+
 def run_notebook(path: Path, spark: Any, widgets: dict[str, str] | None = None) -> Run:
     run = Run()
     dbutils = FakeDbutils(Widgets(widgets or {}))
@@ -81,8 +93,7 @@ def run_notebook(path: Path, spark: Any, widgets: dict[str, str] | None = None) 
             kind = magic.split()[0].lstrip("%")
             run.cells.append(kind)
             if kind == "sql":
-                args = {name: dbutils.widgets.get(name) for name in MARKER.findall(text)}
-                display(spark.sql(text, args=args))
+                display(spark.sql(bind_widgets(text, dbutils.widgets)))
             elif kind not in {"md", "pip"}:
                 raise ValueError(f"{path.name} cell {number}: magic %{kind} is not supported here")
             continue

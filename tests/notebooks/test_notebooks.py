@@ -1,4 +1,4 @@
-"""Each notebook in notebooks/ runs top to bottom on the embedded engine, on a home with a featurized and split
+"""Each notebook in notebooks/ runs top to bottom on the test session's engine, on a home with a featurized and split
 HIV sample, a trained and promoted model, two scoring runs, a lab batch and a drift measurement."""
 
 from pathlib import Path

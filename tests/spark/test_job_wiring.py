@@ -1,4 +1,4 @@
-"""What the bundle's job tasks rely on, end to end on the embedded engine: a landing folder through the real
+"""What the bundle's job tasks rely on, end to end on the test session's engine: a landing folder through the real
 `molpipe ingest`, and validate/promote acting only on the challenger version the train task handed on."""
 
 import shutil
@@ -13,7 +13,7 @@ from molpipe.cli import execute
 pytestmark = pytest.mark.spark
 
 
-def test_landing_ingests_each_file_and_fails_the_task_on_a_bad_one(tmp_path, data_dir, monkeypatch, capsys):
+def test_landing_ingests_each_file_and_fails_the_task_on_a_bad_one(tmp_path, data_dir, monkeypatch, capsys, job_engine):
     monkeypatch.setenv("MOLPIPE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MOLPIPE_WORKERS", "1")
     landing = tmp_path / "landing" / "library"

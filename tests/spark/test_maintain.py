@@ -3,7 +3,6 @@ second run that changes nothing, one library's partitions only, a killed job's l
 entry point. Under ``--engine spark`` through Delta's SQL commands, on embedded Sail through ``deltalake``."""
 
 import os
-import shutil
 import time
 
 import pyarrow as pa
@@ -21,34 +20,26 @@ KEYS = ("library", "featurizer", "spec", "inchikey")
 
 
 @pytest.fixture(scope="module")
-def grown_home(engine_url, tmp_path_factory, data_dir):
-    """A home to copy (never to write to): HIV's sample ingested and featurized in three loads, ESOL's in two, so
-    that every partition of ``features`` holds a file per featurize round."""
-    from pyspark.sql import SparkSession
+def grown_home(build_home, data_dir, tmp_path_factory):
+    """A home to copy: HIV's and ESOL's samples each ingested and featurized in two loads, so that every partition
+    of ``features`` holds a file per featurize round (compacting one library must leave the other's two files)."""
+    parts = tmp_path_factory.mktemp("parts")
 
-    from molpipe.config import load_settings
-    from molpipe.tables import Catalog
-
-    root = tmp_path_factory.mktemp("grown")
-    spark = SparkSession.builder.remote(engine_url).create()
-    catalog = Catalog(spark, load_settings(environ={}).replace(home=str(root / "home"), workers=1))
-    try:
-        for library, source, parts in (("hiv", "hiv_sample.csv", 3), ("esol", "esol_sample.csv", 2)):
+    def steps(catalog):
+        for library, source, loads in (("hiv", "hiv_sample.csv", 2), ("esol", "esol_sample.csv", 2)):
             header, *rows = (data_dir / source).read_text().splitlines()
-            for part in range(parts):
-                path = root / f"{library}_{part}.csv"
-                path.write_text("\n".join([header, *rows[part::parts]]) + "\n")
+            for part in range(loads):
+                path = parts / f"{library}_{part}.csv"
+                path.write_text("\n".join([header, *rows[part::loads]]) + "\n")
                 ingest(catalog, path, library)
                 featurize(catalog, library, parse_featurizers("morgan:n_bits=256"), workers=1)
-    finally:
-        spark.stop()
-    return root / "home"
+
+    return build_home("grown", steps)[0]
 
 
 @pytest.fixture
-def grown(grown_home, catalog):
-    shutil.copytree(grown_home, catalog.settings.home_path)
-    return catalog
+def grown(grown_home, copy_home):
+    return copy_home(grown_home)
 
 
 @pytest.fixture
@@ -113,18 +104,16 @@ def test_one_library_is_compacted_and_a_killed_jobs_leftovers_are_vacuumed(grown
     assert maintained["features"].removed_by_vacuum == 1 and not leftover.exists()
 
 
-def test_the_job_entry_point(grown, run_job_script, monkeypatch, engine_name, engine_url):
+def test_the_job_entry_point(grown, run_job_script, monkeypatch, engine_name, job_engine):
     home = grown.settings.home_path
     monkeypatch.setenv("MOLPIPE_HOME", str(home))
-    if engine_name == "spark":  # the server of this test session (else the job starts an embedded Sail)
-        monkeypatch.setenv("MOLPIPE_SPARK_REMOTE", engine_url)
     monkeypatch.setenv("MOLPIPE_MAINTAIN__RETENTION_HOURS", "24")
     code, summary, _, err = run_job_script("maintain", "--json")
     assert code == 2 and "maintain.retention_hours=24 is outside 168-720" in err
 
     monkeypatch.setenv("MOLPIPE_MAINTAIN__RETENTION_HOURS", "336")
-    code, summary, published, _ = run_job_script("maintain", "--library", "esol", "--json")
-    assert code == 0 and published["retention_hours"] == 336 and published["library"] == "esol"
+    code, summary, published, _ = run_job_script("maintain", "--library", "hiv", "--json")
+    assert code == 0 and published["retention_hours"] == 336 and published["library"] == "hiv"
     assert summary["method"] == ("sql" if engine_name == "spark" else "deltalake")
     features = next(t for t in summary["tables"] if t["table"] == "features")
     assert features["files_after"] < features["files_before"]

@@ -68,7 +68,7 @@ def test_drift_of_each_scoring_run_into_the_table_mlflow_and_a_report(scored, tm
         monitor(catalog, OPTIONS, run="nope")
 
 
-def test_the_monitor_job_entry_point_runs_on_the_embedded_engine(scored, run_job_script, monkeypatch):
+def test_the_monitor_job_entry_point(scored, run_job_script, monkeypatch, job_engine):
     catalog, runs = scored
     for name, value in {"MOLPIPE_HOME": str(catalog.settings.home_path), "MOLPIPE_WORKERS": "1",
                         "MOLPIPE_MONITOR__BINS": "5", "MOLPIPE_MONITOR__MAX_OUTSIDE_AD": "1.0",

@@ -1,4 +1,4 @@
-"""Ingest -> featurize on the embedded engine, on real molecules: every row accounted for, idempotent re-runs,
+"""Ingest -> featurize on the test session's engine, on real molecules: every row accounted for, idempotent re-runs,
 de-duplication across files, featurizer back-fill, and tables that plain `deltalake` can read."""
 
 import sys
@@ -24,8 +24,22 @@ def run(catalog, path, library="lib", featurizers=CHEAP, **roles):
     return loaded, featurize(catalog, library, parse_featurizers(featurizers), workers=1)
 
 
-def test_every_bad_row_ends_in_exactly_one_place(catalog, data_dir):
-    loaded, summary = run(catalog, data_dir / "bad_rows.csv", id_col="compound_id", label_cols=["activity"])
+@pytest.fixture(scope="module")
+def bad_rows_home(build_home, data_dir):
+    """bad_rows.csv ingested and featurized (CHEAP) as library ``lib``: the home and (load, featurize summary)."""
+    return build_home("bad_rows", lambda c: run(c, data_dir / "bad_rows.csv", id_col="compound_id",
+                                                label_cols=["activity"]))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hiv_home(build_home, data_dir):
+    """The HIV sample ingested and featurized (CHEAP) as library ``lib``: the home and (load, featurize summary)."""
+    return build_home("hiv", lambda c: run(c, data_dir / "hiv_sample.csv", label_cols=["HIV_active"]))
+
+
+def test_every_bad_row_ends_in_exactly_one_place(bad_rows_home, copy_home):
+    home, (loaded, summary) = bad_rows_home
+    catalog = copy_home(home)
     assert loaded.rows_read == summary.rows_read == 11
     assert (summary.molecules_new, summary.duplicates, summary.quarantined) == (3, 2, 6) and summary.accounted
     spark = catalog.spark
@@ -82,16 +96,17 @@ def test_count_invariant_on_each_dataset(catalog, data_dir, name, roles):
     assert per_featurizer == {"morgan": summary.molecules_new, "graph": summary.molecules_new}
 
 
-def test_hiv_sample_quarantines_exactly_the_unsanitizable_rows(catalog, data_dir):
-    _, summary = run(catalog, data_dir / "hiv_sample.csv", label_cols=["HIV_active"])
+def test_hiv_sample_quarantines_exactly_the_unsanitizable_rows(hiv_home, copy_home):
+    home, (_, summary) = hiv_home
+    catalog = copy_home(home)
     assert summary.quarantine_reasons == {"sanitization_failed": 7}
     details = [r["detail"] for r in catalog.read("quarantine").collect()]
     assert all("valence" in d for d in details)
 
 
-def test_running_again_adds_nothing(catalog, data_dir):
+def test_running_again_adds_nothing(hiv_home, copy_home, data_dir):
+    catalog = copy_home(hiv_home[0])
     path = data_dir / "hiv_sample.csv"
-    run(catalog, path, label_cols=["HIV_active"])
     versions = {t: catalog.version(t) for t in ("library_raw", "molecules", "features", "quarantine")}
     counts = {t: catalog.read(t).count() for t in versions}
     again, summary = run(catalog, path, label_cols=["HIV_active"])
@@ -100,9 +115,8 @@ def test_running_again_adds_nothing(catalog, data_dir):
     assert catalog.version("library_raw") == versions["library_raw"]
 
 
-def test_second_file_merges_with_dedup_across_files(catalog, data_dir, tmp_path):
-    first = data_dir / "bad_rows.csv"
-    run(catalog, first, id_col="compound_id", label_cols=["activity"])
+def test_second_file_merges_with_dedup_across_files(bad_rows_home, copy_home, tmp_path):
+    catalog = copy_home(bad_rows_home[0])
     second = tmp_path / "rescreen.csv"
     second.write_text(
         "smiles,compound_id,activity\n"
@@ -182,10 +196,10 @@ def test_process_pool_through_spark_gives_identical_tables(catalog, data_dir):
         assert_df_equality(table(name, "inline", columns), table(name, "pooled", columns))
 
 
-def test_tables_are_real_delta_for_deltalake(catalog, data_dir):
+def test_tables_are_real_delta_for_deltalake(hiv_home, copy_home):
     from deltalake import DeltaTable
 
-    run(catalog, data_dir / "hiv_sample.csv", label_cols=["HIV_active"])
+    catalog = copy_home(hiv_home[0])
     molecules = DeltaTable(str(catalog.path("molecules")))
     assert molecules.version() >= 1
     history = molecules.history()
@@ -198,8 +212,8 @@ def test_tables_are_real_delta_for_deltalake(catalog, data_dir):
     assert set(features.featurizer) == {"morgan", "graph"}
 
 
-def test_quarantine_keeps_the_raw_row(catalog, data_dir):
-    run(catalog, data_dir / "bad_rows.csv", id_col="compound_id", label_cols=["activity"])
+def test_quarantine_keeps_the_raw_row(bad_rows_home, copy_home):
+    catalog = copy_home(bad_rows_home[0])
     row = catalog.read("quarantine").where(F.col("reason") == "sanitization_failed").first()
     assert row["structure"] == "CN(C)(C)(C)C" and row["source_file"].endswith("bad_rows.csv")
     assert "valence" in row["detail"]

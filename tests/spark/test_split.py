@@ -1,4 +1,4 @@
-"""molpipe split on the embedded engine: labeled vs pool, scaffold integrity, determinism."""
+"""molpipe split on the test session's engine: labeled vs pool, scaffold integrity, determinism."""
 
 import pytest
 from pyspark.sql import functions as F
@@ -12,12 +12,19 @@ from molpipe.split.job import split
 pytestmark = pytest.mark.spark
 
 
+@pytest.fixture(scope="module")
+def hiv_home(build_home, data_dir):
+    def steps(catalog):
+        ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
+        ingest(catalog, data_dir / "zinc_sample.csv.gz", "hiv")  # unlabeled molecules in the same library
+        featurize(catalog, "hiv", parse_featurizers("morgan:n_bits=64"), workers=1)
+
+    return build_home("split", steps)[0]
+
+
 @pytest.fixture
-def hiv(catalog, data_dir):
-    ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
-    ingest(catalog, data_dir / "zinc_sample.csv.gz", "hiv")  # unlabeled molecules in the same library
-    featurize(catalog, "hiv", parse_featurizers("morgan:n_bits=64"), workers=1)
-    return catalog
+def hiv(hiv_home, copy_home):
+    return copy_home(hiv_home)
 
 
 def splits(catalog, split_id):

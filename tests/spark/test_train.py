@@ -20,12 +20,20 @@ QUICK = dict(epochs=3, batch_size=32, patience=3)
 LENIENT = ValidationOptions(min_roc_auc=0.0, margin=1.0)
 
 
+@pytest.fixture(scope="module")
+def hiv_home(build_home, data_dir):
+    def steps(catalog):
+        ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
+        featurize(catalog, "hiv", parse_featurizers("morgan,rdkit2d,graph"), workers=1)
+        split(catalog, "hiv", "random", seed=0)
+
+    return build_home("hiv", steps)[0]
+
+
 @pytest.fixture
-def hiv(catalog, data_dir):
-    ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
-    featurize(catalog, "hiv", parse_featurizers("morgan,rdkit2d,graph"), workers=1)
-    split(catalog, "hiv", "random", seed=0)
-    return catalog
+def hiv(hiv_home, copy_home):
+    """The HIV sample featurized (morgan, rdkit2d, graph) and split, on a private copy."""
+    return copy_home(hiv_home)
 
 
 def client():
