@@ -124,6 +124,7 @@ class MaintainOptions:
 
     retention_hours: int = 168  # files a newer version replaced stay this long (time travel, running jobs); 168-720
     history_entries: int = 10  # latest commits per table read before and after maintenance (it makes <= 4)
+    tables_at_once: int = 4  # tables maintained concurrently: a Delta command mostly waits on planning and commit
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,11 @@ class Engine:
         from molpipe.parallel import shutdown_pools
 
         shutdown_pools()
-        if self._server is not None:
+        if self._server is not None or self.kind == "remote":
+            # a remote server outlives its clients, but a session left open makes pyspark's exit hook call it: once
+            # that server is gone, the process retries for minutes before it ends
             self.spark.stop()
+        if self._server is not None:
             self._server.stop()
             self._server = None
 
@@ -81,7 +84,7 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
     from pyspark.sql import SparkSession
 
     if settings.spark_remote:
-        spark = SparkSession.builder.remote(settings.spark_remote).getOrCreate()
+        spark = SparkSession.builder.remote(settings.spark_remote).create()  # its own session, stopped with it
         return Engine(spark, "remote", udf_workers(settings))
     if is_databricks():
         spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()

@@ -25,6 +25,8 @@ def test_a_retention_delta_would_not_keep_safely_is_refused_naming_the_setting(h
 def test_the_history_read_back_holds_maintenances_own_commits():
     with pytest.raises(ValueError, match="maintain.history_entries=3 is below 4"):
         check_options(MaintainOptions(history_entries=3))
+    with pytest.raises(ValueError, match="maintain.tables_at_once=0 must be at least 1"):
+        check_options(MaintainOptions(tables_at_once=0))
 
 
 def test_the_retention_comes_from_the_config():
