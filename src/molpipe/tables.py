@@ -248,8 +248,7 @@ class Catalog:
     def append(self, name: str, df) -> None:
         """Append a DataFrame (any column order; the table's columns are selected by name)."""
         self.ensure(name)
-        columns = _spec(name).column_names  # what read() selects, without asking the engine for a schema
-        writer = df.select(*(f"`{c}`" for c in columns)).write.format("delta").mode("append")
+        writer = _in_spec_order(df, name).write.format("delta").mode("append")  # no schema round trip
         if self.databricks:
             writer.saveAsTable(self._identifier(name))
         else:
@@ -260,8 +259,8 @@ class Catalog:
         (``t.col = s.col, ...``) for matched rows."""
         view = f"_molpipe_{table}_{uuid.uuid4().hex[:8]}"
         self.ensure(table)
+        _in_spec_order(source, table).createOrReplaceTempView(view)
         columns = _spec(table).column_names
-        source.select(*(f"`{c}`" for c in columns)).createOrReplaceTempView(view)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         matched = f" WHEN MATCHED THEN UPDATE SET {update}" if update else ""
         self.spark.sql(
@@ -299,6 +298,7 @@ def stage(df, path, *more):
 
 
 def _in_spec_order(frame, name: str):
+    """``frame``'s columns of table ``name``, in its spec's order (taken from the spec: no schema round trip)."""
     return frame.select(*(f"`{c}`" for c in _spec(name).column_names))
 
 

@@ -26,11 +26,11 @@ def grown_home(build_home, data_dir, tmp_path_factory):
     parts = tmp_path_factory.mktemp("parts")
 
     def steps(catalog):
-        for library, source, loads in (("hiv", "hiv_sample.csv", 2), ("esol", "esol_sample.csv", 2)):
+        for library, source in (("hiv", "hiv_sample.csv"), ("esol", "esol_sample.csv")):
             header, *rows = (data_dir / source).read_text().splitlines()
-            for part in range(loads):
+            for part in range(2):
                 path = parts / f"{library}_{part}.csv"
-                path.write_text("\n".join([header, *rows[part::loads]]) + "\n")
+                path.write_text("\n".join([header, *rows[part::2]]) + "\n")
                 ingest(catalog, path, library)
                 featurize(catalog, library, parse_featurizers("morgan:n_bits=256"), workers=1)
 
