@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(PY) -m molpipe demo
 
 # The whole suite on embedded Sail (the cluster tests start their own two-executor Apache Spark), then every
-# Spark-engine test again on Apache Spark + Delta Lake (local[2]); see README "Engines".
+# Spark-engine test again on Apache Spark + Delta Lake (local[2]); see docs/development.md.
 test: $(STAMP)
 	$(PY) -m pytest
 	$(PY) -m pytest --engine spark -m spark
