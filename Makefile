@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum 
 
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-sail test-spark bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,10 +19,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m molpipe demo
 
-# The whole suite on embedded Sail (the cluster tests start their own two-executor Apache Spark), then every
-# Spark-engine test again on Apache Spark + Delta Lake (local[2]); see docs/development.md.
+# The whole suite on embedded Sail (the cluster tests start their own two-executor Apache Spark) and, at the same
+# time, every Spark-engine test again on Apache Spark + Delta Lake (local[2]); see docs/development.md. Each pass
+# prints its report when it ends. One pass alone: `make test-sail` or `make test-spark`.
 test: $(STAMP)
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sail test-spark
+
+test-sail: $(STAMP)
 	$(PY) -m pytest
+
+test-spark: $(STAMP)
 	$(PY) -m pytest --engine spark -m spark
 
 bench: $(STAMP)

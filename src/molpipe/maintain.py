@@ -149,7 +149,8 @@ def _maintain_table(delta, name: str, options: MaintainOptions, library: str | N
     change = retention_change(before.retention, options.retention_hours)
     if change is not None:
         delta.set_retention(name, change)
-    delta.optimize(name, library)
+    if before.files > 1:  # one file (or none) has nothing to compact
+        delta.optimize(name, library)
     delta.vacuum(name)
     after = delta.detail(name)
     history_after = delta.history(name, options.history_entries)

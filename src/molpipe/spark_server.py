@@ -8,6 +8,7 @@ shared by every home; later starts pass the cached jars and reach no network.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
@@ -16,6 +17,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,13 +78,40 @@ def task_slots(master: str) -> int:
 def start_spark_server(*, settings: Settings) -> SparkServer:
     """Start the server for ``settings.spark_master`` and wait until it answers; raises ``RuntimeError`` with the
     log's last lines if it exits or does not answer within ``spark_server.start_timeout_s``."""
-    options = settings.spark_server
     master = settings.spark_master
     if not _MASTER.fullmatch(master):
         raise ValueError(
             f"config: spark_master={master!r} is not local[N], local[*], local-cluster[N,cores,MB] or spark://host:port"
         )
     started = time.monotonic()
+    with _first_resolution(settings):
+        server = _launch(settings)
+        _remember_jars(settings)
+    server.startup_s = round(time.monotonic() - started, 2)
+    return server
+
+
+@contextmanager
+def _first_resolution(settings: Settings) -> Iterator[None]:
+    """Held by a start that may resolve Delta's jars: Ivy's cache is not safe for two processes resolving into it
+    at once (two servers starting together on a fresh machine, as ``make test``'s two passes do), so the second
+    waits for the first and then starts from the jars it listed."""
+    cache = _cache(settings)
+    if (cache / "jars.txt").is_file():
+        yield
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / "resolve.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _launch(settings: Settings) -> SparkServer:
+    options = settings.spark_server
+    master = settings.spark_master
     home = settings.home_path
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -133,8 +163,6 @@ def start_spark_server(*, settings: Settings) -> SparkServer:
     except BaseException:
         server.stop()
         raise
-    _remember_jars(settings)
-    server.startup_s = round(time.monotonic() - started, 2)
     return server
 
 

@@ -171,22 +171,26 @@ def _featurize_slice(
             .withColumn("detail", F.col("error"))
             .drop("error")
         )
-        _merge_quarantine(catalog, quarantined)
-        _merge_sources(catalog, accepted, firsts)
-        # a quarantined molecule keeps none of its features, even those whose featurizer succeeded
-        _append_features(
-            catalog, library, computed.where(F.col("error").isNull()).join(failed_new, "inchikey", "left_anti")
-        )
-        _merge_molecules(catalog, library, accepted, firsts)
-        succeeded = computed.where(F.col("error").isNull()).groupBy("featurizer").count().collect()
-        return _Counts(
+        # every figure from the staged rows before any write, so a write with nothing to write is skipped (on
+        # Apache Spark an empty MERGE still plans, scans and commits: about a second each)
+        good = computed.where(F.col("error").isNull())
+        counts = _Counts(
             rows=standardized.count(),
             new=firsts.count(),
             accepted=accepted.count(),
             reasons=Counter({row["reason"]: row["count"] for row in quarantined.groupBy("reason").count().collect()}),
-            features=Counter({row["featurizer"]: row["count"] for row in succeeded}),
+            features=Counter({row["featurizer"]: row["count"] for row in good.groupBy("featurizer").count().collect()}),
             feature_errors=computed.where(F.col("error").isNotNull()).count(),
         )
+        if counts.reasons:
+            _merge_quarantine(catalog, quarantined)
+        if counts.accepted:
+            _merge_sources(catalog, accepted, firsts)
+        if counts.features:  # a quarantined molecule keeps none of its features, even those that succeeded
+            _append_features(catalog, library, good.join(failed_new, "inchikey", "left_anti"))
+        if counts.accepted:
+            _merge_molecules(catalog, library, accepted, firsts)
+        return counts
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -327,6 +331,11 @@ def _merge_molecules(catalog: Catalog, library: str, accepted, firsts) -> None:
 def _register_specs(catalog: Catalog, featurizers: Sequence[Featurizer]) -> None:
     from pyspark.sql import functions as F
 
+    wanted = {f.spec for f in featurizers}
+    if catalog.exists("featurizer_specs"):
+        registered = catalog.read("featurizer_specs").where(F.col("spec").isin(*wanted)).select("spec").collect()
+        if {row["spec"] for row in registered} == wanted:
+            return  # a read, not a MERGE that would change nothing (a second on Apache Spark)
     rows = [f.describe() for f in featurizers]
     specs = catalog.spark.createDataFrame(
         [
