@@ -48,18 +48,18 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    from molpipe.cli.demo import bundled_library
     from pyspark.sql import functions as F
 
-    from molpipe import lifecycle
     from molpipe.config import ScoreOptions, SelectOptions, load_settings
-    from molpipe.demo import bundled_library
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
-    from molpipe.lab_results import ingest_results
+    from molpipe.lab.results import ingest_results
+    from molpipe.lab.select import select
+    from molpipe.registry import lifecycle
+    from molpipe.runtime.engine import session
     from molpipe.score.job import score
-    from molpipe.score.select import select
-    from molpipe.spark import session
     from molpipe.split.job import split
     from molpipe.train.job import TrainRequest, train
     from molpipe.train.loop import TrainConfig

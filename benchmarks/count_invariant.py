@@ -44,7 +44,7 @@ def main() -> None:
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
 
     names = args.only.split(",") if args.only else list(CASES)
     home = Path(tempfile.mkdtemp(prefix="molpipe-invariant-"))

@@ -8,7 +8,7 @@ For each size N it takes the first N SMILES of the pool (default: the 1.58M-mole
 
   (a) plain loop: one Python process, for each SMILES: standardize, InChIKey, scaffold, then every featurizer;
   (b) the job:    `molpipe ingest` + `molpipe featurize` into Delta on the embedded engine, chemistry fanned out
-                  to one worker process per core (molpipe.parallel);
+                  to one worker process per core (molpipe.runtime.parallel);
   (c) --inline:   the same job with workers=1, i.e. what Sail's single UDF interpreter gives without the pool.
 
 ``--engine`` runs (b) on each engine named: ``sail`` (embedded), ``spark`` (Apache Spark + Delta, ``local[*]``:
@@ -96,7 +96,7 @@ def job(sample: Path, n: int, featurizer_text: str, workers: int, engine_name: s
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
 
     home = Path(tempfile.mkdtemp(prefix="molpipe-bench-"))
     settings = load_settings().replace(home=str(home), workers=workers, **ENGINES[engine_name])

@@ -71,8 +71,8 @@ def main() -> None:
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
-    from molpipe.maintain import maintain
-    from molpipe.spark import session
+    from molpipe.lake.maintain import maintain
+    from molpipe.runtime.engine import session
 
     home = Path(tempfile.mkdtemp(prefix="molpipe-bench-maintain-"))
     settings = load_settings().replace(home=str(home / "home"))

@@ -42,7 +42,7 @@ def main() -> None:
 
     from molpipe.config import load_settings
     from molpipe.monitor.job import monitor
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
 
     work = Path(args.home or tempfile.mkdtemp(prefix="molpipe-monitor-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -66,11 +66,11 @@ def main() -> None:
 
 def setup(args, work: Path, catalog, engine) -> dict[str, str]:
     """HIV and ZINC ingested and featurized, a model trained on HIV, one scoring run of each; run ids by library."""
-    from molpipe import lifecycle
     from molpipe.config import ScoreOptions
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
+    from molpipe.registry import lifecycle
     from molpipe.score.job import score
     from molpipe.split.job import split
     from molpipe.train.job import TrainRequest, train

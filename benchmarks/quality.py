@@ -52,7 +52,7 @@ def main() -> None:
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
     from molpipe.split.job import split
     from molpipe.train.job import TrainRequest, train
     from molpipe.train.loop import TrainConfig

@@ -185,14 +185,14 @@ def main() -> None:
 
     from featurize import cpu_seconds, write_sample
 
-    from molpipe import lifecycle, tracking
     from molpipe.config import ScoreOptions, load_settings
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
+    from molpipe.registry import lifecycle, tracking
+    from molpipe.runtime.engine import session
     from molpipe.score.batch import ModelRef, ScoreChunk
     from molpipe.score.job import _training_index, _training_set
-    from molpipe.spark import session
     from molpipe.split.job import split
     from molpipe.train.job import TrainRequest, train
     from molpipe.train.loop import TrainConfig

@@ -74,12 +74,12 @@ class Result:
 
 def train_model(home: Path, name: str) -> None:
     """Ingest, featurize, split tests/data/hiv_sample.csv and register a small fp-mlp as ``name@champion``."""
-    from molpipe import lifecycle
     from molpipe.config import load_settings
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
-    from molpipe.spark import session
+    from molpipe.registry import lifecycle
+    from molpipe.runtime.engine import session
     from molpipe.split.job import split
     from molpipe.train.job import TrainRequest, train
     from molpipe.train.loop import TrainConfig

@@ -18,8 +18,8 @@ dbutils.widgets.text("schema", "", "Schema (default $MOLPIPE_SCHEMA)")
 
 from pyspark.sql import functions as F
 
-from molpipe import explore
-from molpipe.notebook import notebook_catalog
+from molpipe.databricks import explore
+from molpipe.databricks.notebook import notebook_catalog
 
 catalog = notebook_catalog(spark, dbutils.widgets.get("catalog"), dbutils.widgets.get("schema"))
 library = dbutils.widgets.get("library")

@@ -16,8 +16,8 @@ dbutils.widgets.text("schema", "", "Schema (default $MOLPIPE_SCHEMA)")
 
 # COMMAND ----------
 
-from molpipe import runs as mlruns
-from molpipe.notebook import notebook_catalog
+from molpipe.databricks.notebook import notebook_catalog
+from molpipe.registry import runs as mlruns
 
 catalog = notebook_catalog(spark, dbutils.widgets.get("catalog"), dbutils.widgets.get("schema"))
 experiments = mlruns.molpipe_experiments(catalog.settings, catalog.databricks)

@@ -17,8 +17,8 @@ dbutils.widgets.text("schema", "", "Schema (default $MOLPIPE_SCHEMA)")
 
 # COMMAND ----------
 
-from molpipe import explore
-from molpipe.notebook import notebook_catalog
+from molpipe.databricks import explore
+from molpipe.databricks.notebook import notebook_catalog
 
 library = dbutils.widgets.get("library")
 label = dbutils.widgets.get("label") or None

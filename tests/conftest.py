@@ -40,7 +40,7 @@ def engine_url(engine_name, tmp_path_factory):
     """The Spark Connect URL of this test session's engine."""
     if engine_name == "spark":
         from molpipe.config import load_settings
-        from molpipe.spark_server import start_spark_server
+        from molpipe.runtime.spark_server import start_spark_server
 
         home = tmp_path_factory.mktemp("spark-server")
         server = start_spark_server(settings=load_settings(environ={}).replace(home=str(home), spark_master="local[2]"))
@@ -67,7 +67,7 @@ def settings(tmp_path):
 def catalog(engine_url, settings):
     from pyspark.sql import SparkSession
 
-    from molpipe.tables import Catalog
+    from molpipe.lake.tables import Catalog
 
     spark = SparkSession.builder.remote(engine_url).create()
     yield Catalog(spark, settings)
@@ -83,7 +83,7 @@ def build_home(engine_url, tmp_path_factory):
     from pyspark.sql import SparkSession
 
     from molpipe.config import load_settings
-    from molpipe.tables import Catalog
+    from molpipe.lake.tables import Catalog
 
     def build(name, steps):
         home = tmp_path_factory.mktemp(name) / "home"
@@ -114,11 +114,11 @@ def scored_home(build_home, data_dir):
     rdkit2d) and split (30 % of the labeled molecules held out into the pool), an fp-mlp champion ``hiv_mlp`` trained
     on it, and two scoring runs by that champion: HIV's own pool and ESOL's molecules (featurized with morgan
     only). Returns the home folder and the scoring run ids by library."""
-    from molpipe import lifecycle
     from molpipe.config import ScoreOptions
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
+    from molpipe.registry import lifecycle
     from molpipe.score.job import score
     from molpipe.split.job import split
     from molpipe.train.job import TrainRequest, train
@@ -166,7 +166,7 @@ def run_job_script(monkeypatch, capsys):
     import runpy
     import sys
 
-    from molpipe import task_values
+    from molpipe.databricks import task_values
 
     published = {}
     monkeypatch.setattr(task_values, "publish", lambda summary: published.update(task_values.publishable(summary)))

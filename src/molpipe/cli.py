@@ -233,7 +233,7 @@ def execute(argv: Sequence[str] | None = None) -> tuple[int, dict[str, Any] | No
 
 def _with_engine(summary: dict[str, Any]) -> dict[str, Any]:
     """The summary with the engine its command started (the last, where a command started several)."""
-    from molpipe.spark import started_engines
+    from molpipe.runtime.engine import started_engines
 
     started = started_engines()
     return {**summary, "engine": started[-1]} if started else summary
@@ -241,8 +241,8 @@ def _with_engine(summary: dict[str, Any]) -> dict[str, Any]:
 
 def run_job(command_name: str) -> None:
     """Entry point of a job task (``jobs/<command>.py``): the command's own arguments, its exit status; on
-    Databricks the summary's scalars become task values for the tasks after it (:mod:`molpipe.task_values`)."""
-    from molpipe import task_values
+    Databricks the summary's scalars become task values for the tasks after it (:mod:`molpipe.databricks.task_values`)."""
+    from molpipe.databricks import task_values
 
     code, summary = execute([command_name, *sys.argv[1:]])
     if summary is not None:
@@ -257,7 +257,7 @@ def _asdict(summary: Any) -> dict[str, Any]:
 @command("ingest")
 def _ingest(args, settings: Settings) -> dict[str, Any]:
     from molpipe.ingest.job import ingest
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
 
     labels = [c.strip() for c in args.label_cols.split(",") if c.strip()]
     with session(settings) as (_, catalog):
@@ -303,7 +303,7 @@ def _landing(args, settings: Settings) -> dict[str, Any]:
 def _featurize(args, settings: Settings) -> dict[str, Any]:
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
 
     if args.workers is not None:
         settings = settings.replace(workers=args.workers)
@@ -333,7 +333,7 @@ def format_featurize(summary) -> str:
 
 @command("split")
 def _split(args, settings: Settings) -> dict[str, Any]:
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
     from molpipe.split.assign import Fractions
     from molpipe.split.job import split
 
@@ -366,7 +366,7 @@ def format_split(summary) -> str:
 
 @command("sql")
 def _sql(args, settings: Settings) -> dict[str, Any]:
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
 
     with session(settings) as (_, catalog):
         catalog.register_existing()
@@ -378,8 +378,8 @@ def _sql(args, settings: Settings) -> dict[str, Any]:
 
 @command("tables")
 def _tables(args, settings: Settings) -> dict[str, Any]:
-    from molpipe.spark import session
-    from molpipe.tables import TABLES
+    from molpipe.lake.tables import TABLES
+    from molpipe.runtime.engine import session
 
     with session(settings) as (_, catalog):
         rows = [
@@ -401,8 +401,8 @@ def _tables(args, settings: Settings) -> dict[str, Any]:
 
 @command("maintain")
 def _maintain(args, settings: Settings) -> dict[str, Any]:
-    from molpipe.maintain import check_options, maintain
-    from molpipe.spark import session
+    from molpipe.lake.maintain import check_options, maintain
+    from molpipe.runtime.engine import session
 
     check_options(settings.maintain)  # before an engine starts for nothing
     with session(settings) as (engine, catalog):
@@ -460,7 +460,7 @@ def _format_trained(summary) -> str:
 
 @command("train")
 def _train(args, settings: Settings) -> dict[str, Any]:
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
     from molpipe.train.job import train
 
     request, config = _train_inputs(args)
@@ -473,7 +473,7 @@ def _train(args, settings: Settings) -> dict[str, Any]:
 
 @command("tune")
 def _tune(args, settings: Settings) -> dict[str, Any]:
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
     from molpipe.train.tune import tune
 
     request, config = _train_inputs(args)
@@ -487,7 +487,7 @@ def _tune(args, settings: Settings) -> dict[str, Any]:
 
 @command("pretrain")
 def _pretrain(args, settings: Settings) -> dict[str, Any]:
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
     from molpipe.train.pretrain import PretrainConfig, pretrain
 
     config = PretrainConfig(hidden=args.hidden, layers=args.layers, heads=args.heads, epochs=args.epochs,
@@ -518,8 +518,8 @@ def _typed(value: str, default: Any, key: str) -> Any:
 
 
 def _registry_session(settings: Settings):
-    from molpipe import tracking
-    from molpipe.spark import is_databricks
+    from molpipe.registry import tracking
+    from molpipe.runtime.engine import is_databricks
 
     databricks = is_databricks()
     tracking.configure(settings, databricks)
@@ -528,8 +528,8 @@ def _registry_session(settings: Settings):
 
 @command("validate")
 def _validate(args, settings: Settings) -> dict[str, Any]:
-    from molpipe import lifecycle, tracking
-    from molpipe.spark import session
+    from molpipe.registry import lifecycle, tracking
+    from molpipe.runtime.engine import session
 
     with session(settings) as (_, catalog):
         tracking.configure(settings, catalog.databricks)
@@ -550,7 +550,7 @@ def _validate(args, settings: Settings) -> dict[str, Any]:
 
 @command("promote")
 def _promote(args, settings: Settings) -> dict[str, Any]:
-    from molpipe import lifecycle, tracking
+    from molpipe.registry import lifecycle, tracking
 
     name = tracking.registered_name(settings, args.model, _registry_session(settings))
     change = lifecycle.promote(name, args.force, args.version)
@@ -561,7 +561,7 @@ def _promote(args, settings: Settings) -> dict[str, Any]:
 
 @command("rollback")
 def _rollback(args, settings: Settings) -> dict[str, Any]:
-    from molpipe import lifecycle, tracking
+    from molpipe.registry import lifecycle, tracking
 
     change = lifecycle.rollback(tracking.registered_name(settings, args.model, _registry_session(settings)))
     if not args.json:
@@ -571,9 +571,9 @@ def _rollback(args, settings: Settings) -> dict[str, Any]:
 
 @command("score")
 def _score(args, settings: Settings) -> dict[str, Any]:
-    from molpipe import parallel
+    from molpipe.runtime import parallel
+    from molpipe.runtime.engine import session, udf_workers
     from molpipe.score import WORKER_MODULES
-    from molpipe.spark import session, udf_workers
 
     # the worker processes start first: their forkserver imports torch, RDKit and the model code on another core
     # while this process imports the job and MLflow (seconds each, most of a small pool's start-up)
@@ -615,8 +615,8 @@ def format_scored(summary) -> str:
 
 @command("select")
 def _select(args, settings: Settings) -> dict[str, Any]:
-    from molpipe.score.select import select
-    from molpipe.spark import session
+    from molpipe.lab.select import select
+    from molpipe.runtime.engine import session
 
     changes = {k: v for k, v in {"k": args.k, "diversity": args.diversity}.items() if v}
     with session(settings) as (_, catalog):
@@ -630,8 +630,8 @@ def _select(args, settings: Settings) -> dict[str, Any]:
 @command("ingest-results")
 def _ingest_results(args, settings: Settings) -> dict[str, Any]:
     from molpipe.featurize import parse_featurizers
-    from molpipe.lab_results import ingest_results
-    from molpipe.spark import session
+    from molpipe.lab.results import ingest_results
+    from molpipe.runtime.engine import session
 
     labels = [c.strip() for c in args.label_cols.split(",") if c.strip()]
     with session(settings) as (engine, catalog):
@@ -649,7 +649,7 @@ def _ingest_results(args, settings: Settings) -> dict[str, Any]:
 @command("monitor")
 def _monitor(args, settings: Settings) -> dict[str, Any]:
     from molpipe.monitor.job import monitor
-    from molpipe.spark import session
+    from molpipe.runtime.engine import session
 
     with session(settings) as (_, catalog):
         summary = monitor(catalog, settings.monitor, args.library, args.run or None, args.out)
@@ -671,8 +671,8 @@ def _monitor(args, settings: Settings) -> dict[str, Any]:
 def _quality_monitor(args, settings: Settings) -> dict[str, Any]:
     from databricks.sdk import WorkspaceClient
 
+    from molpipe.lake.tables import TABLES
     from molpipe.monitor.lakehouse import ensure_quality_monitor
-    from molpipe.tables import TABLES
 
     if not settings.catalog:
         raise ValueError("Lakehouse Monitoring watches Unity Catalog tables: set MOLPIPE_CATALOG (and MOLPIPE_SCHEMA)")
@@ -691,7 +691,7 @@ def _quality_monitor(args, settings: Settings) -> dict[str, Any]:
 def _status(args, settings: Settings) -> dict[str, Any]:
     from databricks.sdk import WorkspaceClient
 
-    from molpipe.workspace_status import format_status, workspace_status
+    from molpipe.databricks.workspace_status import format_status, workspace_status
 
     key, sep, value = args.tag.partition("=")
     if not sep:
@@ -712,7 +712,7 @@ def _status(args, settings: Settings) -> dict[str, Any]:
 
 @command("demo")
 def _demo(args, settings: Settings) -> dict[str, Any]:
-    from molpipe.demo import run_demo
+    from molpipe.cli.demo import run_demo
 
     return run_demo(settings, args.featurizers, quiet=args.json)
 

@@ -120,7 +120,7 @@ class ServeOptions:
 
 @dataclass(frozen=True)
 class MaintainOptions:
-    """``molpipe maintain``: compaction and VACUUM of molpipe's Delta tables (:mod:`molpipe.maintain`)."""
+    """``molpipe maintain``: compaction and VACUUM of molpipe's Delta tables (:mod:`molpipe.lake.maintain`)."""
 
     retention_hours: int = 168  # files a newer version replaced stay this long (time travel, running jobs); 168-720
     history_entries: int = 10  # latest commits per table read before and after maintenance (it makes <= 4)
@@ -129,7 +129,7 @@ class MaintainOptions:
 
 @dataclass(frozen=True)
 class SparkServerOptions:
-    """The Apache Spark Connect server molpipe starts itself for ``engine = "spark"`` (:mod:`molpipe.spark_server`)."""
+    """The Apache Spark Connect server molpipe starts itself for ``engine = "spark"`` (:mod:`molpipe.runtime.spark_server`)."""
 
     delta_version: str = "4.4.0"  # Delta Lake's jars (io.delta:delta-spark_<spark major.minor>_2.13), from Maven
     maven_repository: str = "https://repo1.maven.org/maven2/"  # where Ivy resolves them once (a mirror, if yours)

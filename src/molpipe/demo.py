@@ -26,14 +26,14 @@ def bundled_library() -> str:
 
 
 def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = False) -> dict[str, Any]:
-    from molpipe import lifecycle, tracking
     from molpipe.cli import format_featurize, format_scored, format_split
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
+    from molpipe.lab.select import select
+    from molpipe.registry import lifecycle, tracking
+    from molpipe.runtime.engine import session
     from molpipe.score.job import score
-    from molpipe.score.select import select
-    from molpipe.spark import session
     from molpipe.split.job import split
     from molpipe.train.job import TrainRequest, train
     from molpipe.train.loop import TrainConfig

@@ -38,8 +38,8 @@ ENV = {"MOLPIPE_CATALOG", "MOLPIPE_SCHEMA", "MOLPIPE_HOME", "MOLPIPE_EXPERIMENT"
 # what each command's summary is: its scalar fields are the task values a later task may read
 SUMMARIES = {
     "train": "molpipe.train.job:TrainSummary",
-    "validate": "molpipe.lifecycle:ValidationResult",
-    "promote": "molpipe.lifecycle:AliasChange",
+    "validate": "molpipe.registry.lifecycle:ValidationResult",
+    "promote": "molpipe.registry.lifecycle:AliasChange",
     "monitor": "molpipe.monitor.job:MonitorSummary",
     "score": "molpipe.score.job:ScoreSummary",
 }
@@ -401,5 +401,5 @@ def test_the_build_command_makes_a_wheel_with_the_package_and_its_data(bundle, t
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp_path.glob("molpipe-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"molpipe/cli.py", "molpipe/task_values.py", "molpipe/data/hiv.csv.gz"} <= names
+    assert {"molpipe/cli.py", "molpipe/databricks/task_values.py", "molpipe/data/hiv.csv.gz"} <= names
     assert any(n.endswith("entry_points.txt") for n in names)

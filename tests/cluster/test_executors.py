@@ -10,14 +10,14 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from molpipe import lifecycle
 from molpipe.config import ScoreOptions, load_settings
 from molpipe.featurize import parse_featurizers
 from molpipe.featurize.job import featurize
 from molpipe.ingest.job import ingest
+from molpipe.lake.tables import Catalog
+from molpipe.registry import lifecycle
 from molpipe.score.job import score
 from molpipe.split.job import split
-from molpipe.tables import Catalog
 from molpipe.train.job import TrainRequest, train
 from molpipe.train.loop import TrainConfig
 
@@ -29,7 +29,7 @@ EXACT = ScoreOptions(acquisition="greedy", uncertainty="none")  # deterministic 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A Spark Connect server on a two-executor cluster, started by molpipe as ``MOLPIPE_ENGINE=spark`` would."""
-    from molpipe.spark_server import start_spark_server
+    from molpipe.runtime.spark_server import start_spark_server
 
     home = tmp_path_factory.mktemp("cluster")
     settings = load_settings(environ={}).replace(home=str(home), engine="spark", spark_master="local-cluster[2,1,1536]")

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from molpipe.config import MonitorOptions, SelectOptions
+from molpipe.lab.select import select
 from molpipe.monitor.job import monitor
-from molpipe.score.select import select
 
 from .runner import cells, run_notebook
 

@@ -25,13 +25,13 @@ class Registry:
 def registry(engine_url, tmp_path_factory, data_dir) -> Registry:
     from pyspark.sql import SparkSession
 
-    from molpipe import lifecycle
     from molpipe.config import load_settings
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
+    from molpipe.lake.tables import Catalog
+    from molpipe.registry import lifecycle
     from molpipe.split.job import split
-    from molpipe.tables import Catalog
     from molpipe.train.job import TrainRequest, train
     from molpipe.train.loop import TrainConfig
 
@@ -59,7 +59,7 @@ def registry(engine_url, tmp_path_factory, data_dir) -> Registry:
 def _registry_uri(request):
     """Other tests point MLflow at their own stores: point it back at this one before each test that uses it."""
     if "registry" in request.fixturenames:
-        from molpipe import tracking
+        from molpipe.registry import tracking
 
         tracking.configure(request.getfixturevalue("registry").settings)
     yield

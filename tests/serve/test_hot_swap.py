@@ -10,9 +10,9 @@ import httpx2
 import mlflow
 import pytest
 
-from molpipe import lifecycle
 from molpipe.config import ServeOptions
-from molpipe.lifecycle import HISTORY_TAG
+from molpipe.registry import lifecycle
+from molpipe.registry.lifecycle import HISTORY_TAG
 from molpipe.serve.app import create_app
 
 from .helpers import ASPIRIN, uvicorn_server

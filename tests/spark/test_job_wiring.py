@@ -7,8 +7,8 @@ import mlflow
 import pytest
 from deltalake import DeltaTable
 
-from molpipe import lifecycle
 from molpipe.cli import execute
+from molpipe.registry import lifecycle
 
 pytestmark = pytest.mark.spark
 

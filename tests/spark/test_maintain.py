@@ -13,7 +13,7 @@ from molpipe.config import MaintainOptions
 from molpipe.featurize import parse_featurizers
 from molpipe.featurize.job import featurize
 from molpipe.ingest.job import ingest
-from molpipe.maintain import maintain
+from molpipe.lake.maintain import maintain
 
 pytestmark = pytest.mark.spark
 KEYS = ("library", "featurizer", "spec", "inchikey")

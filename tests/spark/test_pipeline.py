@@ -226,7 +226,7 @@ def test_featurize_of_unknown_library_says_what_to_do(catalog):
 
 def test_slices_give_the_same_outcome_as_one_pass(catalog, data_dir):
     from molpipe.config import FeaturizeOptions
-    from molpipe.tables import Catalog
+    from molpipe.lake.tables import Catalog
 
     sliced = Catalog(catalog.spark, catalog.settings.replace(featurize=FeaturizeOptions(slice_rows=4)))
     ingest(sliced, data_dir / "bad_rows.csv", "lib", id_col="compound_id", label_cols=["activity"])

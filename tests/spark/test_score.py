@@ -85,8 +85,8 @@ def test_unknown_model_or_acquisition_is_a_clear_error(champion):
 
 def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champion, tmp_path):
     from molpipe.config import SelectOptions
-    from molpipe.lab_results import ingest_results
-    from molpipe.score.select import select
+    from molpipe.lab.results import ingest_results
+    from molpipe.lab.select import select
 
     run = score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="ucb", mc_samples=4))
     batch = select(champion, run.run_id, SelectOptions(k=8, diversity="scaffold", oversample=3), tmp_path, "greedy")
@@ -183,8 +183,8 @@ def test_cheap_features_a_worker_recomputes_equal_the_stored_ones(champion):
     values a worker computes must be exactly the ones ``featurize`` stored."""
     from rdkit import Chem
 
+    from molpipe.featurize.read import join_features, row_features
     from molpipe.featurize.registry import FEATURIZERS
-    from molpipe.train.data import join_features, row_features
 
     cheap = parse_featurizers(",".join(n for n in FEATURIZERS.names() if FEATURIZERS.get(n).cheap))
     assert "morgan" in {f.name for f in cheap}

@@ -6,11 +6,11 @@ import mlflow
 import pandas as pd
 import pytest
 
-from molpipe import lifecycle
 from molpipe.config import ValidationOptions
 from molpipe.featurize import parse_featurizers
 from molpipe.featurize.job import featurize
 from molpipe.ingest.job import ingest
+from molpipe.registry import lifecycle
 from molpipe.split.job import split
 from molpipe.train.job import TrainRequest, train
 from molpipe.train.loop import TrainConfig
@@ -113,7 +113,7 @@ def test_champion_pyfunc_predicts_row_by_row_from_smiles(hiv):
 
 def test_pretrain_then_chemberta_trains_on_its_weights(hiv, tmp_path):
     from molpipe.models.chemberta import resolve_pretrained
-    from molpipe.predict import Predictor
+    from molpipe.models.predictor import Predictor
     from molpipe.train.pretrain import PretrainConfig, pretrain
 
     tiny = PretrainConfig(hidden=32, layers=1, heads=2, epochs=1, batch_size=32, max_length=96)

@@ -7,8 +7,8 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 from molpipe.featurize import parse_featurizers
+from molpipe.lab.diversity import pick
 from molpipe.score.acquisition import AcquisitionContext, acquire, available_acquisitions, hash_uniform
-from molpipe.score.diversity import pick
 from molpipe.score.domain import FINGERPRINT, TrainingIndex, bits_of, on_bits
 
 KEYS = ["A", "B", "C", "D"]

@@ -7,7 +7,7 @@ from rdkit import Chem
 from molpipe.chem.standardize import StandardizeOptions
 from molpipe.featurize import parse_featurizers
 from molpipe.featurize.batch import FEATURE_SCHEMA, featurize_batch, standardize_batch
-from molpipe.parallel import shutdown_pools
+from molpipe.runtime.parallel import shutdown_pools
 
 
 def raw_batch(structures, read_errors=None):
@@ -81,7 +81,7 @@ def _fingerprint_sums(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def test_map_batches_sends_only_each_slice_and_keeps_order(data_dir):
-    from molpipe.parallel import _ipc_bytes, map_batches
+    from molpipe.runtime.parallel import _ipc_bytes, map_batches
 
     (morgan,) = parse_featurizers("morgan")
     smiles = [line.split(",")[0] for line in (data_dir / "hiv_sample.csv").read_text().splitlines()[1:]]
@@ -104,7 +104,7 @@ def test_map_batches_sends_only_each_slice_and_keeps_order(data_dir):
 
 
 def test_map_batches_queues_the_next_batch_before_handing_on_results(data_dir):
-    from molpipe.parallel import map_batches
+    from molpipe.runtime.parallel import map_batches
 
     (morgan,) = parse_featurizers("morgan")
     smiles = [line.split(",")[0] for line in (data_dir / "hiv_sample.csv").read_text().splitlines()[1:61]]

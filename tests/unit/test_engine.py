@@ -5,8 +5,8 @@ import os
 import pytest
 
 from molpipe.config import load_settings
-from molpipe.spark import engine_name, udf_workers
-from molpipe.spark_server import _jars_conf, _parse_conf, delta_coordinate, start_spark_server, task_slots
+from molpipe.runtime.engine import engine_name, udf_workers
+from molpipe.runtime.spark_server import _jars_conf, _parse_conf, delta_coordinate, start_spark_server, task_slots
 
 
 def test_task_slots_follow_the_master():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from molpipe import task_values
+from molpipe.databricks import task_values
 from molpipe.ingest.landing import process_landing
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from molpipe.cli import format_maintained
 from molpipe.config import MaintainOptions, load_settings
-from molpipe.maintain import (
+from molpipe.lake.maintain import (
     MaintainSummary,
     TableMaintenance,
     check_options,

@@ -10,8 +10,8 @@ import sys
 import threading
 
 from molpipe.config import load_settings
-from molpipe.parallel import _pool, shutdown_pools, warm
-from molpipe.spark import udf_workers
+from molpipe.runtime.engine import udf_workers
+from molpipe.runtime.parallel import _pool, shutdown_pools, warm
 
 
 def _modules_after(code: str) -> set[str]:
@@ -29,7 +29,7 @@ def test_a_scoring_driver_reads_its_model_without_torch(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     modules = _modules_after(
         "import molpipe.cli, molpipe.score.job\n"
-        "from molpipe.predict import ModelFolder\n"
+        "from molpipe.models.predictor import ModelFolder\n"
         f"folder = ModelFolder.read({str(tmp_path)!r})\n"
         "assert [f.name for f in folder.featurizers] == ['graph', 'rdkit2d'] and len(folder.weights) == 2"
     )
@@ -43,8 +43,8 @@ def test_a_scoring_worker_needs_no_mlflow():
 
 
 def test_models_pickled_under_the_old_pyfunc_path_still_load():
-    """Registered models pickled their pyfunc as ``molpipe.predict.MolpipePyfunc`` before it moved."""
-    from molpipe.pyfunc import MolpipePyfunc
+    """Registered models pickled their pyfunc as ``molpipe.models.predictor.MolpipePyfunc`` before it moved."""
+    from molpipe.registry.pyfunc import MolpipePyfunc
 
     assert pickle.loads(b"cmolpipe.predict\nMolpipePyfunc\n.") is MolpipePyfunc
 
@@ -74,7 +74,7 @@ def test_udf_workers_are_known_before_the_engine_starts(monkeypatch):
 def test_only_a_forkserver_freezes_and_skips_its_teardown():
     """The forkserver's last preload freezes its heap and ends it without the interpreter's teardown once the job is
     gone. Imported anywhere else it must change nothing, least of all how a process exits (a test run's status)."""
-    script = "import molpipe.forkserver_freeze, gc, sys; assert gc.get_freeze_count() == 0; sys.exit(3)"
+    script = "import molpipe.runtime.forkserver_freeze, gc, sys; assert gc.get_freeze_count() == 0; sys.exit(3)"
     assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 3
     try:  # a worker forked from the forkserver starts with the heap its forkserver froze
         assert _pool(2, ["molpipe.chem.standardize"]).submit(gc.get_freeze_count).result() > 0

@@ -3,7 +3,7 @@
 import pytest
 
 from molpipe.config import load_settings
-from molpipe.tables import TABLES, Catalog
+from molpipe.lake.tables import TABLES, Catalog
 
 
 def test_local_tables_live_under_home(tmp_path):

@@ -8,7 +8,7 @@ import torch
 
 from molpipe.models import available_models, get_model
 from molpipe.models.smiles_tokenizer import build_tokenizer, smiles_tokens
-from molpipe.train.tasks import infer_kind, masked_loss, metrics
+from molpipe.models.tasks import infer_kind, masked_loss, metrics
 
 
 def test_missing_labels_do_not_contribute_to_the_loss():
@@ -37,8 +37,8 @@ def test_task_kind_from_values():
 
 
 def test_soft_labels_count_by_majority_in_metrics_and_plots(tmp_path):
+    from molpipe.models.tasks import Task
     from molpipe.train.plots import write_plots
-    from molpipe.train.tasks import Task
 
     predictions, targets = np.array([[0.9], [0.8], [0.1], [0.2]]), np.array([[1.0], [0.5], [0.0], [0.0]])
     assert metrics(predictions, targets, "classification")["roc_auc"] == pytest.approx(1.0)

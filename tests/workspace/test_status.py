@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from molpipe.workspace_status import format_status, workspace_status
+from molpipe.databricks.workspace_status import format_status, workspace_status
 
 MODEL = "ml.molpipe.hiv_gnn"
 JOBS = {
@@ -24,7 +24,7 @@ JOBS = {
             "settings": {
                 "name": "molpipe-retrain_on_new_results",
                 "tags": {"project": "molpipe"},
-                "trigger": {"pause_status": "PAUSED", "table_update": {"table_names": ["ml.molpipe.lab_results"]}},
+                "trigger": {"pause_status": "PAUSED", "table_update": {"table_names": ["ml.molpipe.lab.results"]}},
             },
         },
         {"job_id": 99, "settings": {"name": "someone-elses-job", "tags": {"project": "other"}}},

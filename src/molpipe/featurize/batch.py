@@ -2,7 +2,7 @@
 
 These are what the Spark UDFs call (:mod:`molpipe.featurize.job`), and they are plain functions of Arrow data, so
 they are tested without Spark. The inner ``*_chunk`` functions take and return plain Python lists: they are what
-crosses to worker processes (:mod:`molpipe.parallel`), so they stay small to pickle.
+crosses to worker processes (:mod:`molpipe.runtime.parallel`), so they stay small to pickle.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rdkit import Chem
 
 from molpipe.chem.standardize import Rejected, StandardizeOptions, standardize_structure
 from molpipe.featurize.registry import Featurizer
-from molpipe.parallel import map_chunks
+from molpipe.runtime.parallel import map_chunks
 
 STANDARDIZED_FIELDS = [
     pa.field("inchikey", pa.string()),

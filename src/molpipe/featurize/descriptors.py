@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from molpipe.tables import Catalog
+from molpipe.lake.tables import Catalog
 
 
 def descriptor_frame(catalog: Catalog, library: str, rows, names: list[str]):

@@ -26,12 +26,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from molpipe import progress
 from molpipe.chem.reasons import Reason
 from molpipe.chem.standardize import StandardizeOptions
 from molpipe.featurize.batch import featurize_batch, iter_batches, standardize_batch
 from molpipe.featurize.registry import Featurizer
-from molpipe.tables import Catalog, stage
+from molpipe.lake.tables import Catalog, stage
+from molpipe.runtime import progress
 
 _STANDARDIZED = (
     "library STRING, load_id STRING, source_file STRING, source_row BIGINT, record_id STRING, structure STRING, "

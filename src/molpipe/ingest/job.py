@@ -20,10 +20,10 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from molpipe import progress
 from molpipe.ingest.columns import RAW_SCHEMA, ColumnRoles, raw_rows, resolve_roles
 from molpipe.ingest.readers import open_reader
-from molpipe.tables import Catalog
+from molpipe.lake.tables import Catalog
+from molpipe.runtime import progress
 
 
 @dataclass

@@ -36,12 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from molpipe import tracking
 from molpipe.config import MonitorOptions
 from molpipe.featurize.descriptors import descriptor_frame
+from molpipe.lake.tables import Catalog
 from molpipe.monitor import drift
 from molpipe.monitor.drift import Measure
-from molpipe.tables import Catalog
+from molpipe.registry import tracking
 
 AD_EDGES = np.round(np.arange(0.05, 1.0, 0.05), 2)  # fixed bins of ad_similarity for the report
 RUN_COLUMNS = ["scoring_run_id", "library", "model_name", "model_version", "label", "training_split_id"]
@@ -184,7 +184,7 @@ def held_out_predictions(catalog: Catalog, predictor, library: str, molecules, l
     stored features as scoring reads them (computed where a spec is missing); molecules it fails on are left out."""
     from pyspark.sql import functions as F
 
-    from molpipe.train.data import join_features, row_features
+    from molpipe.featurize.read import join_features, row_features
 
     features = catalog.read("features").where(F.col("library") == library)
     rows = join_features(molecules, features, predictor.featurizers, how="left").toPandas().to_dict("records")
@@ -203,7 +203,7 @@ def held_out_predictions(catalog: Catalog, predictor, library: str, molecules, l
 
 def training_data_changed(catalog: Catalog, run_tags: dict[str, str]) -> bool:
     """Whether ``molecules`` or ``splits`` have moved past the Delta versions a training run recorded."""
-    from molpipe.lifecycle import lineage_version
+    from molpipe.registry.lifecycle import lineage_version
 
     return any(
         catalog.version(table) > lineage_version(run_tags[f"molpipe.lineage.{table}"])

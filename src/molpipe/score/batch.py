@@ -1,6 +1,6 @@
 """What a scoring worker does with a chunk of pool rows: prediction, uncertainty and applicability domain.
 
-Plain functions of row dicts (the columns :func:`molpipe.train.data.join_features` gives: ``inchikey``,
+Plain functions of row dicts (the columns :func:`molpipe.featurize.read.join_features` gives: ``inchikey``,
 ``smiles`` and stored feature columns, null where a molecule lacks a spec), so the Spark job, the throughput
 benchmark's plain loop and the tests all run the same code. The model is loaded once per process, a version
 (``models:/NAME/VERSION``, never an alias, so a promotion during a run cannot mix versions) from the local copy the
@@ -19,10 +19,10 @@ import numpy as np
 import pyarrow as pa
 from rdkit import Chem
 
-from molpipe.predict import Predictor, load_model_folder
+from molpipe.featurize.read import row_features
+from molpipe.models.predictor import Predictor, load_model_folder
 from molpipe.score.acquisition import Acquirer
 from molpipe.score.domain import FINGERPRINT, TrainingIndex, bits_of, on_bits
-from molpipe.train.data import row_features
 
 _lock = threading.Lock()
 _predictors: dict[tuple[str, str], Predictor] = {}  # by (registry, models:/NAME/VERSION): homes reuse names
@@ -69,7 +69,7 @@ def download_model(ref: ModelRef, destination: Path) -> ModelRef:
 
 
 def load_predictor(ref: ModelRef) -> Predictor:
-    """The model's :class:`~molpipe.predict.Predictor`, loaded once per process: from ``ref.folder`` if given, else
+    """The model's :class:`~molpipe.models.predictor.Predictor`, loaded once per process: from ``ref.folder`` if given, else
     downloaded from the registry (an executor of a cluster, which cannot see the driver's files)."""
     key = (ref.registry_uri, ref.uri)
     with _lock:
@@ -99,7 +99,7 @@ def training_index(source: bytes | str) -> TrainingIndex:
 
 @dataclass(frozen=True)
 class ScoreChunk:
-    """Picklable: what :func:`molpipe.parallel.map_chunks` runs on each chunk of rows."""
+    """Picklable: what :func:`molpipe.runtime.parallel.map_chunks` runs on each chunk of rows."""
 
     model: ModelRef
     index: bytes | str  # TrainingIndex.to_bytes() of the model's training set, or a local file holding them

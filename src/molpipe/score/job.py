@@ -12,7 +12,7 @@
   through the job with no join holding it; stored ones are joined one hash slice of the pool at a time;
 * **per molecule**: prediction of one label, uncertainty (ensemble spread or MC-dropout), applicability domain
   (max Tanimoto to the training set) and the acquisition score, computed in an iterator-form Arrow UDF
-  (``mapInArrow``) whose batches go to the worker pool (:mod:`molpipe.parallel`); a molecule the model fails on
+  (``mapInArrow``) whose batches go to the worker pool (:mod:`molpipe.runtime.parallel`); a molecule the model fails on
   goes to ``quarantine`` (reason ``scoring_error``, load ``score:<run id>``), never to ``candidates``;
 * **rank** over the whole run by acquisition score (ties by InChIKey).
 
@@ -34,18 +34,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from molpipe import progress, tracking
 from molpipe.chem.reasons import Reason
 from molpipe.config import ScoreOptions
-from molpipe.parallel import map_batches, map_chunks, warm
-from molpipe.predict import ModelFolder, model_dir, resolve_uncertainty
+from molpipe.featurize.read import join_features
+from molpipe.lake.tables import Catalog, stage
+from molpipe.models.predictor import ModelFolder, model_dir, resolve_uncertainty
+from molpipe.registry import tracking
+from molpipe.registry.tracking import CHAMPION
+from molpipe.runtime import progress
+from molpipe.runtime.parallel import map_batches, map_chunks, warm
 from molpipe.score import WORKER_MODULES
 from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
 from molpipe.score.batch import STAGED_SCHEMA, ModelRef, ScoreBatch, ScoreChunk, download_model, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
-from molpipe.tables import Catalog, stage
-from molpipe.tracking import CHAMPION
-from molpipe.train.data import SPLITS, join_features, latest_split_id
+from molpipe.split.read import SPLITS, latest_split_id
 
 # A rank is one global order: the single sorted partition Spark Connect warns about (at plan time) is intended.
 warnings.filterwarnings("ignore", message=".*No Partition Defined for Window operation")
@@ -286,7 +288,7 @@ def _pool(catalog: Catalog, library: str, split_id: str | None, train_library: s
         (F.col("library") == train_library) & (F.col("split_id") == train_split) & F.col("split").isin(*SPLITS)
     )
     # "molecules the model never saw" as a right join from the (bounded) seen set: a hash join holds its left
-    # side, so a left anti join would hold the whole library while the pool streams past (see molpipe.spark)
+    # side, so a left anti join would hold the whole library while the pool streams past (see molpipe.runtime.engine)
     seen = seen.select("inchikey", F.lit(True).alias("_seen"))
     return seen.join(molecules, "inchikey", "right").where(F.col("_seen").isNull()).drop("_seen"), split_id
 

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from molpipe.registry.tracking import CHAMPION
 from molpipe.serve.runner import Runner, make_runner
-from molpipe.tracking import CHAMPION
 
 log = logging.getLogger("molpipe.serve")
 

@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from molpipe.predict import ModelFolder, load_model_folder, model_dir
+from molpipe.models.predictor import ModelFolder, load_model_folder, model_dir
 
 EXAMPLE_SMILES = "CC(=O)Oc1ccccc1C(=O)O"
 WORKER_CRASHED = "worker_crashed"
@@ -36,11 +36,11 @@ MODEL_ERROR = "model_error"
 # of the import time
 _PRELOAD = [
     "molpipe.serve.runner",
-    "molpipe.predict",
+    "molpipe.models.predictor",
     "molpipe.models.networks",
     "molpipe.featurize",
     "molpipe.chem.standardize",
-    "molpipe.forkserver_freeze",  # last: freezes what the others imported
+    "molpipe.runtime.forkserver_freeze",  # last: freezes what the others imported
 ]
 _MIN_CHUNK = 8  # molecules per worker task: smaller batches are not worth splitting
 

@@ -16,8 +16,8 @@ def configure_registry(settings: Settings) -> bool:
     an explicit ``MLFLOW_TRACKING_URI`` (e.g. a central MLflow server) wins. True on Databricks."""
     import mlflow
 
-    from molpipe import tracking
-    from molpipe.spark import is_databricks
+    from molpipe.registry import tracking
+    from molpipe.runtime.engine import is_databricks
 
     databricks = is_databricks()
     tracking.configure(settings, databricks)
@@ -29,7 +29,7 @@ def configure_registry(settings: Settings) -> bool:
 
 def model_ref(text: str, settings: Settings, databricks: bool) -> ModelRef:
     """The reference of ``--model``; a bare name becomes ``catalog.schema.name`` on Databricks."""
-    from molpipe import tracking
+    from molpipe.registry import tracking
 
     ref = ModelRef.parse(text)
     if databricks and "." not in ref.name:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from molpipe.lake.tables import Catalog
 from molpipe.split.assign import Fractions, balanced_scaffold_split
-from molpipe.tables import Catalog
 
 METHODS = ("scaffold", "random")
 

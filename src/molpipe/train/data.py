@@ -18,11 +18,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from molpipe.featurize import Featurizer
-from molpipe.featurize.graph import from_flat
-from molpipe.tables import Catalog
-from molpipe.train.tasks import Task, infer_kind
+from molpipe.featurize.read import join_features, row_features
+from molpipe.lake.tables import Catalog
+from molpipe.models.tasks import Task, infer_kind
+from molpipe.split.read import SPLITS
 
-SPLITS = ("train", "valid", "test")
 LINEAGE_TABLES = ("molecules", "features", "splits")
 
 
@@ -56,34 +56,6 @@ def resolve_task(catalog: Catalog, library: str, labels: Sequence[str] | None, k
         values = molecules.select(F.explode(F.map_values("labels")).alias("v")).limit(100_000).toPandas()["v"]
         kind = infer_kind(values.to_numpy(dtype=float))
     return Task(tuple(chosen), kind)
-
-
-def latest_split_id(catalog: Catalog, library: str) -> str:
-    from pyspark.sql import functions as F
-
-    row = (
-        catalog.read("splits").where(F.col("library") == library)
-        .groupBy("split_id").agg(F.max("created_at").alias("at")).orderBy(F.desc("at")).first()
-    )  # fmt: skip
-    if row is None:
-        raise ValueError(f"library {library!r} has no split: run `molpipe split --library {library}` first")
-    return row["split_id"]
-
-
-def join_features(rows, features, featurizers: Sequence[Featurizer], how: str = "inner"):
-    """``rows`` (with ``inchikey``) + one column per featurizer spec (graphs: ``graph_x``, ``graph_edge_index``,
-    ``graph_edge_attr``) from the long ``features`` table; ``how="left"`` keeps molecules lacking a spec."""
-    from pyspark.sql import functions as F
-
-    for featurizer in featurizers:
-        spec = features.where(F.col("spec") == featurizer.spec)
-        if featurizer.kind == "graph":
-            columns = [F.col("values").alias("graph_x"), F.col("edge_index").alias("graph_edge_index"),
-                       F.col("edge_attr").alias("graph_edge_attr")]  # fmt: skip
-        else:
-            columns = [F.col("values").alias(featurizer.name)]
-        rows = rows.join(spec.select("inchikey", *columns), "inchikey", how)
-    return rows
 
 
 def materialize(
@@ -122,19 +94,6 @@ def materialize(
             + ", ".join(f.spec for f in featurizers) + f": run `molpipe featurize --library {library} --featurizers …`"
         )  # fmt: skip
     return result
-
-
-def row_features(row: dict, featurizers: Sequence[Featurizer]) -> dict:
-    """One materialized row -> the per-molecule feature dict models collate (a featurizer whose columns are
-    null is left out, for :meth:`molpipe.predict.Predictor.complete` to compute)."""
-    features = {"smiles": row["smiles"]}
-    for featurizer in featurizers:
-        if featurizer.kind == "graph":
-            if row.get("graph_x") is not None:
-                features[featurizer.name] = from_flat(row["graph_x"], row["graph_edge_index"], row["graph_edge_attr"])
-        elif row.get(featurizer.name) is not None:
-            features[featurizer.name] = np.asarray(row[featurizer.name], dtype=np.float32)
-    return features
 
 
 class Shard:

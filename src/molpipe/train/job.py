@@ -3,7 +3,7 @@
 
 The run records: parameters, per-epoch metrics, the Delta versions it read (as MLflow dataset inputs and tags),
 learning curves and ROC/PR or parity plots (PNG), the resolved config and the split, and the model as a pyfunc
-whose input is SMILES (:mod:`molpipe.predict`). Training runs in ``num_processes`` DDP processes through
+whose input is SMILES (:mod:`molpipe.models.predictor`). Training runs in ``num_processes`` DDP processes through
 ``TorchDistributor`` (in-line for one process): on the driver (``placement="driver"``, ``local_mode=True``) or one
 process per barrier task on the executors (``placement="executors"``, ``local_mode=False``; each rank reads its shard
 from the run's folder under ``$MOLPIPE_HOME/staging``, which every executor must see: a Unity Catalog Volume on
@@ -20,12 +20,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from molpipe import __version__, tracking
+from molpipe import __version__
+from molpipe.lake.tables import Catalog
 from molpipe.models import get_model
-from molpipe.tables import Catalog
-from molpipe.tracking import CHALLENGER
+from molpipe.registry import tracking
+from molpipe.registry.tracking import CHALLENGER
+from molpipe.split.read import latest_split_id
 from molpipe.train import plots
-from molpipe.train.data import latest_split_id, materialize, resolve_task
+from molpipe.train.data import materialize, resolve_task
 from molpipe.train.loop import TrainConfig, train_rank
 
 
@@ -135,7 +137,7 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
     ensemble's test predictions to ``out``."""
     import numpy as np
 
-    from molpipe.train.tasks import metrics
+    from molpipe.models.tasks import metrics
 
     outcomes, identical, predictions = [], True, []
     for member in range(config.ensemble):
@@ -232,8 +234,8 @@ def _log_pyfunc(model_dir: Path, registered: str):
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-    from molpipe.predict import Predictor
-    from molpipe.pyfunc import MolpipePyfunc
+    from molpipe.models.predictor import Predictor
+    from molpipe.registry.pyfunc import MolpipePyfunc
 
     outputs = Predictor(model_dir).output_columns()
     signature = ModelSignature(

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from molpipe.models.tasks import Task, label_units, masked_loss, metrics
 from molpipe.train.data import Materialized, Shard
-from molpipe.train.tasks import Task, masked_loss, metrics
 
 
 @dataclass
@@ -128,7 +128,7 @@ def _evaluate(module, kind, state, task: Task, files, featurizers, rank, world, 
     with torch.no_grad():
         for _, molecules, y in Shard(files[rank::world], featurizers).batches(256):
             logits = module(kind.collate(molecules, state).to(device)).cpu()
-            predictions.append(_output(logits, state, task).numpy())
+            predictions.append(label_units(logits, state, task).numpy())
             targets.append(y)
     n_tasks = len(task.labels)
     local = (np.concatenate(predictions) if predictions else np.zeros((0, n_tasks), np.float32),
@@ -139,15 +139,6 @@ def _evaluate(module, kind, state, task: Task, files, featurizers, rank, world, 
         local = (np.concatenate([g[0] for g in gathered]), np.concatenate([g[1] for g in gathered]))
     result = metrics(local[0], local[1], task.kind) if len(local[0]) else {}
     return {"metrics": result, "predictions": local[0], "targets": local[1]} if keep else result
-
-
-def _output(logits, state, task: Task):
-    """Model outputs in label units: probabilities, or regression values un-scaled."""
-    import torch
-
-    if task.kind == "classification":
-        return torch.sigmoid(logits)
-    return logits * torch.tensor(state["targets"]["std"]) + torch.tensor(state["targets"]["mean"])
 
 
 def _scale(targets, state, task: Task):

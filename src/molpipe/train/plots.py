@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from molpipe.train.tasks import Task, binary_targets
+from molpipe.models.tasks import Task, binary_targets
 
 
 def log_training_plots(out: Path, history: list[dict], task: Task) -> None:

@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from molpipe import progress, tracking
+from molpipe.lake.tables import Catalog
 from molpipe.models.smiles_tokenizer import build_tokenizer
-from molpipe.tables import Catalog
+from molpipe.registry import tracking
+from molpipe.runtime import progress
 
 
 @dataclass

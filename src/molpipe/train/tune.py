@@ -14,10 +14,11 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from molpipe import tracking
+from molpipe.lake.tables import Catalog
 from molpipe.models import get_model
-from molpipe.tables import Catalog
-from molpipe.train.data import latest_split_id, materialize, resolve_task
+from molpipe.registry import tracking
+from molpipe.split.read import latest_split_id
+from molpipe.train.data import materialize, resolve_task
 from molpipe.train.job import TrainRequest, TrainSummary, scratch_dir, train
 from molpipe.train.loop import TrainConfig, train_rank
 

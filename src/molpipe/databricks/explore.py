@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from molpipe.featurize.descriptors import descriptor_frame
-from molpipe.tables import Catalog
+from molpipe.lake.tables import Catalog
 
 PROPERTIES = ("MolWt", "MolLogP", "TPSA", "NumHDonors", "NumHAcceptors", "NumRotatableBonds", "RingCount", "qed")
 

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal, Mapping, NamedTuple
 
 from molpipe.config import MaintainOptions
-from molpipe.tables import TABLES, Catalog
+from molpipe.lake.tables import TABLES, Catalog
 
 RETENTION_PROPERTY = "delta.deletedFileRetentionDuration"
 DELTA_DEFAULT_RETENTION_HOURS = 168  # the property's default, "interval 7 days", and VACUUM's minimum
@@ -78,7 +78,7 @@ def maintain(
 
     Args:
         catalog: molpipe's tables on the engine.
-        engine_kind: :attr:`molpipe.spark.Engine.kind`; it picks Delta's SQL commands or the ``deltalake`` package.
+        engine_kind: :attr:`molpipe.runtime.engine.Engine.kind`; it picks Delta's SQL commands or the ``deltalake`` package.
         options: the retention and how much history to report (``[maintain]``).
         library: compact only this library's partitions, and skip the tables that have none (``featurizer_specs``);
             VACUUM is table-wide either way.

@@ -19,7 +19,7 @@ from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
-from molpipe import progress
+from molpipe.runtime import progress
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -31,7 +31,7 @@ _pools: dict[int, Executor] = {}
 
 def map_chunks(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], workers: int, chunk_size: int) -> list[R]:
     """``fn`` over ``items`` in chunks, results concatenated in order; each finished chunk counts towards
-    :func:`molpipe.progress.advance`. ``fn`` must be picklable (a module-level function or an instance of a
+    :func:`molpipe.runtime.progress.advance`. ``fn`` must be picklable (a module-level function or an instance of a
     module-level class) taking a list and returning a list."""
     chunks = [list(items[i : i + chunk_size]) for i in range(0, len(items), chunk_size)]
     parts = map(fn, chunks) if workers <= 1 or len(chunks) <= 1 else _pool(workers).map(fn, chunks)
@@ -44,7 +44,7 @@ def map_chunks(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], workers
 
 def map_batches(fn: Callable, batches: Iterable, workers: int, chunk_rows: int) -> Iterator:
     """``fn`` (Arrow record batch -> record batch) over a stream of ``batches``, each in slices of ``chunk_rows``
-    rows; yields the results in order, and each finished slice counts towards :func:`molpipe.progress.advance`.
+    rows; yields the results in order, and each finished slice counts towards :func:`molpipe.runtime.progress.advance`.
 
     Slices cross to the worker processes as Arrow IPC streams, which carry only the slice: pickling a slice would
     copy every buffer of the whole batch (a 256-row slice of 8,192 fingerprints: 67 MB instead of 2 MB). The next
@@ -132,7 +132,7 @@ def _pool(workers: int, preload: Sequence[str] = ()) -> Executor:
     with _lock:
         if workers not in _pools:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([*_PRELOAD, *preload, "molpipe.forkserver_freeze"])
+            context.set_forkserver_preload([*_PRELOAD, *preload, "molpipe.runtime.forkserver_freeze"])
             _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         return _pools[workers]
 

@@ -90,3 +90,12 @@ def metrics(predictions: np.ndarray, targets: np.ndarray, kind: str) -> dict[str
             scores.setdefault("mae", []).append(mean_absolute_error(y, p))
             scores.setdefault("r2", []).append(r2_score(y, p) if len(y) > 1 else math.nan)
     return {name: float(np.mean(values)) for name, values in scores.items()}
+
+
+def label_units(logits, state, task: Task):
+    """Model outputs in label units: probabilities, or regression values un-scaled."""
+    import torch
+
+    if task.kind == "classification":
+        return torch.sigmoid(logits)
+    return logits * torch.tensor(state["targets"]["std"]) + torch.tensor(state["targets"]["mean"])

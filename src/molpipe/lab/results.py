@@ -20,8 +20,8 @@ from typing import Sequence
 from molpipe.featurize.job import featurize
 from molpipe.featurize.registry import Featurizer
 from molpipe.ingest.job import ingest
-from molpipe.tables import Catalog
-from molpipe.train.data import latest_split_id
+from molpipe.lake.tables import Catalog
+from molpipe.split.read import latest_split_id
 
 
 @dataclass

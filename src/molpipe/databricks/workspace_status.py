@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from molpipe.tracking import CHAMPION
+from molpipe.registry.tracking import CHAMPION
 
 
 @dataclass

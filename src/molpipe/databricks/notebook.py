@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from molpipe.config import load_settings
-from molpipe.tables import Catalog
+from molpipe.lake.tables import Catalog
 
 
 def notebook_catalog(spark: Any, catalog: str = "", schema: str = "") -> Catalog:
     """The catalog for a notebook: settings from the environment (``MOLPIPE_*``), widgets' values over them."""
-    from molpipe import tracking
-    from molpipe.spark import is_databricks
+    from molpipe.registry import tracking
+    from molpipe.runtime.engine import is_databricks
 
     settings = load_settings()
     if catalog:

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 
 from molpipe.config import ValidationOptions
-from molpipe.tables import Catalog
-from molpipe.tracking import CHALLENGER, CHAMPION
-from molpipe.train.tasks import Task, metrics
+from molpipe.lake.tables import Catalog
+from molpipe.models.tasks import Task, metrics
+from molpipe.registry.tracking import CHALLENGER, CHAMPION
 
 HISTORY_TAG = "molpipe.champion_history"
 

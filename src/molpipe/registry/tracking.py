@@ -26,7 +26,7 @@ def configure(settings: Settings, databricks: bool = False) -> None:
 
     # molpipe reports what it did itself; MLflow's INFO lines (database migrations, "validating input example")
     # and its advice on cloudpickle would bury that in every job log (its advice on type hints is dropped where the
-    # pyfunc class is defined, molpipe.pyfunc)
+    # pyfunc class is defined, molpipe.registry.pyfunc)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
 
     if databricks:

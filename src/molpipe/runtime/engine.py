@@ -5,15 +5,15 @@ Four places, one API (Spark Connect only: DataFrames, SQL, ``mapInPandas``/``map
 * ``MOLPIPE_SPARK_REMOTE=sc://host:port``: any Spark Connect endpoint;
 * on a Databricks cluster (``DATABRICKS_RUNTIME_VERSION`` is set): the runtime's session;
 * ``MOLPIPE_ENGINE=spark``: an Apache Spark Connect server with Delta Lake that molpipe starts for the command
-  (:mod:`molpipe.spark_server`), on ``MOLPIPE_SPARK_MASTER`` (``local[*]``, ``local-cluster[N,C,MB]``, ``spark://``);
+  (:mod:`molpipe.runtime.spark_server`), on ``MOLPIPE_SPARK_MASTER`` (``local[*]``, ``local-cluster[N,C,MB]``, ``spark://``);
 * otherwise (``MOLPIPE_ENGINE=sail``, the default) an embedded Sail server (Rust, native Delta Lake, no JVM) started
   in this process.
 
 Sail runs every Python UDF in the one interpreter of the process that hosts it, so CPU-bound chemistry inside a
 UDF would get one core however many partitions there are. :attr:`Engine.udf_workers` says how many worker
-processes a UDF should fan its batches out to (:mod:`molpipe.parallel`): every core under embedded Sail, one
+processes a UDF should fan its batches out to (:mod:`molpipe.runtime.parallel`): every core under embedded Sail, one
 (in-line, no pool) where the engine already runs UDFs in parallel Python workers, as Spark and Databricks do. There
-the parallelism is the partitions': :meth:`molpipe.tables.Catalog.spread` spreads a UDF's input over the task slots.
+the parallelism is the partitions': :meth:`molpipe.lake.tables.Catalog.spread` spreads a UDF's input over the task slots.
 
 Embedded Sail runs with its optimizer's join swap off (``SAIL_OPTIMIZER__ENABLE_JOIN_SWAP=false``, unless set
 otherwise): a hash join then holds its left side in memory and streams the right one, and molpipe writes every join
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from molpipe.config import Settings
-from molpipe.tables import Catalog
+from molpipe.lake.tables import Catalog
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Engine:
     _server: Any = field(default=None, repr=False)
 
     def stop(self) -> None:
-        from molpipe.parallel import shutdown_pools
+        from molpipe.runtime.parallel import shutdown_pools
 
         shutdown_pools()
         if self._server is not None or self.kind == "remote":
@@ -90,7 +90,7 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
         spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
         return Engine(spark, "databricks", udf_workers(settings))
     if engine_name(settings) == "spark":
-        from molpipe.spark_server import start_spark_server
+        from molpipe.runtime.spark_server import start_spark_server
 
         server = start_spark_server(settings=settings)
         try:

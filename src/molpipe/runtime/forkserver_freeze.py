@@ -1,4 +1,4 @@
-"""The last module a worker pool's forkserver preloads (:mod:`molpipe.parallel`, :mod:`molpipe.serve.runner`).
+"""The last module a worker pool's forkserver preloads (:mod:`molpipe.runtime.parallel`, :mod:`molpipe.serve.runner`).
 
 Importing it there freezes the forkserver's heap (``gc.freeze``), as the ``gc`` documentation advises before
 ``fork()`` without ``exec()``: the workers forked from it then never walk the preloaded modules' objects (torch,

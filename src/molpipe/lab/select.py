@@ -2,7 +2,7 @@
 
 The candidates are ranked by the run's own acquisition score, or re-scored with another ``--strategy`` from their
 stored prediction and uncertainty (with the run's incumbent, beta, xi and seed from its MLflow parameters); the
-best ``k * oversample`` go to the diversity step (:mod:`molpipe.score.diversity`), which picks ``k``.
+best ``k * oversample`` go to the diversity step (:mod:`molpipe.lab.diversity`), which picks ``k``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from molpipe.config import SelectOptions
+from molpipe.lab.diversity import pick
+from molpipe.lab.report import write_batch
+from molpipe.lake.tables import Catalog
 from molpipe.score.acquisition import Acquirer, AcquisitionContext
-from molpipe.score.diversity import pick
-from molpipe.score.report import write_batch
-from molpipe.tables import Catalog
 
 
 @dataclass
@@ -38,7 +38,7 @@ def select(
     import mlflow
     from pyspark.sql import functions as F
 
-    from molpipe import tracking
+    from molpipe.registry import tracking
 
     run = catalog.read("candidates").where(F.col("scoring_run_id") == run_id)
     meta = run.select("library", "acquisition", "model_name", "model_version").first()

@@ -1,0 +1,1 @@
+"""Databricks helpers: notebooks, job task values, the deployed workspace's status."""

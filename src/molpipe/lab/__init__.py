@@ -1,0 +1,1 @@
+"""The lab batch: picked from a scoring run, diverse, reported, and the lab's results merged back."""
