@@ -48,9 +48,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from molpipe.cli.demo import bundled_library
     from pyspark.sql import functions as F
 
+    from molpipe.cli.demo import bundled_library
     from molpipe.config import ScoreOptions, SelectOptions, load_settings
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
@@ -88,8 +88,8 @@ def main() -> None:
                     request = TrainRequest(library, f"al_{strategy}", (LABEL,), split_id=split_id, num_processes=1)
                     train(catalog, request, config)
                     lifecycle.promote(f"al_{strategy}", force=True)
-                    scored = score(catalog, library, f"al_{strategy}@champion",
-                                   ScoreOptions(acquisition=strategy, seed=number), engine.udf_workers)  # fmt: skip
+                    scored = score(catalog, library=library, model=f"al_{strategy}@champion",
+                                   options=ScoreOptions(acquisition=strategy, seed=number), workers=engine.udf_workers)  # fmt: skip
                     batch = select(catalog, scored.run_id, SelectOptions(k=k, diversity="none"), Path(tmp) / "lab")
                     measured = truth[truth["inchikey"].isin([row["inchikey"] for row in batch.batch])]
                     results_file = Path(tmp) / f"{library}-round{number}.csv"

@@ -89,7 +89,7 @@ def setup(args, work: Path, catalog, engine) -> dict[str, str]:
     ingest(catalog, zinc, "zinc")
     featurize(catalog, "zinc", featurizers, engine.udf_workers)
     options = ScoreOptions(acquisition="ucb", mc_samples=4)
-    runs = {name: score(catalog, name, "hiv_mlp@champion", options, engine.udf_workers) for name in ("hiv", "zinc")}
+    runs = {name: score(catalog, library=name, model="hiv_mlp@champion", options=options, workers=engine.udf_workers) for name in ("hiv", "zinc")}
     print(f"setup {time.monotonic() - started:.0f} s: scored " +
           ", ".join(f"{k} {v.scored:,}" for k, v in runs.items()), flush=True)  # fmt: skip
     return {name: run.run_id for name, run in runs.items()}

@@ -190,8 +190,10 @@ def main() -> None:
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
     from molpipe.registry import lifecycle, tracking
+    from molpipe.registry.card import ModelCard
+    from molpipe.registry.reference import PinnedModel
     from molpipe.runtime.engine import session
-    from molpipe.score.batch import ModelRef, ScoreChunk
+    from molpipe.score.batch import ScoreChunk
     from molpipe.score.job import _training_index, _training_set
     from molpipe.split.job import split
     from molpipe.train.job import TrainRequest, train
@@ -214,9 +216,9 @@ def main() -> None:
                 train(catalog, TrainRequest("esol", MODEL, num_processes=1), config)
                 lifecycle.promote(MODEL, force=True)
             version = mlflow.MlflowClient().get_model_version_by_alias(MODEL, "champion")
-            ref = ModelRef(f"models:/{MODEL}/{version.version}", mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-            label = json.loads(version.tags["task"])["labels"][0]
-            index, _ = _training_index(_training_set(catalog, "esol", version.tags["split_id"], label), 1, True)
+            ref = PinnedModel.of(MODEL, version.version)
+            card = ModelCard.of(version)
+            index, _ = _training_index(_training_set(catalog, "esol", card.split_id, card.task.labels[0]), 1, True)
             chunk = ScoreChunk(ref, index.to_bytes(), 0, args.uncertainty, ScoreOptions().mc_samples)
             for n in (int(x) for x in args.sizes.split(",")):
                 library = f"zinc{n}"

@@ -134,7 +134,7 @@ def scored_home(build_home, data_dir):
         ingest(catalog, data_dir / "esol_sample.csv", "esol")
         featurize(catalog, "esol", parse_featurizers("morgan"), workers=1)
         options = ScoreOptions(acquisition="ucb", mc_samples=2)
-        return {name: score(catalog, name, "hiv_mlp@champion", options).run_id for name in ("hiv", "esol")}
+        return {name: score(catalog, library=name, model="hiv_mlp@champion", options=options).run_id for name in ("hiv", "esol")}
 
     return build_home("scored", steps)
 

@@ -20,9 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from molpipe.chem.standardize import StandardizeOptions
-
 DEFAULT_FEATURIZERS = "morgan,rdkit2d,maccs,graph"
+
+
+@dataclass(frozen=True)
+class StandardizeOptions:
+    """How a structure is cleaned up before it is identified."""
+
+    largest_fragment: bool = True
+    neutralize: bool = True
+    canonical_tautomer: bool = False
+    max_heavy_atoms: int = 200
 
 
 @dataclass(frozen=True)

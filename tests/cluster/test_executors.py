@@ -120,13 +120,13 @@ def test_scoring_on_executors_matches_sail(cluster, cluster_home, catalog, tmp_p
     on_cluster = _catalog(cluster, tmp_path / "cluster-copy")
     shutil.copytree(home, on_cluster.settings.home_path)
     try:
-        cluster_run = score(on_cluster, "hiv", "hiv_mlp@champion", EXACT).run_id
+        cluster_run = score(on_cluster, library="hiv", model="hiv_mlp@champion", options=EXACT).run_id
         predicted = _candidates(on_cluster, cluster_run)
     finally:
         on_cluster.spark.stop()
     on_sail = Catalog(catalog.spark, catalog.settings.replace(home=str(tmp_path / "sail-copy")))
     shutil.copytree(home, on_sail.settings.home_path)
-    sail_run = score(on_sail, "hiv", "hiv_mlp@champion", EXACT).run_id
+    sail_run = score(on_sail, library="hiv", model="hiv_mlp@champion", options=EXACT).run_id
     expected = _candidates(on_sail, sail_run)
     assert len(predicted) == len(expected) > 0
     assert [k for k, _ in predicted] == [k for k, _ in expected]

@@ -9,10 +9,10 @@ import logging
 import pandas as pd
 import pytest
 
+from molpipe.registry.reference import ModelRef
 from molpipe.serve.logs import JsonFormatter
 from molpipe.serve.metrics import ServeMetrics
 from molpipe.serve.middleware import RequestEnvelope
-from molpipe.serve.model_store import ModelRef
 from molpipe.serve.runner import predict_rows
 
 pytestmark = pytest.mark.serve

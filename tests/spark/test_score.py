@@ -31,7 +31,7 @@ def champion(scored):
 
 
 def test_candidates_schema_ranks_and_pool(champion):
-    summary = score(champion, "hiv", "hiv_mlp@champion", ScoreOptions(acquisition="ucb", mc_samples=4))
+    summary = score(champion, library="hiv", model="hiv_mlp@champion", options=ScoreOptions(acquisition="ucb", mc_samples=4))
     rows = champion.read("candidates").where(F.col("scoring_run_id") == summary.run_id).toPandas()
     assert list(rows.columns) == CANDIDATE_COLUMNS
     pool = champion.read("splits").where(F.col("split") == "pool").count()
@@ -48,16 +48,16 @@ def test_candidates_schema_ranks_and_pool(champion):
 
 def test_rerun_replaces_its_rows_and_a_new_run_adds_its_own(champion):
     options = ScoreOptions(acquisition="thompson", mc_samples=2)
-    first = score(champion, "hiv", "hiv_mlp", options)
+    first = score(champion, library="hiv", model="hiv_mlp", options=options)
     this_run = F.col("scoring_run_id") == first.run_id
     before = champion.read("candidates").where(this_run).toPandas()
-    again = score(champion, "hiv", "hiv_mlp", options, run_id=first.run_id)
+    again = score(champion, library="hiv", model="hiv_mlp", options=options, run_id=first.run_id)
     after = champion.read("candidates").where(this_run).toPandas()
     assert again.run_id == first.run_id and len(after) == len(before)
     key = ["inchikey", "rank", "prediction", "acquisition_score"]
     pd.testing.assert_frame_equal(before.sort_values("inchikey")[key].reset_index(drop=True),
                                   after.sort_values("inchikey")[key].reset_index(drop=True))  # fmt: skip
-    other = score(champion, "hiv", "hiv_mlp/1", options)
+    other = score(champion, library="hiv", model="hiv_mlp/1", options=options)
     runs = champion.read("candidates").groupBy("scoring_run_id").count().toPandas().set_index("scoring_run_id")
     assert other.run_id != first.run_id and runs.loc[[first.run_id, other.run_id], "count"].tolist() == [
         first.scored, other.scored]  # fmt: skip
@@ -66,7 +66,7 @@ def test_rerun_replaces_its_rows_and_a_new_run_adds_its_own(champion):
 def test_invalid_pool_smiles_go_to_quarantine_never_to_candidates(champion, data_dir):
     ingest(champion, data_dir / "bad_rows.csv", "screen", label_cols=[])
     featurize(champion, "screen", parse_featurizers(FEATURIZERS), workers=1)
-    summary = score(champion, "screen", "hiv_mlp@champion", ScoreOptions(acquisition="greedy", uncertainty="none"))
+    summary = score(champion, library="screen", model="hiv_mlp@champion", options=ScoreOptions(acquisition="greedy", uncertainty="none"))
     molecules = champion.read("molecules").where(F.col("library") == "screen").count()
     quarantined = champion.read("quarantine").where(F.col("library") == "screen").toPandas()
     candidates = champion.read("candidates").where(F.col("library") == "screen").toPandas()
@@ -78,9 +78,9 @@ def test_invalid_pool_smiles_go_to_quarantine_never_to_candidates(champion, data
 
 def test_unknown_model_or_acquisition_is_a_clear_error(champion):
     with pytest.raises(ValueError, match="no alias 'nope'"):
-        score(champion, "hiv", "hiv_mlp@nope", ScoreOptions())
+        score(champion, library="hiv", model="hiv_mlp@nope", options=ScoreOptions())
     with pytest.raises(ValueError, match="unknown acquisition 'best'"):
-        score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="best"))
+        score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="best"))
 
 
 def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champion, tmp_path):
@@ -88,7 +88,7 @@ def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champ
     from molpipe.lab.results import ingest_results
     from molpipe.lab.select import select
 
-    run = score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="ucb", mc_samples=4))
+    run = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="ucb", mc_samples=4))
     batch = select(champion, run.run_id, SelectOptions(k=8, diversity="scaffold", oversample=3), tmp_path, "greedy")
     assert batch.selected == 8 and batch.strategy == "greedy"
     csv = pd.read_csv(batch.files["csv"])
@@ -116,7 +116,7 @@ def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champ
     retrained = train(champion, TrainRequest("hiv", "hiv_mlp", num_processes=1),
                       TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=1, batch_size=32))  # fmt: skip
     assert retrained.counts["train"] == run_train_count(champion) and retrained.version == "2"
-    rescored = score(champion, "hiv", "hiv_mlp/2", ScoreOptions(acquisition="greedy", uncertainty="none"))
+    rescored = score(champion, library="hiv", model="hiv_mlp/2", options=ScoreOptions(acquisition="greedy", uncertainty="none"))
     assert rescored.pool == run.pool - 8  # measured molecules left the pool
 
 
@@ -125,8 +125,8 @@ def run_train_count(catalog) -> int:
 
 
 def test_sql_views_over_candidates(champion):
-    first = score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="greedy", uncertainty="none"))
-    latest = score(champion, "hiv", "hiv_mlp", ScoreOptions(acquisition="ucb", mc_samples=2))
+    first = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="greedy", uncertainty="none"))
+    latest = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="ucb", mc_samples=2))
     champion.register_existing()
     runs = {r[0] for r in champion.spark.sql(
         "SELECT DISTINCT scoring_run_id FROM latest_candidates WHERE library = 'hiv'").collect()}  # fmt: skip
@@ -149,8 +149,8 @@ def test_sql_views_over_candidates(champion):
 
 def test_worker_pool_and_in_line_scoring_agree(champion):
     options = ScoreOptions(acquisition="ucb", mc_samples=3)
-    inline = score(champion, "hiv", "hiv_mlp", options, workers=1)
-    pooled = score(champion, "hiv", "hiv_mlp", options, workers=2)
+    inline = score(champion, library="hiv", model="hiv_mlp", options=options, workers=1)
+    pooled = score(champion, library="hiv", model="hiv_mlp", options=options, workers=2)
     rows = champion.read("candidates").toPandas()
     a = rows[rows["scoring_run_id"] == inline.run_id].set_index("inchikey").sort_index()
     b = rows[rows["scoring_run_id"] == pooled.run_id].set_index("inchikey").sort_index()
@@ -174,7 +174,7 @@ def test_ensemble_model_gives_its_spread_as_uncertainty(champion):
     assert none["uncertainty"].isna().all() and (none["prediction"][:2] == spread["prediction"][:2]).all()
     dropout = model.predict(smiles, params={"uncertainty": "mc-dropout", "samples": 5})
     assert (dropout["uncertainty"][:2] > 0).all()
-    summary = score(champion, "hiv", "hiv_ens/1", ScoreOptions(acquisition="ucb"))
+    summary = score(champion, library="hiv", model="hiv_ens/1", options=ScoreOptions(acquisition="ucb"))
     assert summary.uncertainty == "ensemble" and summary.scored == summary.pool
 
 
@@ -203,8 +203,8 @@ def test_a_pool_cut_into_slices_scores_as_one_query(champion):
     """Where stored features are joined (rdkit2d here), the pool is scored in hash slices of ``slice_rows``: the
     same molecules, predictions and ranks as in one query."""
     options = ScoreOptions(acquisition="greedy", uncertainty="none")
-    whole = score(champion, "hiv", "hiv_mlp", options)
-    sliced = score(champion, "hiv", "hiv_mlp", dataclasses.replace(options, slice_rows=20))
+    whole = score(champion, library="hiv", model="hiv_mlp", options=options)
+    sliced = score(champion, library="hiv", model="hiv_mlp", options=dataclasses.replace(options, slice_rows=20))
     assert sliced.pool == whole.pool > 3 * 20
     rows = champion.read("candidates").toPandas().set_index("inchikey")
     a = rows[rows["scoring_run_id"] == whole.run_id].sort_index()
@@ -216,12 +216,11 @@ def test_a_pool_cut_into_slices_scores_as_one_query(champion):
 def test_workers_load_the_drivers_copy_of_the_model_or_the_registrys(champion, tmp_path, monkeypatch):
     """Worker processes on the driver's machine load the model from the copy the driver downloaded; an executor of
     a cluster, given no copy, downloads it from the registry. Both are the same model."""
-    import mlflow
-
+    from molpipe.registry.reference import PinnedModel
     from molpipe.score import batch
 
-    ref = batch.ModelRef("models:/hiv_mlp/1", mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    local = batch.download_model(ref, tmp_path / "model")
+    ref = PinnedModel.of("hiv_mlp", "1")
+    local = ref.download(tmp_path / "model")
     assert (tmp_path / "model").is_dir() and local.uri == ref.uri
     smiles = [{"smiles": s} for s in ("c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC")]
     predictions = []

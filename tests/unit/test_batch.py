@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 from rdkit import Chem
 
-from molpipe.chem.standardize import StandardizeOptions
+from molpipe.config import StandardizeOptions
 from molpipe.featurize import parse_featurizers
 from molpipe.featurize.batch import FEATURE_SCHEMA, featurize_batch, standardize_batch
 from molpipe.runtime.parallel import shutdown_pools

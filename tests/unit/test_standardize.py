@@ -3,7 +3,8 @@
 import pytest
 
 from molpipe.chem.reasons import Reason
-from molpipe.chem.standardize import Rejected, Standardized, StandardizeOptions, standardize_structure
+from molpipe.chem.standardize import Rejected, Standardized, standardize_structure
+from molpipe.config import StandardizeOptions
 
 ETHANOL_KEY = "LFQSCWFLJHTTHZ-UHFFFAOYSA-N"
 

@@ -42,11 +42,13 @@ def test_a_scoring_worker_needs_no_mlflow():
     assert "torch" in modules and "mlflow" not in modules
 
 
-def test_models_pickled_under_the_old_pyfunc_path_still_load():
-    """Registered models pickled their pyfunc as ``molpipe.models.predictor.MolpipePyfunc`` before it moved."""
+def test_models_pickled_under_the_old_pyfunc_paths_still_load():
+    """Registered models pickled their pyfunc by the module it lived in: ``molpipe.predict``, then
+    ``molpipe.pyfunc``; both still find it."""
     from molpipe.registry.pyfunc import MolpipePyfunc
 
-    assert pickle.loads(b"cmolpipe.predict\nMolpipePyfunc\n.") is MolpipePyfunc
+    for module in ("molpipe.predict", "molpipe.pyfunc"):
+        assert pickle.loads(f"c{module}\nMolpipePyfunc\n.".encode()) is MolpipePyfunc
 
 
 def test_a_pool_shut_down_before_its_workers_started_fails_nothing(monkeypatch):

@@ -15,18 +15,9 @@ from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from molpipe.chem.reasons import Reason
+from molpipe.config import StandardizeOptions
 
 RDLogger.DisableLog("rdApp.*")  # RDKit's C++ logger writes every failure to stderr; we return reasons instead.
-
-
-@dataclass(frozen=True)
-class StandardizeOptions:
-    """How a structure is cleaned up before it is identified."""
-
-    largest_fragment: bool = True
-    neutralize: bool = True
-    canonical_tautomer: bool = False
-    max_heavy_atoms: int = 200
 
 
 @dataclass(frozen=True)

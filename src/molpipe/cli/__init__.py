@@ -586,8 +586,8 @@ def _score(args, settings: Settings) -> dict[str, Any]:
     options = dataclasses.replace(settings.score, **changes)
     with session(settings, options.engine_partitions, options.engine_memory_mb) as (_, catalog):
         try:
-            summary = score(catalog, args.library, args.model, options, workers, args.run_id, args.split_id,
-                            args.label)  # fmt: skip
+            summary = score(catalog, library=args.library, model=args.model, options=options, workers=workers, run_id=args.run_id, split_id=args.split_id,
+                            label=args.label)  # fmt: skip
         except Exception as exc:  # the engine's memory pool refused an operator that cannot spill (a join, a writer)
             if "for the total memory pool" not in str(exc):
                 raise

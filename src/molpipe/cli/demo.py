@@ -74,7 +74,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         promoted = lifecycle.promote(trained.model_name, force=not validation.passed)
         say(f"  champion: {trained.model_name} v{promoted.champion}" + ("" if validation.passed else " (forced: demo)"))
         say(f"$ molpipe score --library {LIBRARY} --model {MODEL_NAME}@champion --acquisition ucb")
-        scored = score(catalog, LIBRARY, f"{MODEL_NAME}@champion", settings.score, engine.udf_workers)
+        scored = score(catalog, library=LIBRARY, model=f"{MODEL_NAME}@champion", options=settings.score, workers=engine.udf_workers)
         say(format_scored(scored))
         say(f"$ molpipe select --run {scored.run_id} --k 24 --diversity maxmin --out reports")
         batch = select(catalog, scored.run_id, dataclasses.replace(settings.select, k=24), "reports")

@@ -13,7 +13,8 @@ import numpy as np
 import pyarrow as pa
 from rdkit import Chem
 
-from molpipe.chem.standardize import Rejected, StandardizeOptions, standardize_structure
+from molpipe.chem.standardize import Rejected, standardize_structure
+from molpipe.config import StandardizeOptions
 from molpipe.featurize.registry import Featurizer
 from molpipe.runtime.parallel import map_chunks
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from molpipe.chem.reasons import Reason
-from molpipe.chem.standardize import StandardizeOptions
+from molpipe.config import StandardizeOptions
 from molpipe.featurize.batch import featurize_batch, iter_batches, standardize_batch
 from molpipe.featurize.registry import Featurizer
 from molpipe.lake.tables import Catalog, stage

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from molpipe.chem.standardize import Rejected, StandardizeOptions, standardize_structure
+from molpipe.chem.standardize import Rejected, standardize_structure
+from molpipe.config import StandardizeOptions
 from molpipe.featurize import Featurizer
 from molpipe.models import ModelKind, get_model
 from molpipe.models.tasks import Task, label_units

@@ -154,10 +154,12 @@ def _reference(catalog: Catalog, info: dict[str, Any], names: list[str], options
     import mlflow
     from pyspark.sql import functions as F
 
-    from molpipe.score.batch import ModelRef, load_predictor
+    from molpipe.registry.card import ModelCard
+    from molpipe.registry.reference import PinnedModel
+    from molpipe.score.batch import load_predictor
 
-    version = mlflow.MlflowClient().get_model_version(info["model_name"], info["model_version"])
-    training_library = version.tags.get("library", info["library"])
+    card = ModelCard.of(mlflow.MlflowClient().get_model_version(info["model_name"], info["model_version"]))
+    training_library = card.library
     splits = catalog.read("splits").where(
         (F.col("library") == training_library) & (F.col("split_id") == info["training_split_id"])
     )
@@ -172,11 +174,9 @@ def _reference(catalog: Catalog, info: dict[str, Any], names: list[str], options
         splits.where(F.col("split").isin("valid", "test")).select("inchikey").join(molecules, "inchikey")
         .orderBy("inchikey").limit(options.reference_sample)
     )  # fmt: skip
-    ref = ModelRef(f"models:/{info['model_name']}/{info['model_version']}", mlflow.get_tracking_uri(),
-                   mlflow.get_registry_uri())  # fmt: skip
-    values = held_out_predictions(catalog, load_predictor(ref), training_library, held_out, info["label"])
-    read = mlflow.get_run(version.run_id).data.tags
-    return Reference(training_library, descriptors[names], values, training_data_changed(catalog, read))
+    predictor = load_predictor(PinnedModel.of(info["model_name"], info["model_version"]))
+    values = held_out_predictions(catalog, predictor, training_library, held_out, info["label"])
+    return Reference(training_library, descriptors[names], values, training_data_changed(catalog, card.lineage))
 
 
 def held_out_predictions(catalog: Catalog, predictor, library: str, molecules, label: str) -> np.ndarray:
@@ -201,14 +201,9 @@ def held_out_predictions(catalog: Catalog, predictor, library: str, molecules, l
     return values[np.isfinite(values)]
 
 
-def training_data_changed(catalog: Catalog, run_tags: dict[str, str]) -> bool:
-    """Whether ``molecules`` or ``splits`` have moved past the Delta versions a training run recorded."""
-    from molpipe.registry.lifecycle import lineage_version
-
-    return any(
-        catalog.version(table) > lineage_version(run_tags[f"molpipe.lineage.{table}"])
-        for table in ("molecules", "splits")
-    )
+def training_data_changed(catalog: Catalog, lineage: dict[str, int]) -> bool:
+    """Whether ``molecules`` or ``splits`` have moved past the Delta versions a model's training read."""
+    return any(catalog.version(table) > lineage[table] for table in ("molecules", "splits"))
 
 
 def _measure(catalog: Catalog, info, reference: Reference, names, options: MonitorOptions):

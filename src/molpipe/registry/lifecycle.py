@@ -11,12 +11,12 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
 from molpipe.config import ValidationOptions
 from molpipe.lake.tables import Catalog
 from molpipe.models.tasks import Task, metrics
+from molpipe.registry.card import ModelCard
 from molpipe.registry.tracking import CHALLENGER, CHAMPION
 
 HISTORY_TAG = "molpipe.champion_history"
@@ -61,66 +61,90 @@ def _version_by_alias(name: str, alias: str):
 
 
 def validate(catalog: Catalog, name: str, options: ValidationOptions, version: str | None = None) -> ValidationResult:
-    """Score the challenger; ``version``: the challenger this job run trained (fails if the alias has moved)."""
-    import mlflow
-    from pyspark.sql import functions as F
-
+    """Score the challenger (and the champion) on the challenger's test split, as of the Delta versions its
+    training read, and keep the verdict as tags on the challenger; ``version``: the challenger a job's train task
+    registered (fails if the alias has moved since)."""
     challenger = _version_by_alias(name, CHALLENGER)
     if challenger is None:
         raise ValueError(f"model {name!r} has no '{CHALLENGER}' version: train one with `molpipe train`")
     _expect(name, challenger, version)
     champion = _version_by_alias(name, CHAMPION)
-    tags = challenger.tags
-    task = Task(**{k: tuple(v) if k == "labels" else v for k, v in json.loads(tags["task"]).items()})
-    run = _client().get_run(challenger.run_id)
-    versions = {t: lineage_version(run.data.tags[f"molpipe.lineage.{t}"]) for t in ("molecules", "splits")}
-    library, split_id = tags["library"], tags["split_id"]
-    test = (
-        catalog.read_version("splits", versions["splits"])
-        .where((F.col("library") == library) & (F.col("split_id") == split_id) & (F.col("split") == "test"))
-        .join(catalog.read_version("molecules", versions["molecules"]).where(F.col("library") == library), "inchikey")
-        .select("smiles", *[F.col("labels")[label].alias(label) for label in task.labels])
-        .toPandas()
-    )  # fmt: skip
-    if test.empty:
-        raise ValueError(f"split {split_id!r} of {library!r} has no test molecules to validate on")
-    targets = test[list(task.labels)].to_numpy(dtype=float)
-
-    def score(version) -> tuple[dict[str, float], int]:
-        model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
-        predicted = model.predict(test[["smiles"]])
-        columns = ["prediction"] if len(task.labels) == 1 else [f"prediction_{label}" for label in task.labels]
-        valid = predicted["valid"].to_numpy(dtype=bool)
-        return metrics(predicted.loc[valid, columns].to_numpy(dtype=float), targets[valid], task.kind), int(
-            (~valid).sum()
-        )
-
-    metric = task.primary_metric
-    challenger_metrics, invalid = score(challenger)
-    result = ValidationResult(name, str(challenger.version), str(champion.version) if champion else None, True, metric,
-                              challenger_metrics, test_molecules=len(test), invalid_smiles=invalid)  # fmt: skip
-    value = challenger_metrics.get(metric)
-    if value is None:
-        result.reasons.append(f"test split has no {metric}: too few molecules or one class only")
-    elif task.higher_is_better and value < options.min_roc_auc:
-        result.reasons.append(f"{metric} {value:.4f} < min_roc_auc {options.min_roc_auc}")
-    elif not task.higher_is_better and options.max_rmse and value > options.max_rmse:
-        result.reasons.append(f"{metric} {value:.4f} > max_rmse {options.max_rmse}")
+    card = ModelCard.of(challenger)
+    test = _test_split(catalog, card)
+    targets = test[list(card.task.labels)].to_numpy(dtype=float)
+    challenger_metrics, invalid = _test_metrics(name, challenger.version, test, targets, card.task)
+    champion_metrics: dict[str, float] = {}
+    value = challenger_metrics.get(card.task.primary_metric)
     if champion is not None and champion.version != challenger.version and value is not None:
-        result.champion_metrics, _ = score(champion)
-        best = result.champion_metrics.get(metric)
-        if best is not None:
-            worse = best - value if task.higher_is_better else value - best
-            if worse > options.margin:
-                result.reasons.append(f"{metric} {value:.4f} is worse than champion v{champion.version}'s {best:.4f} "
-                                      f"by more than the margin {options.margin}")  # fmt: skip
-    result.passed = not result.reasons
+        champion_metrics, _ = _test_metrics(name, champion.version, test, targets, card.task)
+    champion_version = str(champion.version) if champion else None
+    reasons = verdict(task=card.task, options=options, challenger=challenger_metrics, champion=champion_metrics,
+                      champion_version=champion_version)  # fmt: skip
+    result = ValidationResult(name, str(challenger.version), champion_version, not reasons, card.task.primary_metric,
+                              challenger_metrics, champion_metrics, reasons, len(test), invalid)  # fmt: skip
     client = _client()
     client.set_model_version_tag(name, challenger.version, "validation_status", "passed" if result.passed else "failed")
     client.set_model_version_tag(name, challenger.version, "validation", json.dumps(
-        {"metric": metric, "challenger": challenger_metrics, "champion": result.champion_metrics,
-         "champion_version": result.champion, "reasons": result.reasons}))  # fmt: skip
+        {"metric": result.metric, "challenger": challenger_metrics, "champion": champion_metrics,
+         "champion_version": champion_version, "reasons": reasons}))  # fmt: skip
     return result
+
+
+def verdict(
+    *,
+    task: Task,
+    options: ValidationOptions,
+    challenger: dict[str, float],
+    champion: dict[str, float],
+    champion_version: str | None,
+) -> list[str]:
+    """Why a challenger with these test metrics fails validation (an empty list: it passes). The rule alone, no
+    registry: the thresholds of ``[validation]`` on the task's primary metric, and not worse than the champion
+    (when there is one with that metric) by more than the margin."""
+    metric = task.primary_metric
+    value = challenger.get(metric)
+    if value is None:
+        return [f"test split has no {metric}: too few molecules or one class only"]
+    reasons = []
+    if task.higher_is_better and value < options.min_roc_auc:
+        reasons.append(f"{metric} {value:.4f} < min_roc_auc {options.min_roc_auc}")
+    elif not task.higher_is_better and options.max_rmse and value > options.max_rmse:
+        reasons.append(f"{metric} {value:.4f} > max_rmse {options.max_rmse}")
+    best = champion.get(metric)
+    if best is not None:
+        worse = best - value if task.higher_is_better else value - best
+        if worse > options.margin:
+            reasons.append(f"{metric} {value:.4f} is worse than champion v{champion_version}'s {best:.4f} "
+                           f"by more than the margin {options.margin}")  # fmt: skip
+    return reasons
+
+
+def _test_split(catalog: Catalog, card: ModelCard):
+    """The card's test molecules (SMILES and labels) as of the Delta versions its training read."""
+    from pyspark.sql import functions as F
+
+    library = card.library
+    test = (
+        catalog.read_version("splits", card.lineage["splits"])
+        .where((F.col("library") == library) & (F.col("split_id") == card.split_id) & (F.col("split") == "test"))
+        .join(catalog.read_version("molecules", card.lineage["molecules"]).where(F.col("library") == library),
+              "inchikey")
+        .select("smiles", *[F.col("labels")[label].alias(label) for label in card.task.labels])
+        .toPandas()
+    )  # fmt: skip
+    if test.empty:
+        raise ValueError(f"split {card.split_id!r} of {library!r} has no test molecules to validate on")
+    return test
+
+
+def _test_metrics(name: str, version, test, targets, task: Task) -> tuple[dict[str, float], int]:
+    """A version's metrics on the test molecules, and how many of them it could not take."""
+    import mlflow
+
+    predicted = mlflow.pyfunc.load_model(f"models:/{name}/{version}").predict(test[["smiles"]])
+    columns = ["prediction"] if len(task.labels) == 1 else [f"prediction_{label}" for label in task.labels]
+    valid = predicted["valid"].to_numpy(dtype=bool)
+    return metrics(predicted.loc[valid, columns].to_numpy(dtype=float), targets[valid], task.kind), int((~valid).sum())
 
 
 def promote(name: str, force: bool = False, version: str | None = None) -> AliasChange:
@@ -164,10 +188,3 @@ def _expect(name: str, challenger, version: str | None) -> None:
 
 def _history(name: str) -> list[str]:
     return json.loads(_client().get_registered_model(name).tags.get(HISTORY_TAG, "[]"))
-
-
-def lineage_version(tag: str) -> int:
-    match = re.search(r"@v(\d+)$", tag)
-    if not match:
-        raise ValueError(f"lineage tag {tag!r} has no Delta version")
-    return int(match.group(1))

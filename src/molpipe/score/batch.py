@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from rdkit import Chem
 
 from molpipe.featurize.read import row_features
 from molpipe.models.predictor import Predictor, load_model_folder
+from molpipe.registry.reference import PinnedModel
 from molpipe.score.acquisition import Acquirer
 from molpipe.score.domain import FINGERPRINT, TrainingIndex, bits_of, on_bits
 
@@ -52,37 +53,17 @@ def arrow_rows(batch) -> list[dict]:
     return [dict(zip(columns, row)) for row in zip(*columns.values())]
 
 
-@dataclass(frozen=True)
-class ModelRef:
-    uri: str  # models:/NAME/VERSION
-    tracking_uri: str
-    registry_uri: str
-    folder: str = ""  # a local copy of the version's files (the driver's download, for workers on its machine)
-
-
-def download_model(ref: ModelRef, destination: Path) -> ModelRef:
-    """``ref`` with its files downloaded into ``destination``, for processes on this machine to load from."""
-    import mlflow
-
-    destination.mkdir(parents=True, exist_ok=True)
-    return replace(ref, folder=mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=str(destination)))
-
-
-def load_predictor(ref: ModelRef) -> Predictor:
-    """The model's :class:`~molpipe.models.predictor.Predictor`, loaded once per process: from ``ref.folder`` if given, else
-    downloaded from the registry (an executor of a cluster, which cannot see the driver's files)."""
-    key = (ref.registry_uri, ref.uri)
+def load_predictor(model: PinnedModel) -> Predictor:
+    """The model's :class:`~molpipe.models.predictor.Predictor`, loaded once per process: from ``model.folder`` if
+    given, else downloaded from the registry (an executor of a cluster, which cannot see the driver's files)."""
+    key = (model.registry_uri, model.uri)
     with _lock:
         if key not in _predictors:
-            if ref.folder:
-                _predictors[key] = load_model_folder(ref.folder)
+            if model.folder:
+                _predictors[key] = load_model_folder(model.folder)
             else:
-                import mlflow
-
-                mlflow.set_tracking_uri(ref.tracking_uri)
-                mlflow.set_registry_uri(ref.registry_uri)
                 with tempfile.TemporaryDirectory(prefix="molpipe-model-") as folder:
-                    _predictors[key] = load_model_folder(download_model(ref, Path(folder)).folder)
+                    _predictors[key] = load_model_folder(model.download(Path(folder)).folder)
         return _predictors[key]
 
 
@@ -101,7 +82,7 @@ def training_index(source: bytes | str) -> TrainingIndex:
 class ScoreChunk:
     """Picklable: what :func:`molpipe.runtime.parallel.map_chunks` runs on each chunk of rows."""
 
-    model: ModelRef
+    model: PinnedModel
     index: bytes | str  # TrainingIndex.to_bytes() of the model's training set, or a local file holding them
     label: int  # which of the model's labels is scored
     uncertainty: str

@@ -22,7 +22,6 @@ Each scoring run is an MLflow run in the model's experiment; its run id is ``sco
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import uuid
@@ -40,12 +39,13 @@ from molpipe.featurize.read import join_features
 from molpipe.lake.tables import Catalog, stage
 from molpipe.models.predictor import ModelFolder, model_dir, resolve_uncertainty
 from molpipe.registry import tracking
-from molpipe.registry.tracking import CHAMPION
+from molpipe.registry.card import ModelCard
+from molpipe.registry.reference import ModelRef, PinnedModel
 from molpipe.runtime import progress
 from molpipe.runtime.parallel import map_batches, map_chunks, warm
 from molpipe.score import WORKER_MODULES
 from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
-from molpipe.score.batch import STAGED_SCHEMA, ModelRef, ScoreBatch, ScoreChunk, download_model, load_predictor
+from molpipe.score.batch import STAGED_SCHEMA, ScoreBatch, ScoreChunk, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.split.read import SPLITS, latest_split_id
 
@@ -76,43 +76,9 @@ class ScoreSummary:
     phases: dict[str, float] = field(default_factory=dict)  # seconds_setup, seconds_score, seconds_write
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    alias: str | None = None
-    version: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> "ModelSpec":
-        """``NAME@alias``, ``NAME/VERSION`` or ``NAME`` (its champion)."""
-        if "@" in text:
-            name, alias = text.split("@", 1)
-            return cls(name, alias=alias)
-        if "/" in text:
-            name, version = text.rsplit("/", 1)
-            if not version.isdigit():
-                raise ValueError(f"model {text!r}: a version after '/' is a number (NAME/3), or use NAME@alias")
-            return cls(name, version=version)
-        return cls(text, alias=CHAMPION)
-
-
-def resolve_model(registered: str, spec: ModelSpec):
-    """The registry's ModelVersion for an alias or a version number."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    client = mlflow.MlflowClient()
-    try:
-        if spec.alias:
-            return client.get_model_version_by_alias(registered, spec.alias)
-        return client.get_model_version(registered, spec.version)
-    except MlflowException:
-        what = f"alias {spec.alias!r}" if spec.alias else f"version {spec.version}"
-        raise ValueError(f"model {registered!r} has no {what}: train, validate and promote one first") from None
-
-
 def score(
     catalog: Catalog,
+    *,
     library: str,
     model: str,
     options: ScoreOptions,
@@ -121,121 +87,171 @@ def score(
     split_id: str | None = None,
     label: str | None = None,
 ) -> ScoreSummary:
+    """Score ``library``'s pool with ``model`` (``NAME@alias``, ``NAME/VERSION`` or ``NAME``) into ``candidates``,
+    ranked by acquisition: one MLflow scoring run, whose rows ``run_id`` replaces when given."""
     import mlflow
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
 
     started = time.monotonic()
+    _check(options)
     settings, databricks = catalog.settings, catalog.databricks
-    if options.acquisition not in ACQUISITIONS.names():
-        raise ValueError(f"unknown acquisition {options.acquisition!r}; choose from {', '.join(ACQUISITIONS.names())}")
-    if options.direction not in ("maximize", "minimize"):
-        raise ValueError(f"score direction must be maximize or minimize, not {options.direction!r}")
     tracking.configure(settings, databricks)
-    spec = ModelSpec.parse(model)
-    registered = tracking.registered_name(settings, spec.name, databricks)
-    version = resolve_model(registered, spec)
-    task = json.loads(version.tags["task"])
-    label = label or task["labels"][0]
-    if label not in task["labels"]:
-        raise ValueError(f"model {registered} v{version.version} predicts {', '.join(task['labels'])}, not {label!r}")
-    ref = ModelRef(f"models:/{registered}/{version.version}", mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    ref = ModelRef.parse(model).registered(settings=settings, databricks=databricks)
+    version = ref.resolve()
+    card = ModelCard.of(version)
+    label = label or card.task.labels[0]
+    if label not in card.task.labels:
+        raise ValueError(f"model {ref.name} v{version.version} predicts {', '.join(card.task.labels)}, not {label!r}")
+    pinned = PinnedModel.of(ref.name, str(version.version))
     staging = settings.home_path / "staging" / f"score-{library}-{uuid.uuid4().hex[:8]}"
     try:
-        local = download_model(ref, staging / "model")  # worker processes on this machine load this copy
-        # the workers load the model while the driver plans (it reads the model's configuration, never runs it);
-        # executors of a cluster download it themselves
-        worker_ref = local if workers > 1 else ref
-        warm(partial(load_predictor, worker_ref), workers, WORKER_MODULES)
-        folder = model_dir(local.folder)
-        if folder is None:
-            raise ValueError(f"{ref.uri} is not a molpipe model (no model_dir artifact): it cannot be scored")
-        model_folder = ModelFolder.read(folder)
-        members = len(model_folder.weights)
-        method = options.uncertainty
-        if method == "auto":
-            method = "ensemble" if members > 1 else "mc-dropout"
-        method = resolve_uncertainty(method, members)
-
-        train_library, train_split = version.tags["library"], version.tags["split_id"]
-        training = _training_set(catalog, train_library, train_split, label)
+        model_run = _load_model(pinned, staging, workers, options.uncertainty)
+        training = _training_set(catalog, card.library, card.split_id, label)
         index, incumbent = _training_index(training, workers, options.direction == "maximize")
-        pool, pool_split = _pool(catalog, library, split_id, train_library, train_split)
+        pool, pool_split = _pool(catalog, library, split_id, card.library, card.split_id)
         experiment = mlflow.get_run(version.run_id).info.experiment_id
         run_args = {"run_id": run_id} if run_id else {"experiment_id": experiment, "run_name": f"score-{library}"}
         with mlflow.start_run(**run_args) as run:
             scoring_run = run.info.run_id
             mlflow.set_tags({"molpipe.kind": "scoring", "molpipe.library": library})
             if not run_id:
-                mlflow.log_params({"library": library, "model_name": registered, "model_version": version.version,
-                                   "model_alias": spec.alias or "", "label": label, "acquisition": options.acquisition,
-                                   "uncertainty": method, "mc_samples": options.mc_samples, "beta": options.beta,
-                                   "xi": options.xi, "direction": options.direction, "seed": options.seed,
-                                   "training_split_id": train_split, "pool_split_id": pool_split or "",
-                                   "incumbent": incumbent})  # fmt: skip
-            index_source: bytes | str = index.to_bytes()
-            if workers > 1:  # local worker processes: a file, not megabytes pickled with every chunk
-                (staging / "training-index.npz").write_bytes(index_source)
-                index_source = str(staging / "training-index.npz")
-            chunk = ScoreChunk(
-                worker_ref, index_source, task["labels"].index(label), method, options.mc_samples, options.seed,
-                torch_threads=1 if workers > 1 else 0,
-            )  # fmt: skip
-            context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)
-            scoring = ScoreBatch(chunk, Acquirer(options.acquisition, context, options.direction == "maximize"))
-            pieces = _pool_slices(catalog, library, pool, model_folder.featurizers, options.slice_rows)
-            slices = [catalog.spread(rows) for rows in pieces]
+                mlflow.log_params({"library": library, "model_name": ref.name, "model_version": version.version,
+                                   "model_alias": ref.alias or "", "label": label, "acquisition": options.acquisition,
+                                   "uncertainty": model_run.uncertainty, "mc_samples": options.mc_samples,
+                                   "beta": options.beta, "xi": options.xi, "direction": options.direction,
+                                   "seed": options.seed, "training_split_id": card.split_id,
+                                   "pool_split_id": pool_split or "", "incumbent": incumbent})  # fmt: skip
+            scoring = _scoring_task(model_run, index, staging, card.task.labels.index(label), options, incumbent,
+                                    workers)  # fmt: skip
+            pieces = _pool_slices(catalog, library, pool, model_run.folder.featurizers, options.slice_rows)
             phases = {"seconds_setup": time.monotonic() - started}
-            scored = _score_rows(slices, scoring, workers, options.chunk_rows, staging / "scored")
+            scored = _score_rows([catalog.spread(rows) for rows in pieces], scoring, workers, options.chunk_rows,
+                                 staging / "scored")  # fmt: skip
             phases["seconds_score"] = time.monotonic() - started - sum(phases.values())
-            # one pass over the staged scores for every figure of the run (no re-read of the table or the pool)
-            good = F.col("error").isNull()
-            stats = scored.agg(
-                F.count(F.lit(1)), F.count(F.col("error")), F.avg(F.when(good, F.col("prediction"))),
-                F.avg(F.when(good, F.col("uncertainty"))), F.avg(F.when(good, F.col("ad_similarity"))),
-            ).first()  # fmt: skip
-            pool_count, invalid = stats[0], stats[1]
-            count = pool_count - invalid
-            if invalid:
-                errors = scored.where(~good).select("inchikey", "error")
-                _quarantine(catalog, library, errors.join(pool, "inchikey"), scoring_run, ref.uri)
-            with warnings.catch_warnings():  # one global order is the point of a rank: a single sorted partition
-                warnings.filterwarnings("ignore", message=".*No Partition Defined for Window")
-                order = [F.desc("acquisition_score"), F.asc("inchikey")]
-                ranked = scored.where(good).withColumn(
-                    "rank", F.row_number().over(Window.orderBy(*order)).cast("bigint")
-                )
-            now = F.current_timestamp()
-            rows_out = ranked.select(
-                F.lit(scoring_run).alias("scoring_run_id"), F.lit(library).alias("library"), "inchikey", "smiles",
-                "scaffold", "prediction", "uncertainty", "ad_similarity", F.lit(options.acquisition).alias("acquisition"),
-                "acquisition_score", "rank", F.lit(label).alias("label"), F.lit(registered).alias("model_name"),
-                F.lit(str(version.version)).alias("model_version"), F.lit(spec.alias).cast("string").alias("model_alias"),
-                F.lit(train_split).alias("training_split_id"), now.alias("scored_at"),
-            )  # fmt: skip
-            if run_id:  # a re-run replaces its rows; a new run id has none to replace
-                catalog.spark.sql(f"DELETE FROM {catalog.ref('candidates')} WHERE scoring_run_id = '{run_id}'")
-            catalog.append("candidates", rows_out)
-            top = [
-                {"rank": rank, **row.asDict()}
-                for rank, row in enumerate(scored.where(good).orderBy(*order).limit(10).select(
-                    "inchikey", "smiles", "prediction", "uncertainty", "ad_similarity", "acquisition_score"
-                ).collect(), start=1)
-            ]  # fmt: skip
+            stats = _run_stats(scored)
+            if stats["invalid"]:
+                errors = scored.where(scored["error"].isNotNull()).select("inchikey", "error")
+                _quarantine(catalog, library, errors.join(pool, "inchikey"), scoring_run, pinned.uri)
+            labels = {"scoring_run_id": scoring_run, "library": library, "acquisition": options.acquisition,
+                      "label": label, "model_name": ref.name, "model_version": str(version.version),
+                      "model_alias": ref.alias, "training_split_id": card.split_id}  # fmt: skip
+            _write_candidates(catalog, scored, labels, replace_run=bool(run_id))
+            top = _top(scored)
             phases["seconds_write"] = time.monotonic() - started - sum(phases.values())
-            mlflow.log_metrics({"pool": pool_count, "scored": count, "invalid": invalid,
-                                "mean_prediction": stats[2] or 0.0, "mean_uncertainty": stats[3] or 0.0,
-                                "mean_ad_similarity": stats[4] or 0.0, **phases,
+            mlflow.log_metrics({"pool": stats["pool"], "scored": stats["pool"] - stats["invalid"],
+                                "invalid": stats["invalid"], "mean_prediction": stats["mean_prediction"],
+                                "mean_uncertainty": stats["mean_uncertainty"],
+                                "mean_ad_similarity": stats["mean_ad_similarity"], **phases,
                                 "seconds": time.monotonic() - started})  # fmt: skip
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ScoreSummary(
-        run_id=scoring_run, library=library, model_name=registered, model_version=str(version.version),
-        model_alias=spec.alias, label=label, training_split_id=train_split, pool_split_id=pool_split,
-        acquisition=options.acquisition, uncertainty=method, pool=pool_count, scored=count, invalid=invalid,
-        seconds=round(time.monotonic() - started, 1), top=top, table=catalog.location("candidates"),
-        phases={name: round(value, 1) for name, value in phases.items()},
+        run_id=scoring_run, library=library, model_name=ref.name, model_version=str(version.version),
+        model_alias=ref.alias, label=label, training_split_id=card.split_id, pool_split_id=pool_split,
+        acquisition=options.acquisition, uncertainty=model_run.uncertainty, pool=stats["pool"],
+        scored=stats["pool"] - stats["invalid"], invalid=stats["invalid"], seconds=round(time.monotonic() - started, 1),
+        top=top, table=catalog.location("candidates"), phases={name: round(value, 1) for name, value in phases.items()},
     )  # fmt: skip
+
+
+def _check(options: ScoreOptions) -> None:
+    if options.acquisition not in ACQUISITIONS.names():
+        raise ValueError(f"unknown acquisition {options.acquisition!r}; choose from {', '.join(ACQUISITIONS.names())}")
+    if options.direction not in ("maximize", "minimize"):
+        raise ValueError(f"score direction must be maximize or minimize, not {options.direction!r}")
+
+
+@dataclass(frozen=True)
+class _ModelRun:
+    """The version a run scores with: where its workers load it from, its folder's configuration, the uncertainty."""
+
+    source: PinnedModel  # the local copy for worker processes on this machine; the registry's for an executor
+    folder: ModelFolder
+    uncertainty: str
+
+
+def _load_model(pinned: PinnedModel, staging, workers: int, uncertainty: str) -> _ModelRun:
+    """Download the version once; worker processes on this machine load that copy while the driver plans (it reads
+    the model's configuration, never runs it); executors of a cluster download it themselves."""
+    local = pinned.download(staging / "model")
+    source = local if workers > 1 else pinned
+    warm(partial(load_predictor, source), workers, WORKER_MODULES)
+    folder = model_dir(local.folder)
+    if folder is None:
+        raise ValueError(f"{pinned.uri} is not a molpipe model (no model_dir artifact): it cannot be scored")
+    model_folder = ModelFolder.read(folder)
+    members = len(model_folder.weights)
+    method = uncertainty
+    if method == "auto":
+        method = "ensemble" if members > 1 else "mc-dropout"
+    return _ModelRun(source, model_folder, resolve_uncertainty(method, members))
+
+
+def _scoring_task(
+    model: _ModelRun, index: TrainingIndex, staging, label: int, options: ScoreOptions, incumbent: float, workers: int
+) -> ScoreBatch:
+    """What each worker runs on a batch of pool rows: the model's scores of ``label`` and their acquisition."""
+    index_source: bytes | str = index.to_bytes()
+    if workers > 1:  # local worker processes: a file, not megabytes pickled with every chunk
+        (staging / "training-index.npz").write_bytes(index_source)
+        index_source = str(staging / "training-index.npz")
+    chunk = ScoreChunk(model.source, index_source, label, model.uncertainty, options.mc_samples, options.seed,
+                       torch_threads=1 if workers > 1 else 0)  # fmt: skip
+    context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)
+    return ScoreBatch(chunk, Acquirer(options.acquisition, context, options.direction == "maximize"))
+
+
+def _run_stats(scored) -> dict[str, float]:
+    """Every figure of the run in one pass over the staged scores (no re-read of the table or the pool)."""
+    from pyspark.sql import functions as F
+
+    good = F.col("error").isNull()
+    row = scored.agg(
+        F.count(F.lit(1)), F.count(F.col("error")), F.avg(F.when(good, F.col("prediction"))),
+        F.avg(F.when(good, F.col("uncertainty"))), F.avg(F.when(good, F.col("ad_similarity"))),
+    ).first()  # fmt: skip
+    return {"pool": row[0], "invalid": row[1], "mean_prediction": row[2] or 0.0, "mean_uncertainty": row[3] or 0.0,
+            "mean_ad_similarity": row[4] or 0.0}  # fmt: skip
+
+
+def _ranked_order():
+    """A rank's order: best acquisition first, ties by InChIKey."""
+    from pyspark.sql import functions as F
+
+    return [F.desc("acquisition_score"), F.asc("inchikey")]
+
+
+def _write_candidates(catalog: Catalog, scored, labels: dict[str, str | None], *, replace_run: bool) -> None:
+    """The run's scored molecules, ranked over the whole run, appended to ``candidates`` (after deleting the run's
+    earlier rows when it is re-run)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    with warnings.catch_warnings():  # one global order is the point of a rank: a single sorted partition
+        warnings.filterwarnings("ignore", message=".*No Partition Defined for Window")
+        ranked = scored.where(F.col("error").isNull()).withColumn(
+            "rank", F.row_number().over(Window.orderBy(*_ranked_order())).cast("bigint")
+        )
+    constant = {name: F.lit(value).cast("string") for name, value in labels.items()}
+    rows_out = ranked.select(
+        constant["scoring_run_id"].alias("scoring_run_id"), constant["library"].alias("library"), "inchikey",
+        "smiles", "scaffold", "prediction", "uncertainty", "ad_similarity",
+        constant["acquisition"].alias("acquisition"), "acquisition_score", "rank", constant["label"].alias("label"),
+        constant["model_name"].alias("model_name"), constant["model_version"].alias("model_version"),
+        constant["model_alias"].alias("model_alias"), constant["training_split_id"].alias("training_split_id"),
+        F.current_timestamp().alias("scored_at"),
+    )  # fmt: skip
+    if replace_run:  # a re-run replaces its rows; a new run id has none to replace
+        run = labels["scoring_run_id"]
+        catalog.spark.sql(f"DELETE FROM {catalog.ref('candidates')} WHERE scoring_run_id = '{run}'")
+    catalog.append("candidates", rows_out)
+
+
+def _top(scored, n: int = 10) -> list[dict[str, Any]]:
+    from pyspark.sql import functions as F
+
+    best = scored.where(F.col("error").isNull()).orderBy(*_ranked_order()).limit(n)
+    rows = best.select("inchikey", "smiles", "prediction", "uncertainty", "ad_similarity", "acquisition_score").collect()
+    return [{"rank": rank, **row.asDict()} for rank, row in enumerate(rows, start=1)]
 
 
 def _training_set(catalog: Catalog, library: str, split_id: str, label: str):

@@ -19,34 +19,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from molpipe.registry.tracking import CHAMPION
+from molpipe.registry.card import ModelCard
+from molpipe.registry.reference import ModelRef, PinnedModel
 from molpipe.serve.runner import Runner, make_runner
 
 log = logging.getLogger("molpipe.serve")
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """``NAME@alias`` (watched), ``NAME/version`` (pinned) or ``NAME`` (``NAME@champion``); a ``models:/`` prefix
-    is accepted. On Databricks NAME is the Unity Catalog ``catalog.schema.model``."""
-
-    name: str
-    alias: str | None = None
-    version: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> ModelRef:
-        spec = text.strip().removeprefix("models:/")
-        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:@([A-Za-z0-9_\-]+)|/(\d+))?", spec)
-        if not match:
-            raise ValueError(f"--model {text!r}: expected NAME@alias, NAME/version or NAME (e.g. hiv_gnn@champion)")
-        name, alias, version = match.groups()
-        return cls(name, alias if alias or version else CHAMPION, version)
-
-    def __str__(self) -> str:
-        return f"{self.name}@{self.alias}" if self.alias else f"{self.name}/{self.version}"
 
 
 class NotReady(Exception):
@@ -63,6 +43,7 @@ class ServedModel:
     run_id: str | None
     runner: Runner
     path: str
+    card: ModelCard | None = None  # None for a pyfunc molpipe did not train
     loaded_at: float = field(default_factory=time.time)
     _leases: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
@@ -72,8 +53,10 @@ class ServedModel:
         return tuple(self.runner.labels)
 
     def info(self) -> dict[str, Any]:
+        trained = {} if self.card is None else {"library": self.card.library, "split_id": self.card.split_id,
+                                                "test_metrics": self.card.test_metrics}  # fmt: skip
         return {"model": self.name, "version": self.version, "alias": self.alias, "run_id": self.run_id,
-                "labels": list(self.labels), "loaded_at": self.loaded_at}  # fmt: skip
+                "labels": list(self.labels), "loaded_at": self.loaded_at, **trained}  # fmt: skip
 
     def retire(self, grace_s: float) -> None:
         """Close once every request that started on this model has finished (or after ``grace_s``)."""
@@ -83,26 +66,17 @@ class ServedModel:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def resolve_version(ref: ModelRef) -> tuple[str, str | None]:
-    """(version, run id) the reference points at now."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    client = mlflow.MlflowClient()
-    try:
-        found = client.get_model_version_by_alias(ref.name, ref.alias) if ref.alias else client.get_model_version(
-            ref.name, ref.version)  # fmt: skip
-    except MlflowException as exc:
-        raise ValueError(f"model {ref}: {exc.message}") from None
-    return str(found.version), found.run_id
-
-
 def download(name: str, version: str) -> str:
     """The version's model files in a fresh local folder."""
-    import mlflow
-
     folder = tempfile.mkdtemp(prefix=f"molpipe-serve-{re.sub(r'[^A-Za-z0-9_-]', '_', name)}-v{version}-")
-    return mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=folder)
+    return PinnedModel.of(name, version).download(Path(folder)).folder
+
+
+def _card(version) -> ModelCard | None:
+    try:
+        return ModelCard.of(version)
+    except ValueError:
+        return None
 
 
 class ModelStore:
@@ -159,7 +133,8 @@ class ModelStore:
         current = self._current
         if current is not None and self.ref.version is not None:
             return False  # a pinned version never moves
-        version, run_id = resolve_version(self.ref)
+        found = self.ref.resolve()
+        version, run_id = str(found.version), found.run_id
         if current is not None and current.version == version:
             return False
         started = time.monotonic()
@@ -174,7 +149,7 @@ class ModelStore:
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             raise
-        served = ServedModel(self.ref.name, version, self.ref.alias, run_id, runner, path)
+        served = ServedModel(self.ref.name, version, self.ref.alias, run_id, runner, path, _card(found))
         with self._lock:
             if self._stop.is_set():  # stopped while this version was loading: it is never served
                 served.retire(0)

@@ -6,7 +6,7 @@ import logging
 import os
 
 from molpipe.config import ServeOptions, Settings
-from molpipe.serve.model_store import ModelRef, resolve_version
+from molpipe.registry.reference import ModelRef
 
 log = logging.getLogger("molpipe.serve")
 
@@ -29,12 +29,8 @@ def configure_registry(settings: Settings) -> bool:
 
 def model_ref(text: str, settings: Settings, databricks: bool) -> ModelRef:
     """The reference of ``--model``; a bare name becomes ``catalog.schema.name`` on Databricks."""
-    from molpipe.registry import tracking
-
     ref = ModelRef.parse(text)
-    if databricks and "." not in ref.name:
-        ref = ModelRef(tracking.registered_name(settings, ref.name, True), ref.alias, ref.version)
-    return ref
+    return ref.registered(settings=settings, databricks=True) if databricks else ref
 
 
 def serve(settings: Settings, model: str | None = None) -> None:
@@ -49,7 +45,7 @@ def serve(settings: Settings, model: str | None = None) -> None:
     if not model:
         raise ValueError("no model to serve: give --model NAME@champion (or set serve.model / MOLPIPE_SERVE__MODEL)")
     ref = model_ref(model, settings, configure_registry(settings))
-    version, _ = resolve_version(ref)  # a typo in the name or alias fails here, not in the background
+    version = str(ref.resolve().version)  # a typo in the name or alias fails here, not in the background
     log_config = configure_logging()
     log.info("resolved", extra={"fields": {"event": "resolved", "model": str(ref), "version": version}})
     app = create_app(ref, options)

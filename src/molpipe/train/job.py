@@ -24,6 +24,7 @@ from molpipe import __version__
 from molpipe.lake.tables import Catalog
 from molpipe.models import get_model
 from molpipe.registry import tracking
+from molpipe.registry.card import LINEAGE_TAG, ModelCard, lineage_tag
 from molpipe.registry.tracking import CHALLENGER
 from molpipe.split.read import latest_split_id
 from molpipe.train import plots
@@ -103,9 +104,9 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
             client = mlflow.MlflowClient()
             version = str(info.registered_model_version)
             client.set_registered_model_alias(registered, CHALLENGER, version)
-            for key, value in {"run_id": run.info.run_id, "library": library, "split_id": split_id,
-                               "task": json.dumps(asdict(task)), "model": config.model,
-                               **{f"test_{k}": f"{v:.6g}" for k, v in outcome["test"].items()}}.items():  # fmt: skip
+            card = ModelCard(run_id=run.info.run_id, model=config.model, library=library, split_id=split_id,
+                             task=task, lineage=data.versions, test_metrics=outcome["test"])  # fmt: skip
+            for key, value in card.tags().items():
                 client.set_model_version_tag(registered, version, key, value)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -189,7 +190,7 @@ def _log_inputs(catalog: Catalog, data, library, config: TrainConfig, task, spli
                        **{f"model.{k}": v for k, v in config.model_params.items()},
                        **{f"count.{k}": v for k, v in data.counts.items()}})  # fmt: skip
     for table, version in data.versions.items():
-        mlflow.set_tag(f"molpipe.lineage.{table}", f"{catalog.location(table)}@v{version}")
+        mlflow.set_tag(LINEAGE_TAG.format(table=table), lineage_tag(catalog.location(table), version))
         if catalog.databricks:
             source = DeltaDatasetSource(
                 delta_table_name=catalog.location(table).replace("`", ""), delta_table_version=version
