@@ -72,9 +72,9 @@ def main() -> None:
             for strategy in args.strategies.split(","):
                 started = time.monotonic()
                 library = f"hiv_{strategy}"
-                ingest(catalog, bundled_library(), library, label_cols=[LABEL])
-                featurize(catalog, library, morgan, engine.udf_workers)
-                split_id = split(catalog, library, "scaffold", pool_fraction=1 - args.initial, seed=0).split_id
+                ingest(catalog, path=bundled_library(), library=library, label_cols=[LABEL])
+                featurize(catalog, library=library, featurizers=morgan, workers=engine.udf_workers)
+                split_id = split(catalog, library=library, method="scaffold", pool_fraction=1 - args.initial, seed=0).split_id
                 truth = (
                     catalog.read("splits").where((F.col("library") == library) & (F.col("split") == "pool"))
                     .join(catalog.read("molecules").where(F.col("library") == library), "inchikey")
@@ -90,11 +90,11 @@ def main() -> None:
                     lifecycle.promote(f"al_{strategy}", force=True)
                     scored = score(catalog, library=library, model=f"al_{strategy}@champion",
                                    options=ScoreOptions(acquisition=strategy, seed=number), workers=engine.udf_workers)  # fmt: skip
-                    batch = select(catalog, scored.run_id, SelectOptions(k=k, diversity="none"), Path(tmp) / "lab")
+                    batch = select(catalog, run_id=scored.run_id, options=SelectOptions(k=k, diversity="none"), out_dir=Path(tmp) / "lab")
                     measured = truth[truth["inchikey"].isin([row["inchikey"] for row in batch.batch])]
                     results_file = Path(tmp) / f"{library}-round{number}.csv"
                     measured[["smiles", LABEL]].to_csv(results_file, index=False)
-                    ingest_results(catalog, results_file, library, morgan, engine.udf_workers, label_cols=[LABEL],
+                    ingest_results(catalog, path=results_file, library=library, featurizers=morgan, workers=engine.udf_workers, label_cols=[LABEL],
                                    split_id=split_id, batch_id=batch.batch_id)  # fmt: skip
                     selected += len(measured)
                     hits += int((measured[LABEL] >= 0.5).sum())

@@ -54,8 +54,8 @@ def main() -> None:
             for name in names:
                 relative, roles = CASES[name]
                 start = time.perf_counter()
-                loaded = ingest(catalog, DATASETS / relative, name, **roles)
-                summary = featurize(catalog, name, parse_featurizers(args.featurizers), engine.udf_workers)
+                loaded = ingest(catalog, path=DATASETS / relative, library=name, **roles)
+                summary = featurize(catalog, library=name, featurizers=parse_featurizers(args.featurizers), workers=engine.udf_workers)
                 seconds = time.perf_counter() - start
                 row = {"dataset": relative, "rows_read": summary.rows_read, "molecules_new": summary.molecules_new,
                        "duplicates": summary.duplicates, "quarantined": summary.quarantined,

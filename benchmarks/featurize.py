@@ -104,8 +104,8 @@ def job(sample: Path, n: int, featurizer_text: str, workers: int, engine_name: s
         with session(settings) as (engine, catalog):
             catalog.ensure("loads")  # table creation is set-up, not throughput
             start, cpu = time.perf_counter(), cpu_seconds()
-            ingest(catalog, sample, "bench")
-            summary = featurize(catalog, "bench", parse_featurizers(featurizer_text), engine.udf_workers)
+            ingest(catalog, path=sample, library="bench")
+            summary = featurize(catalog, library="bench", featurizers=parse_featurizers(featurizer_text), workers=engine.udf_workers)
             wall = time.perf_counter() - start
             busy = (cpu_seconds() - cpu) / wall
     finally:

@@ -80,8 +80,8 @@ def main() -> None:
         with session(settings) as (engine, catalog):
             start = time.perf_counter()
             for path in write_rounds(args.pool, args.n, args.rounds, home):
-                ingest(catalog, path, "bench")
-                featurize(catalog, "bench", parse_featurizers(args.featurizers), engine.udf_workers)
+                ingest(catalog, path=path, library="bench")
+                featurize(catalog, library="bench", featurizers=parse_featurizers(args.featurizers), workers=engine.udf_workers)
             build_s = round(time.perf_counter() - start, 1)
             before = read_times(catalog, args.repeat)
             summary = maintain(catalog, engine_kind=engine.kind, options=settings.maintain)

@@ -56,7 +56,7 @@ def main() -> None:
         results = {}
         for name, run_id in runs.items():
             started = time.monotonic()
-            summary = monitor(catalog, settings.monitor, run=run_id, out=work / "reports")
+            summary = monitor(catalog, options=settings.monitor, run=run_id, out=work / "reports")
             (result,) = summary.runs
             results[name] = {"seconds": round(time.monotonic() - started, 1), "scored": result["scored"],
                              "drifted": result["drifted"], "retrain": result["retrain"], "reasons": result["reasons"],
@@ -80,14 +80,14 @@ def setup(args, work: Path, catalog, engine) -> dict[str, str]:
     started = time.monotonic()
     hiv = head(DATASETS / "hiv" / "hiv.csv.gz", args.hiv_rows, work / "hiv.csv")
     zinc = head(DATASETS / "moses_zinc" / "zinc_clean_leads_1.58M.csv.gz", args.zinc_rows, work / "zinc.csv")
-    ingest(catalog, hiv, "hiv", label_cols=["HIV_active"])
-    featurize(catalog, "hiv", featurizers, engine.udf_workers)
-    split(catalog, "hiv", "random", pool_fraction=0.2, seed=0)
+    ingest(catalog, path=hiv, library="hiv", label_cols=["HIV_active"])
+    featurize(catalog, library="hiv", featurizers=featurizers, workers=engine.udf_workers)
+    split(catalog, library="hiv", method="random", pool_fraction=0.2, seed=0)
     config = TrainConfig(model="fp-mlp", model_params={"hidden": 256}, epochs=5, batch_size=128, patience=3)
     train(catalog, TrainRequest("hiv", "hiv_mlp", num_processes=1), config)
     lifecycle.promote("hiv_mlp", force=True)
-    ingest(catalog, zinc, "zinc")
-    featurize(catalog, "zinc", featurizers, engine.udf_workers)
+    ingest(catalog, path=zinc, library="zinc")
+    featurize(catalog, library="zinc", featurizers=featurizers, workers=engine.udf_workers)
     options = ScoreOptions(acquisition="ucb", mc_samples=4)
     runs = {name: score(catalog, library=name, model="hiv_mlp@champion", options=options, workers=engine.udf_workers) for name in ("hiv", "zinc")}
     print(f"setup {time.monotonic() - started:.0f} s: scored " +

@@ -65,16 +65,16 @@ def main() -> None:
         with session(load_settings().replace(home=str(home))) as (engine, catalog):
             for name in args.datasets.split(","):
                 case = CASES[name]
-                ingest(catalog, DATASETS / case["file"], name, label_cols=[case["label"]])
-                featurize(catalog, name, parse_featurizers("morgan,rdkit2d,graph"), engine.udf_workers)
+                ingest(catalog, path=DATASETS / case["file"], library=name, label_cols=[case["label"]])
+                featurize(catalog, library=name, featurizers=parse_featurizers("morgan,rdkit2d,graph"), workers=engine.udf_workers)
                 pretrained = args.pretrained
                 if "chemberta" in models and not pretrained:
                     config = PretrainConfig(epochs=args.pretrain_epochs)
-                    pretrained = pretrain(catalog, name, config, str(home / f"pretrained-{name}")).out
+                    pretrained = pretrain(catalog, library=name, config=config, out=str(home / f"pretrained-{name}")).out
                 for model in models:
                     scores, seconds = [], []
                     for seed in range(args.seeds):
-                        split(catalog, name, "scaffold", pool_fraction=0.0, seed=seed)
+                        split(catalog, library=name, method="scaffold", pool_fraction=0.0, seed=seed)
                         params = {"pretrained": pretrained} if model == "chemberta" else {}
                         started = time.monotonic()
                         request = TrainRequest(

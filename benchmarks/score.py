@@ -208,10 +208,10 @@ def main() -> None:
             import mlflow
 
             if not _has_champion(mlflow.MlflowClient()):
-                ingest(catalog, DATASETS / "esol" / "delaney-processed.csv", "esol",
+                ingest(catalog, path=DATASETS / "esol" / "delaney-processed.csv", library="esol",
                        label_cols=["measured log solubility in mols per litre"])  # fmt: skip
-                featurize(catalog, "esol", morgan, engine.udf_workers)
-                split(catalog, "esol", "random", seed=0)
+                featurize(catalog, library="esol", featurizers=morgan, workers=engine.udf_workers)
+                split(catalog, library="esol", method="random", seed=0)
                 config = TrainConfig(model="fp-mlp", model_params={"descriptors": False}, epochs=10)
                 train(catalog, TrainRequest("esol", MODEL, num_processes=1), config)
                 lifecycle.promote(MODEL, force=True)
@@ -225,8 +225,8 @@ def main() -> None:
                 sample = Path(tmp) / f"{library}.csv"
                 if not _library_size(catalog, library):  # a kept home already has it
                     write_sample(Path(args.pool), n, sample)
-                    ingest(catalog, sample, library)
-                    featurize(catalog, library, morgan, engine.udf_workers)
+                    ingest(catalog, path=sample, library=library)
+                    featurize(catalog, library=library, featurizers=morgan, workers=engine.udf_workers)
                 warehouse, cores = str(catalog.path("molecules").parent), engine.udf_workers
                 before_n, before_s = plain_loop(warehouse, library, chunk, limit=args.baseline_rows)
                 all_n, all_s = parallel_plain(warehouse, library, chunk, cores, limit=args.baseline_rows)

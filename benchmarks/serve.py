@@ -86,9 +86,9 @@ def train_model(home: Path, name: str) -> None:
 
     settings = load_settings(environ={}).replace(home=str(home), workers=1)
     with session(settings) as (_, catalog):
-        ingest(catalog, ROOT / "tests" / "data" / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
-        featurize(catalog, "hiv", parse_featurizers("morgan,rdkit2d"), workers=1)
-        split(catalog, "hiv", "random", seed=0)
+        ingest(catalog, path=ROOT / "tests" / "data" / "hiv_sample.csv", library="hiv", label_cols=["HIV_active"])
+        featurize(catalog, library="hiv", featurizers=parse_featurizers("morgan,rdkit2d"), workers=1)
+        split(catalog, library="hiv", method="random", seed=0)
         config = TrainConfig(model="fp-mlp", model_params={"hidden": 256}, epochs=5, batch_size=32, patience=5)
         train(catalog, TrainRequest("hiv", name, num_processes=1), config)
     lifecycle.promote(name, force=True)

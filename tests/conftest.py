@@ -125,14 +125,14 @@ def scored_home(build_home, data_dir):
     from molpipe.train.loop import TrainConfig
 
     def steps(catalog):
-        ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
-        featurize(catalog, "hiv", parse_featurizers("morgan,rdkit2d"), workers=1)
-        split(catalog, "hiv", "random", pool_fraction=0.3, seed=0)
+        ingest(catalog, path=data_dir / "hiv_sample.csv", library="hiv", label_cols=["HIV_active"])
+        featurize(catalog, library="hiv", featurizers=parse_featurizers("morgan,rdkit2d"), workers=1)
+        split(catalog, library="hiv", method="random", pool_fraction=0.3, seed=0)
         config = TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=2, batch_size=32, patience=2)
         train(catalog, TrainRequest("hiv", "hiv_mlp", num_processes=1), config)
         lifecycle.promote("hiv_mlp", force=True)
-        ingest(catalog, data_dir / "esol_sample.csv", "esol")
-        featurize(catalog, "esol", parse_featurizers("morgan"), workers=1)
+        ingest(catalog, path=data_dir / "esol_sample.csv", library="esol")
+        featurize(catalog, library="esol", featurizers=parse_featurizers("morgan"), workers=1)
         options = ScoreOptions(acquisition="ucb", mc_samples=2)
         return {name: score(catalog, library=name, model="hiv_mlp@champion", options=options).run_id for name in ("hiv", "esol")}
 

@@ -45,9 +45,9 @@ def _catalog(server, home) -> Catalog:
 
 
 def _prepare(catalog, data_dir):
-    ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
-    summary = featurize(catalog, "hiv", parse_featurizers(FEATURIZERS), workers=1)
-    split(catalog, "hiv", "random", pool_fraction=0.3, seed=0)
+    ingest(catalog, path=data_dir / "hiv_sample.csv", library="hiv", label_cols=["HIV_active"])
+    summary = featurize(catalog, library="hiv", featurizers=parse_featurizers(FEATURIZERS), workers=1)
+    split(catalog, library="hiv", method="random", pool_fraction=0.3, seed=0)
     return summary
 
 

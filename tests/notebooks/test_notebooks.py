@@ -65,8 +65,8 @@ def test_compare_runs(home):
 
 def test_candidates(home, tmp_path):
     catalog, runs = home
-    select(catalog, runs["hiv"], SelectOptions(k=5, diversity="none"), str(tmp_path / "batch"))
-    monitor(catalog, MonitorOptions(bins=5), library="hiv", out=tmp_path / "reports")
+    select(catalog, run_id=runs["hiv"], options=SelectOptions(k=5, diversity="none"), out_dir=str(tmp_path / "batch"))
+    monitor(catalog, options=MonitorOptions(bins=5), library="hiv", out=tmp_path / "reports")
     run = run_notebook(NOTEBOOKS / "candidates.py", catalog.spark)
     every, top, scaffolds, batch, drift = frames(run)
     assert set(every["scoring_run_id"]) == set(runs.values())

@@ -40,9 +40,9 @@ def registry(engine_url, tmp_path_factory, data_dir) -> Registry:
     spark = SparkSession.builder.remote(engine_url).create()
     try:
         catalog = Catalog(spark, settings)
-        ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
-        featurize(catalog, "hiv", parse_featurizers("morgan,rdkit2d"), workers=1)
-        split(catalog, "hiv", "random", seed=0)
+        ingest(catalog, path=data_dir / "hiv_sample.csv", library="hiv", label_cols=["HIV_active"])
+        featurize(catalog, library="hiv", featurizers=parse_featurizers("morgan,rdkit2d"), workers=1)
+        split(catalog, library="hiv", method="random", seed=0)
         versions = []
         for seed in (0, 1):
             config = TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=2, batch_size=32, patience=2,

@@ -47,5 +47,5 @@ def test_validate_and_promote_act_only_on_the_version_handed_on(scored):
     with pytest.raises(ValueError, match="'challenger' of 'hiv_mlp' is v1, not v2: a later training moved it"):
         lifecycle.promote("hiv_mlp", force=True, version="2")
     with pytest.raises(ValueError, match="is v1, not v2"):
-        lifecycle.validate(catalog, "hiv_mlp", catalog.settings.validation, version="2")
+        lifecycle.validate(catalog, name="hiv_mlp", options=catalog.settings.validation, version="2")
     assert lifecycle.promote("hiv_mlp", force=True, version="1").champion == "1"

@@ -31,8 +31,8 @@ def grown_home(build_home, data_dir, tmp_path_factory):
             for part in range(2):
                 path = parts / f"{library}_{part}.csv"
                 path.write_text("\n".join([header, *rows[part::2]]) + "\n")
-                ingest(catalog, path, library)
-                featurize(catalog, library, parse_featurizers("morgan:n_bits=256"), workers=1)
+                ingest(catalog, path=path, library=library)
+                featurize(catalog, library=library, featurizers=parse_featurizers("morgan:n_bits=256"), workers=1)
 
     return build_home("grown", steps)[0]
 

@@ -17,7 +17,7 @@ OPTIONS = MonitorOptions(bins=5)
 
 def test_drift_of_each_scoring_run_into_the_table_mlflow_and_a_report(scored, tmp_path):
     catalog, runs = scored
-    summary = monitor(catalog, OPTIONS, out=tmp_path / "reports")
+    summary = monitor(catalog, options=OPTIONS, out=tmp_path / "reports")
     assert summary.monitored == 2 and [r["library"] for r in summary.runs] == ["hiv", "esol"]
     own, other = summary.runs
     print({r["library"]: r["measures"] for r in summary.runs}, flush=True)
@@ -60,12 +60,12 @@ def test_drift_of_each_scoring_run_into_the_table_mlflow_and_a_report(scored, tm
     with open(other["report"], "rb") as png:
         assert png.read(8) == b"\x89PNG\r\n\x1a\n"
 
-    again = monitor(catalog, OPTIONS, out=tmp_path / "reports")
+    again = monitor(catalog, options=OPTIONS, out=tmp_path / "reports")
     assert again.monitored == 0 and not again.retrain and not again.drifted  # nothing new
-    rerun = monitor(catalog, OPTIONS, run=runs["hiv"], out=tmp_path / "reports")
+    rerun = monitor(catalog, options=OPTIONS, run=runs["hiv"], out=tmp_path / "reports")
     assert rerun.monitored == 1 and catalog.read("monitoring").count() == len(rows)  # its rows replaced
     with pytest.raises(ValueError, match="no scoring run 'nope'"):
-        monitor(catalog, OPTIONS, run="nope")
+        monitor(catalog, options=OPTIONS, run="nope")
 
 
 def test_the_monitor_job_entry_point(scored, run_job_script, monkeypatch, job_engine):

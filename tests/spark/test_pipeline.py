@@ -20,8 +20,8 @@ CHEAP = "morgan:n_bits=256,graph"
 
 
 def run(catalog, path, library="lib", featurizers=CHEAP, **roles):
-    loaded = ingest(catalog, path, library, **roles)
-    return loaded, featurize(catalog, library, parse_featurizers(featurizers), workers=1)
+    loaded = ingest(catalog, path=path, library=library, **roles)
+    return loaded, featurize(catalog, library=library, featurizers=parse_featurizers(featurizers), workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_second_file_merges_with_dedup_across_files(bad_rows_home, copy_home, tm
 
 def test_added_featurizer_is_backfilled_for_existing_molecules(catalog, data_dir):
     _, first = run(catalog, data_dir / "esol_sample.csv", featurizers="morgan:n_bits=128")
-    second = featurize(catalog, "lib", parse_featurizers("morgan:n_bits=128,maccs"), workers=1)
+    second = featurize(catalog, library="lib", featurizers=parse_featurizers("morgan:n_bits=128,maccs"), workers=1)
     assert second.rows_read == 0 and second.features_computed == {"maccs": first.molecules_new}
     specs = {r["featurizer"]: r for r in catalog.read("featurizer_specs").collect()}
     assert (
@@ -171,8 +171,8 @@ def test_featurizer_errors_are_quarantined(catalog, data_dir):
     # the featurizer is pickled into the UDF by value: Spark runs the UDF in its own Python workers, which cannot
     # import this test module (a monkeypatch of the test process would not reach them either)
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ingest(catalog, data_dir / "esol_sample.csv", "lib")
-    summary = featurize(catalog, "lib", [*parse_featurizers("morgan:n_bits=256"), NitrogenFails()], workers=1)
+    ingest(catalog, path=data_dir / "esol_sample.csv", library="lib")
+    summary = featurize(catalog, library="lib", featurizers=[*parse_featurizers("morgan:n_bits=256"), NitrogenFails()], workers=1)
     assert summary.accounted and summary.quarantine_reasons.get("featurizer_error", 0) > 0
     failed = catalog.read("quarantine").where(F.col("reason") == "featurizer_error")
     assert failed.where(~F.col("detail").contains("no nitrogen today")).count() == 0
@@ -183,10 +183,10 @@ def test_featurizer_errors_are_quarantined(catalog, data_dir):
 
 
 def test_process_pool_through_spark_gives_identical_tables(catalog, data_dir):
-    ingest(catalog, data_dir / "hiv_sample.csv", "inline", label_cols=["HIV_active"])
-    ingest(catalog, data_dir / "hiv_sample.csv", "pooled", label_cols=["HIV_active"])
-    featurize(catalog, "inline", parse_featurizers(CHEAP), workers=1)
-    featurize(catalog, "pooled", parse_featurizers(CHEAP), workers=2)
+    ingest(catalog, path=data_dir / "hiv_sample.csv", library="inline", label_cols=["HIV_active"])
+    ingest(catalog, path=data_dir / "hiv_sample.csv", library="pooled", label_cols=["HIV_active"])
+    featurize(catalog, library="inline", featurizers=parse_featurizers(CHEAP), workers=1)
+    featurize(catalog, library="pooled", featurizers=parse_featurizers(CHEAP), workers=2)
 
     def table(name, library, columns):
         return catalog.read(name).where(F.col("library") == library).select(*columns).orderBy(*columns[:2])
@@ -221,7 +221,7 @@ def test_quarantine_keeps_the_raw_row(bad_rows_home, copy_home):
 
 def test_featurize_of_unknown_library_says_what_to_do(catalog):
     with pytest.raises(ValueError, match="run `molpipe ingest FILE --library typo` first"):
-        featurize(catalog, "typo", parse_featurizers("maccs"))
+        featurize(catalog, library="typo", featurizers=parse_featurizers("maccs"))
 
 
 def test_slices_give_the_same_outcome_as_one_pass(catalog, data_dir):
@@ -229,8 +229,8 @@ def test_slices_give_the_same_outcome_as_one_pass(catalog, data_dir):
     from molpipe.lake.tables import Catalog
 
     sliced = Catalog(catalog.spark, catalog.settings.replace(featurize=FeaturizeOptions(slice_rows=4)))
-    ingest(sliced, data_dir / "bad_rows.csv", "lib", id_col="compound_id", label_cols=["activity"])
-    summary = featurize(sliced, "lib", parse_featurizers(CHEAP), workers=1)
+    ingest(sliced, path=data_dir / "bad_rows.csv", library="lib", id_col="compound_id", label_cols=["activity"])
+    summary = featurize(sliced, library="lib", featurizers=parse_featurizers(CHEAP), workers=1)
     # ethanol is first seen in slice 1 (row 1); rows 5 and 6 in slice 2 are its duplicates
     assert (summary.rows_read, summary.molecules_new, summary.duplicates, summary.quarantined) == (11, 3, 2, 6)
     ethanol = sliced.read("molecules").where(F.col("smiles") == "CCO").first()

@@ -64,8 +64,8 @@ def test_rerun_replaces_its_rows_and_a_new_run_adds_its_own(champion):
 
 
 def test_invalid_pool_smiles_go_to_quarantine_never_to_candidates(champion, data_dir):
-    ingest(champion, data_dir / "bad_rows.csv", "screen", label_cols=[])
-    featurize(champion, "screen", parse_featurizers(FEATURIZERS), workers=1)
+    ingest(champion, path=data_dir / "bad_rows.csv", library="screen", label_cols=[])
+    featurize(champion, library="screen", featurizers=parse_featurizers(FEATURIZERS), workers=1)
     summary = score(champion, library="screen", model="hiv_mlp@champion", options=ScoreOptions(acquisition="greedy", uncertainty="none"))
     molecules = champion.read("molecules").where(F.col("library") == "screen").count()
     quarantined = champion.read("quarantine").where(F.col("library") == "screen").toPandas()
@@ -89,7 +89,7 @@ def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champ
     from molpipe.lab.select import select
 
     run = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="ucb", mc_samples=4))
-    batch = select(champion, run.run_id, SelectOptions(k=8, diversity="scaffold", oversample=3), tmp_path, "greedy")
+    batch = select(champion, run_id=run.run_id, options=SelectOptions(k=8, diversity="scaffold", oversample=3), out_dir=tmp_path, strategy="greedy")
     assert batch.selected == 8 and batch.strategy == "greedy"
     csv = pd.read_csv(batch.files["csv"])
     assert list(csv["position"]) == list(range(1, 9)) and csv["inchikey"].is_unique
@@ -103,13 +103,13 @@ def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champ
     measured = csv.merge(labels.toPandas(), on="inchikey")[["smiles", "HIV_active"]]
     results = tmp_path / "plate1.csv"
     measured.to_csv(results, index=False)
-    summary = ingest_results(champion, results, "hiv", parse_featurizers(FEATURIZERS), label_cols=["HIV_active"],
+    summary = ingest_results(champion, path=results, library="hiv", featurizers=parse_featurizers(FEATURIZERS), label_cols=["HIV_active"],
                              batch_id=batch.batch_id)  # fmt: skip
     assert (summary.rows_read, summary.measurements, summary.moved_to_train, summary.new_molecules) == (8, 8, 8, 0)
     history = champion.read("lab_results").where(F.col("batch_id") == batch.batch_id).count()
     moved = champion.read("splits").where(F.col("inchikey").isin(list(csv["inchikey"])))
     assert history == 8 and {r["split"] for r in moved.collect()} == {"train"}
-    again = ingest_results(champion, results, "hiv", parse_featurizers(FEATURIZERS), label_cols=["HIV_active"])
+    again = ingest_results(champion, path=results, library="hiv", featurizers=parse_featurizers(FEATURIZERS), label_cols=["HIV_active"])
     assert again.already_loaded and again.moved_to_train == 0
     assert champion.read("lab_results").count() == 8
 
@@ -188,7 +188,7 @@ def test_cheap_features_a_worker_recomputes_equal_the_stored_ones(champion):
 
     cheap = parse_featurizers(",".join(n for n in FEATURIZERS.names() if FEATURIZERS.get(n).cheap))
     assert "morgan" in {f.name for f in cheap}
-    featurize(champion, "hiv", cheap, workers=1)
+    featurize(champion, library="hiv", featurizers=cheap, workers=1)
     molecules = champion.read("molecules").where(F.col("library") == "hiv").select("inchikey", "smiles")
     features = champion.read("features").where(F.col("library") == "hiv")
     rows = join_features(molecules, features, cheap).toPandas().to_dict("records")

@@ -15,9 +15,9 @@ pytestmark = pytest.mark.spark
 @pytest.fixture(scope="module")
 def hiv_home(build_home, data_dir):
     def steps(catalog):
-        ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
-        ingest(catalog, data_dir / "zinc_sample.csv.gz", "hiv")  # unlabeled molecules in the same library
-        featurize(catalog, "hiv", parse_featurizers("morgan:n_bits=64"), workers=1)
+        ingest(catalog, path=data_dir / "hiv_sample.csv", library="hiv", label_cols=["HIV_active"])
+        ingest(catalog, path=data_dir / "zinc_sample.csv.gz", library="hiv")  # unlabeled molecules in the same library
+        featurize(catalog, library="hiv", featurizers=parse_featurizers("morgan:n_bits=64"), workers=1)
 
     return build_home("split", steps)[0]
 
@@ -32,7 +32,7 @@ def splits(catalog, split_id):
 
 
 def test_scaffold_split_keeps_scaffolds_together_and_pools_unlabeled(hiv):
-    summary = split(hiv, "hiv", "scaffold", Fractions(0.8, 0.1, 0.1), pool_fraction=0.1, seed=0)
+    summary = split(hiv, library="hiv", method="scaffold", fractions=Fractions(0.8, 0.1, 0.1), pool_fraction=0.1, seed=0)
     assert summary.split_id == "scaffold-seed0-pool0.1"
     molecules = hiv.read("molecules")
     labeled = molecules.where(F.size("labels") > 0).count()
@@ -54,17 +54,17 @@ def test_scaffold_split_keeps_scaffolds_together_and_pools_unlabeled(hiv):
 
 
 def test_same_seed_same_split_and_rerun_replaces(hiv):
-    first = split(hiv, "hiv", "scaffold", seed=7)
+    first = split(hiv, library="hiv", method="scaffold", seed=7)
     before = {tuple(r) for r in splits(hiv, first.split_id).select("inchikey", "split").collect()}
-    again = split(hiv, "hiv", "scaffold", seed=7)
+    again = split(hiv, library="hiv", method="scaffold", seed=7)
     after = {tuple(r) for r in splits(hiv, again.split_id).select("inchikey", "split").collect()}
     assert before == after and splits(hiv, first.split_id).count() == len(before)
-    other = split(hiv, "hiv", "scaffold", seed=8)
+    other = split(hiv, library="hiv", method="scaffold", seed=8)
     assert {tuple(r) for r in splits(hiv, other.split_id).select("inchikey", "split").collect()} != before
 
 
 def test_random_split_fractions(hiv):
-    summary = split(hiv, "hiv", "random", Fractions(0.5, 0.25, 0.25), seed=1)
+    summary = split(hiv, library="hiv", method="random", fractions=Fractions(0.5, 0.25, 0.25), seed=1)
     assert summary.counts["pool"] == 299
     assert summary.counts["train"] + summary.counts["valid"] + summary.counts["test"] == 235
     assert 90 <= summary.counts["train"] <= 146
@@ -72,4 +72,4 @@ def test_random_split_fractions(hiv):
 
 def test_split_of_unknown_library_says_what_to_do(catalog):
     with pytest.raises(ValueError, match="run `molpipe featurize --library nope` first"):
-        split(catalog, "nope")
+        split(catalog, library="nope")

@@ -23,9 +23,9 @@ LENIENT = ValidationOptions(min_roc_auc=0.0, margin=1.0)
 @pytest.fixture(scope="module")
 def hiv_home(build_home, data_dir):
     def steps(catalog):
-        ingest(catalog, data_dir / "hiv_sample.csv", "hiv", label_cols=["HIV_active"])
-        featurize(catalog, "hiv", parse_featurizers("morgan,rdkit2d,graph"), workers=1)
-        split(catalog, "hiv", "random", seed=0)
+        ingest(catalog, path=data_dir / "hiv_sample.csv", library="hiv", label_cols=["HIV_active"])
+        featurize(catalog, library="hiv", featurizers=parse_featurizers("morgan,rdkit2d,graph"), workers=1)
+        split(catalog, library="hiv", method="random", seed=0)
 
     return build_home("hiv", steps)[0]
 
@@ -68,11 +68,11 @@ def test_registry_flow_validate_promote_rollback(hiv):
     first = train(hiv, TrainRequest("hiv", "hiv_flow", num_processes=1), config)
     with pytest.raises(ValueError, match="not validated"):
         lifecycle.promote("hiv_flow")
-    result = lifecycle.validate(hiv, "hiv_flow", LENIENT)
+    result = lifecycle.validate(hiv, name="hiv_flow", options=LENIENT)
     assert result.passed and result.champion is None and result.test_molecules > 0 and result.invalid_smiles == 0
     assert lifecycle.promote("hiv_flow").champion == first.version
     second = train(hiv, TrainRequest("hiv", "hiv_flow", num_processes=1), TrainConfig(**{**config.__dict__, "seed": 1}))
-    result = lifecycle.validate(hiv, "hiv_flow", LENIENT)
+    result = lifecycle.validate(hiv, name="hiv_flow", options=LENIENT)
     assert result.passed and result.champion == "1" and "roc_auc" in result.champion_metrics
     change = lifecycle.promote("hiv_flow")
     assert (change.champion, change.previous_champion) == (second.version, "1")
@@ -90,7 +90,7 @@ def test_failed_validation_blocks_promotion(hiv):
         TrainRequest("hiv", "hiv_gate", num_processes=1),
         TrainConfig(model="fp-mlp", model_params={"hidden": 32}, **QUICK),
     )
-    result = lifecycle.validate(hiv, "hiv_gate", ValidationOptions(min_roc_auc=1.01))
+    result = lifecycle.validate(hiv, name="hiv_gate", options=ValidationOptions(min_roc_auc=1.01))
     assert not result.passed and "min_roc_auc" in result.reasons[0]
     with pytest.raises(ValueError, match="is failed"):
         lifecycle.promote("hiv_gate")
@@ -117,7 +117,7 @@ def test_pretrain_then_chemberta_trains_on_its_weights(hiv, tmp_path):
     from molpipe.train.pretrain import PretrainConfig, pretrain
 
     tiny = PretrainConfig(hidden=32, layers=1, heads=2, epochs=1, batch_size=32, max_length=96)
-    summary = pretrain(hiv, "hiv", tiny, out=str(tmp_path / "pretrained"))
+    summary = pretrain(hiv, library="hiv", config=tiny, out=str(tmp_path / "pretrained"))
     assert summary.molecules == 235 and summary.vocabulary > 20 and math.isfinite(summary.valid_mlm_loss)
     assert resolve_pretrained(summary.out) == tmp_path / "pretrained"
     assert (tmp_path / "pretrained" / "config.json").is_file() and (
@@ -156,9 +156,9 @@ def test_tune_runs_nested_trials_and_registers_the_best(hiv):
 
 def test_regression_on_esol_logs_a_parity_plot(catalog, data_dir):
     label = "measured log solubility in mols per litre"
-    ingest(catalog, data_dir / "esol_sample.csv", "esol", label_cols=[label])
-    featurize(catalog, "esol", parse_featurizers("morgan,rdkit2d"), workers=1)
-    split(catalog, "esol", "random", seed=0)
+    ingest(catalog, path=data_dir / "esol_sample.csv", library="esol", label_cols=[label])
+    featurize(catalog, library="esol", featurizers=parse_featurizers("morgan,rdkit2d"), workers=1)
+    split(catalog, library="esol", method="random", seed=0)
     summary = train(
         catalog, TrainRequest("esol", num_processes=1), TrainConfig(model="fp-mlp", epochs=4, batch_size=16)
     )

@@ -261,7 +261,7 @@ def _ingest(args, settings: Settings) -> dict[str, Any]:
 
     labels = [c.strip() for c in args.label_cols.split(",") if c.strip()]
     with session(settings) as (_, catalog):
-        summary = ingest(catalog, args.path, args.library, args.format, args.smiles_col, args.id_col, labels)
+        summary = ingest(catalog, path=args.path, library=args.library, fmt=args.format, smiles_col=args.smiles_col, id_col=args.id_col, label_cols=labels)
     if not args.json:
         if summary.already_loaded:
             print(
@@ -309,7 +309,7 @@ def _featurize(args, settings: Settings) -> dict[str, Any]:
         settings = settings.replace(workers=args.workers)
     featurizers = parse_featurizers(args.featurizers or settings.featurize.featurizers)
     with session(settings) as (engine, catalog):
-        summary = featurize(catalog, args.library, featurizers, engine.udf_workers)
+        summary = featurize(catalog, library=args.library, featurizers=featurizers, workers=engine.udf_workers)
     result = _asdict(summary) | {"accounted": summary.accounted, "workers": engine.udf_workers}
     if not args.json:
         print(format_featurize(summary))
@@ -347,7 +347,7 @@ def _split(args, settings: Settings) -> dict[str, Any]:
     with session(settings) as (_, catalog):
         summary = split(
             catalog,
-            args.library,
+            library=args.library,
             method=args.method or options.method,
             fractions=fractions,
             pool_fraction=options.pool_fraction if args.pool_fraction is None else args.pool_fraction,
@@ -478,7 +478,7 @@ def _tune(args, settings: Settings) -> dict[str, Any]:
 
     request, config = _train_inputs(args)
     with session(settings) as (_, catalog):
-        summary = tune(catalog, request, config, args.trials)
+        summary = tune(catalog, request, config, trials=args.trials)
     if not args.json:
         print(f"{summary.trials} trials (parent run {summary.parent_run_id}): best {summary.metric} "
               f"{summary.best_value:.4f} with {summary.best_params}\n" + _format_trained(summary.registered))  # fmt: skip
@@ -493,7 +493,7 @@ def _pretrain(args, settings: Settings) -> dict[str, Any]:
     config = PretrainConfig(hidden=args.hidden, layers=args.layers, heads=args.heads, epochs=args.epochs,
                             batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)  # fmt: skip
     with session(settings) as (_, catalog):
-        summary = pretrain(catalog, args.library, config, args.out)
+        summary = pretrain(catalog, library=args.library, config=config, out=args.out)
     if not args.json:
         print(f"pretrained a {summary.parameters:,}-parameter RoBERTa on {summary.molecules:,} SMILES of "
               f"'{summary.library}' (vocabulary {summary.vocabulary}, valid MLM loss {summary.valid_mlm_loss:.3f}) "
@@ -534,7 +534,7 @@ def _validate(args, settings: Settings) -> dict[str, Any]:
     with session(settings) as (_, catalog):
         tracking.configure(settings, catalog.databricks)
         name = tracking.registered_name(settings, args.model, catalog.databricks)
-        result = lifecycle.validate(catalog, name, settings.validation, args.version)
+        result = lifecycle.validate(catalog, name=name, options=settings.validation, version=args.version)
     if not args.json:
         verdict = "PASSED" if result.passed else "FAILED: " + "; ".join(result.reasons)
         champion = (
@@ -553,7 +553,7 @@ def _promote(args, settings: Settings) -> dict[str, Any]:
     from molpipe.registry import lifecycle, tracking
 
     name = tracking.registered_name(settings, args.model, _registry_session(settings))
-    change = lifecycle.promote(name, args.force, args.version)
+    change = lifecycle.promote(name, force=args.force, version=args.version)
     if not args.json:
         print(f"{change.model_name}: champion is now v{change.champion} (was {change.previous_champion or 'none'})")
     return _asdict(change)
@@ -620,7 +620,7 @@ def _select(args, settings: Settings) -> dict[str, Any]:
 
     changes = {k: v for k, v in {"k": args.k, "diversity": args.diversity}.items() if v}
     with session(settings) as (_, catalog):
-        summary = select(catalog, args.run, dataclasses.replace(settings.select, **changes), args.out, args.strategy)
+        summary = select(catalog, run_id=args.run, options=dataclasses.replace(settings.select, **changes), out_dir=args.out, strategy=args.strategy)
     if not args.json:
         print(f"batch {summary.batch_id}: {summary.selected} molecules by {summary.strategy} "
               f"({summary.diversity} diversity)\n  {summary.files['csv']}\n  {summary.files['html']}")  # fmt: skip
@@ -635,9 +635,9 @@ def _ingest_results(args, settings: Settings) -> dict[str, Any]:
 
     labels = [c.strip() for c in args.label_cols.split(",") if c.strip()]
     with session(settings) as (engine, catalog):
-        summary = ingest_results(catalog, args.path, args.library, parse_featurizers(settings.featurize.featurizers),
-                                 args.workers or engine.udf_workers, args.smiles_col, args.id_col, labels,
-                                 args.split_id, args.batch_id)  # fmt: skip
+        summary = ingest_results(catalog, path=args.path, library=args.library, featurizers=parse_featurizers(settings.featurize.featurizers),
+                                 workers=args.workers or engine.udf_workers, smiles_col=args.smiles_col, id_col=args.id_col, label_cols=labels,
+                                 split_id=args.split_id, batch_id=args.batch_id)  # fmt: skip
     if not args.json:
         print(f"{summary.source_file}: {summary.rows_read} rows, {summary.measurements} measurements of "
               f"{summary.molecules_measured} molecules ({summary.new_molecules} new, {summary.quarantined} "
@@ -652,7 +652,7 @@ def _monitor(args, settings: Settings) -> dict[str, Any]:
     from molpipe.runtime.engine import session
 
     with session(settings) as (_, catalog):
-        summary = monitor(catalog, settings.monitor, args.library, args.run or None, args.out)
+        summary = monitor(catalog, options=settings.monitor, library=args.library, run=args.run or None, out=args.out)
     if not args.json:
         for run in summary.runs:
             verdict = "stable"

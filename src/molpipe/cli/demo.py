@@ -45,16 +45,16 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
     with session(settings) as (engine, catalog):
         say(f"== molpipe demo: MoleculeNet HIV ({path}), engine: {engine.kind}, {engine.udf_workers} worker(s)")
         say(f"$ molpipe ingest {path} --library {LIBRARY} --label-cols HIV_active")
-        loaded = ingest(catalog, path, LIBRARY, label_cols=["HIV_active"])
+        loaded = ingest(catalog, path=path, library=LIBRARY, label_cols=["HIV_active"])
         say(
             f"  {loaded.rows_read:,} rows (load {loaded.load_id})"
             + (" already loaded" if loaded.already_loaded else "")
         )
         say(f"$ molpipe featurize --library {LIBRARY} --featurizers {','.join(f.name for f in chosen)}")
-        featurized = featurize(catalog, LIBRARY, chosen, engine.udf_workers)
+        featurized = featurize(catalog, library=LIBRARY, featurizers=chosen, workers=engine.udf_workers)
         say(format_featurize(featurized))
         say(f"$ molpipe split --library {LIBRARY} --split scaffold --pool-fraction 0.1 --seed 0")
-        splits = split(catalog, LIBRARY, "scaffold", pool_fraction=0.1, seed=0)
+        splits = split(catalog, library=LIBRARY, method="scaffold", pool_fraction=0.1, seed=0)
         say(format_split(splits))
         say(f'$ molpipe sql "{EXAMPLE_QUERY}"')
         result = catalog.spark.sql(EXAMPLE_QUERY).toPandas()
@@ -69,7 +69,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in trained.test_metrics.items())
         say(f"  test {metrics}; registered {trained.model_name} v{trained.version} as '{trained.alias}'")
         say(f"$ molpipe validate --model {MODEL_NAME} && molpipe promote --model {MODEL_NAME}")
-        validation = lifecycle.validate(catalog, trained.model_name, settings.validation)
+        validation = lifecycle.validate(catalog, name=trained.model_name, options=settings.validation)
         say(f"  validation {'passed' if validation.passed else 'failed: ' + '; '.join(validation.reasons)}")
         promoted = lifecycle.promote(trained.model_name, force=not validation.passed)
         say(f"  champion: {trained.model_name} v{promoted.champion}" + ("" if validation.passed else " (forced: demo)"))
@@ -77,7 +77,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         scored = score(catalog, library=LIBRARY, model=f"{MODEL_NAME}@champion", options=settings.score, workers=engine.udf_workers)
         say(format_scored(scored))
         say(f"$ molpipe select --run {scored.run_id} --k 24 --diversity maxmin --out reports")
-        batch = select(catalog, scored.run_id, dataclasses.replace(settings.select, k=24), "reports")
+        batch = select(catalog, run_id=scored.run_id, options=dataclasses.replace(settings.select, k=24), out_dir="reports")
         say(f"  lab batch {batch.batch_id}: {batch.selected} molecules -> {batch.files['html']} (and .csv)")
         tables = catalog.register_existing()
         locations = {name: catalog.location(name) for name in tables}

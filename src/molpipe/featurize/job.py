@@ -1,20 +1,8 @@
 """``molpipe featurize``: ``library_raw`` rows of not-yet-featurized loads -> molecules, features, quarantine.
 
-Every input row ends in exactly one place:
-
-* ``molecule_sources`` with ``is_first = true`` and a new ``molecules`` row: the first time its InChIKey is seen
-  (earliest load, then lowest row number);
-* ``molecule_sources`` with ``is_first = false``: a duplicate, merged into the existing molecule (its labels are
-  averaged in, its file and row kept);
-* ``quarantine``: with the reason (malformed row, invalid label, empty, unparsable, sanitization failed, too large,
-  standardization failed, InChI failed, featurizer error).
-
-The chemistry runs in ``mapInArrow`` UDFs over partitions (:mod:`molpipe.featurize.batch`), in two passes so that
-duplicates are never featurized: standardize every row, then featurize each new molecule once, plus any
-molecule that lacks a requested featurizer spec (a featurizer added later is back-filled). Both passes are staged
-as Parquet under ``$MOLPIPE_HOME/staging`` so that nothing is computed twice, then merged into the Delta tables
-with ``MERGE INTO`` keyed on (library, load, row) and (library, InChIKey); features are appended only for
-(molecule, spec) pairs that had none. Running it again adds nothing.
+Every input row ends in exactly one place: a new molecule, a duplicate merged into one, or quarantine with its
+reason. Two staged passes (standardize every row, then featurize each new molecule once) so duplicates are never
+featurized and a re-run adds nothing; the row accounting is in docs/data-and-tables.md.
 """
 
 from __future__ import annotations
@@ -72,7 +60,9 @@ class Slice:
     last: int
 
 
-def featurize(catalog: Catalog, library: str, featurizers: Sequence[Featurizer], workers: int = 1) -> FeaturizeSummary:
+def featurize(
+    catalog: Catalog, *, library: str, featurizers: Sequence[Featurizer], workers: int = 1
+) -> FeaturizeSummary:
     """Process every pending load of the library in slices of ``featurize.slice_rows`` rows (each a complete,
     idempotent round: standardize, featurize, merge), so memory is bounded by the slice, not the library."""
     from pyspark.sql import functions as F

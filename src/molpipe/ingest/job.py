@@ -49,6 +49,7 @@ def file_sha256(path: Path) -> str:
 
 def ingest(
     catalog: Catalog,
+    *,
     path: str | Path,
     library: str,
     fmt: str | None = None,

@@ -43,6 +43,7 @@ class ResultsSummary:
 
 def ingest_results(
     catalog: Catalog,
+    *,
     path: str | Path,
     library: str,
     featurizers: Sequence[Featurizer],
@@ -57,8 +58,8 @@ def ingest_results(
 
     if not label_cols:
         raise ValueError("ingest-results needs the measured columns: --label-cols NAME[,NAME...]")
-    loaded = ingest(catalog, path, library, smiles_col=smiles_col, id_col=id_col, label_cols=label_cols)
-    featurized = featurize(catalog, library, featurizers, workers)
+    loaded = ingest(catalog, path=path, library=library, smiles_col=smiles_col, id_col=id_col, label_cols=label_cols)
+    featurized = featurize(catalog, library=library, featurizers=featurizers, workers=workers)
     sources = catalog.read("molecule_sources").where(
         (F.col("library") == library) & (F.col("load_id") == loaded.load_id)
     )

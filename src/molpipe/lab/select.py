@@ -33,7 +33,7 @@ class SelectSummary:
 
 
 def select(
-    catalog: Catalog, run_id: str, options: SelectOptions, out_dir: str | Path, strategy: str | None = None
+    catalog: Catalog, *, run_id: str, options: SelectOptions, out_dir: str | Path, strategy: str | None = None
 ) -> SelectSummary:
     import mlflow
     from pyspark.sql import functions as F

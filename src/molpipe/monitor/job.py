@@ -1,29 +1,10 @@
 """``molpipe monitor``: how far each scoring run has drifted from the data its model was trained on.
 
-For each scoring run in ``candidates`` (one run, or every run not monitored yet), against its model version:
-
-* **descriptors**: the population stability index of each key RDKit 2D descriptor (``[monitor] descriptors``)
-  between the model's training molecules (split ``train`` of the split its run recorded) and the run's molecules,
-  on quantile bins of the training set. Descriptors are read from ``features`` (the ``rdkit2d`` spec) and computed
-  for the few molecules that lack it;
-* **predictions**: PSI and a binned KS statistic of the run's predictions against the model's predictions on its
-  own held-out molecules (valid and test, up to ``reference_sample``): what the model says about molecules like
-  its training data, which its training-set predictions (fitted, overconfident) are not; and the shift of the mean
-  in units of the reference's standard deviation;
-* **applicability domain**: the fraction of the run whose ``ad_similarity`` (max Tanimoto to the training set) is
-  below ``[monitor] ad_similarity``.
-
-Every measure becomes a row of the Delta table ``monitoring`` (re-monitoring a run replaces its rows) and a metric
-``drift.*`` of the scoring run's MLflow run, with the PNG report (:mod:`molpipe.monitor.report`) as its artifact.
-
-A run past any threshold is ``drifted``; it calls for a retrain (``retrain``, a task value for the monitor job's
-condition task) when the model's training data has changed since it was trained as well (``molecules`` or
-``splits`` past the Delta versions its run recorded: labels merged in from the lab, a new split). Retraining on the
-same data cannot answer drift, and would loop: retrain, score, monitor, drifted, retrain. Drift without new data
-is for people: the run's report says to send drifted molecules to the lab.
-
-The current side is binned and counted in Spark (never collected); the reference side, a training set, is
-collected once per model version.
+Descriptor PSI, prediction shift and applicability domain per scoring run, into the ``monitoring`` table, the run's
+``drift.*`` metrics and a PNG report. A drifted run calls for a retrain only when the model's training data has
+changed since (:func:`training_data_changed`): retraining on the same data cannot answer drift, and would loop.
+The current side is counted in Spark (never collected); the reference side once per model version. The measures
+and thresholds are in docs/monitoring.md.
 """
 
 from __future__ import annotations
@@ -88,6 +69,7 @@ class Reference:
 
 def monitor(
     catalog: Catalog,
+    *,
     options: MonitorOptions,
     library: str | None = None,
     run: str | None = None,

@@ -60,7 +60,9 @@ def _version_by_alias(name: str, alias: str):
         return None
 
 
-def validate(catalog: Catalog, name: str, options: ValidationOptions, version: str | None = None) -> ValidationResult:
+def validate(
+    catalog: Catalog, *, name: str, options: ValidationOptions, version: str | None = None
+) -> ValidationResult:
     """Score the challenger (and the champion) on the challenger's test split, as of the Delta versions its
     training read, and keep the verdict as tags on the challenger; ``version``: the challenger a job's train task
     registered (fails if the alias has moved since)."""
@@ -147,7 +149,7 @@ def _test_metrics(name: str, version, test, targets, task: Task) -> tuple[dict[s
     return metrics(predicted.loc[valid, columns].to_numpy(dtype=float), targets[valid], task.kind), int((~valid).sum())
 
 
-def promote(name: str, force: bool = False, version: str | None = None) -> AliasChange:
+def promote(name: str, *, force: bool = False, version: str | None = None) -> AliasChange:
     challenger = _version_by_alias(name, CHALLENGER)
     if challenger is None:
         raise ValueError(f"model {name!r} has no '{CHALLENGER}' version to promote")

@@ -1,23 +1,10 @@
-"""The Spark Connect session molpipe runs on.
+"""The Spark Connect session molpipe runs on: ``MOLPIPE_SPARK_REMOTE``, the Databricks runtime's session, an
+Apache Spark server molpipe starts (``MOLPIPE_ENGINE=spark``) or embedded Sail (the default). One API on all of them:
+Spark Connect only. Which engine for what, and how they differ: docs/engines.md.
 
-Four places, one API (Spark Connect only: DataFrames, SQL, ``mapInPandas``/``mapInArrow``, ``MERGE INTO``):
-
-* ``MOLPIPE_SPARK_REMOTE=sc://host:port``: any Spark Connect endpoint;
-* on a Databricks cluster (``DATABRICKS_RUNTIME_VERSION`` is set): the runtime's session;
-* ``MOLPIPE_ENGINE=spark``: an Apache Spark Connect server with Delta Lake that molpipe starts for the command
-  (:mod:`molpipe.runtime.spark_server`), on ``MOLPIPE_SPARK_MASTER`` (``local[*]``, ``local-cluster[N,C,MB]``, ``spark://``);
-* otherwise (``MOLPIPE_ENGINE=sail``, the default) an embedded Sail server (Rust, native Delta Lake, no JVM) started
-  in this process.
-
-Sail runs every Python UDF in the one interpreter of the process that hosts it, so CPU-bound chemistry inside a
-UDF would get one core however many partitions there are. :attr:`Engine.udf_workers` says how many worker
-processes a UDF should fan its batches out to (:mod:`molpipe.runtime.parallel`): every core under embedded Sail, one
-(in-line, no pool) where the engine already runs UDFs in parallel Python workers, as Spark and Databricks do. There
-the parallelism is the partitions': :meth:`molpipe.lake.tables.Catalog.spread` spreads a UDF's input over the task slots.
-
-Embedded Sail runs with its optimizer's join swap off (``SAIL_OPTIMIZER__ENABLE_JOIN_SWAP=false``, unless set
-otherwise): a hash join then holds its left side in memory and streams the right one, and molpipe writes every join
-with the side to hold on the left (the pool, a split, a slice of new rows; never the ``features`` table).
+Sail runs every Python UDF in the one interpreter that hosts it, so :attr:`Engine.udf_workers` says how many worker
+processes a UDF fans its batches out to (every core under Sail; one, in-line, where the engine already runs UDFs
+in parallel Python workers).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ RDKit, the model classes) in their own collections, nor touch the pages that hol
 
 It also lets the forkserver end without the interpreter's teardown. A forkserver stops when the process it serves
 has exited; it holds that process's standard streams, so a caller reading them to their end (a pipe, ``subprocess``)
-waits for it, and tearing down torch's and RDKit's modules took 0.25-0.3 s after every ``molpipe score`` (measured).
+waits for it, and tearing down torch's and RDKit's modules would delay the end of every ``molpipe score``.
 Its workers have ended by then and it has nothing to flush, so its last exit handler ends the process at once.
 Imported anywhere but a forkserver's preload, the module does nothing.
 """

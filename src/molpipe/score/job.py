@@ -1,23 +1,8 @@
-"""``molpipe score``: the library's pool, scored by a registered model, ranked into the Delta table ``candidates``.
+"""``molpipe score``: a library's pool, scored by one registered model version, ranked into ``candidates``.
 
-* **model**: ``NAME@alias`` (default ``@champion``) or ``NAME/VERSION``, resolved once to a version, downloaded
-  once: the driver reads its configuration (no torch), worker processes on its machine load that copy, executors of
-  a cluster the registry's (:mod:`molpipe.score.batch`);
-* **pool**: the library's molecules in the ``pool`` of a split (by default the split the model was trained on, if
-  the library is the model's own; else the library's latest split; a library never split is all pool), minus
-  every molecule the model was trained, validated or tested on. Molecules come from ``molecules``, i.e. already
-  standardized: invalid input rows were quarantined by ``molpipe featurize`` and never reach a model;
-* **features**: read from ``features`` where stored, computed by the worker where a spec is missing or cheaper to
-  compute than to read back (``Featurizer.cheap``: Morgan fingerprints), so that for such models the pool streams
-  through the job with no join holding it; stored ones are joined one hash slice of the pool at a time;
-* **per molecule**: prediction of one label, uncertainty (ensemble spread or MC-dropout), applicability domain
-  (max Tanimoto to the training set) and the acquisition score, computed in an iterator-form Arrow UDF
-  (``mapInArrow``) whose batches go to the worker pool (:mod:`molpipe.runtime.parallel`); a molecule the model fails on
-  goes to ``quarantine`` (reason ``scoring_error``, load ``score:<run id>``), never to ``candidates``;
-* **rank** over the whole run by acquisition score (ties by InChIKey).
-
-Each scoring run is an MLflow run in the model's experiment; its run id is ``scoring_run_id``. Re-running with
-``--run-id`` replaces that run's rows; a new run adds its own. The pool is never collected into the driver.
+The pool streams through an Arrow UDF whose batches go to worker processes (:mod:`molpipe.score.batch`) and is never
+collected into the driver; a molecule the model fails on goes to ``quarantine``, never to ``candidates``. What is
+scored, and how, is in docs/scoring-and-lab.md.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ def split_id_for(method: str, seed: int, pool_fraction: float) -> str:
 
 def split(
     catalog: Catalog,
+    *,
     library: str,
     method: str = "scaffold",
     fractions: Fractions = Fractions(),

@@ -49,7 +49,7 @@ class PretrainSummary:
     seconds: float
 
 
-def pretrain(catalog: Catalog, library: str, config: PretrainConfig, out: str | None = None) -> PretrainSummary:
+def pretrain(catalog: Catalog, *, library: str, config: PretrainConfig, out: str | None = None) -> PretrainSummary:
     import mlflow
     import torch
     from transformers import RobertaConfig, RobertaForMaskedLM

@@ -34,7 +34,7 @@ class TuneSummary:
     seconds: float
 
 
-def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, trials: int) -> TuneSummary:
+def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: int) -> TuneSummary:
     import mlflow
     import optuna
 
