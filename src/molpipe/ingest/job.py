@@ -57,6 +57,8 @@ def ingest(
     id_col: str | None = None,
     label_cols: Iterable[str] = (),
 ) -> IngestSummary:
+    """Stream a library file into ``library_raw``, one row per record with its file and row number; the same
+    bytes ingested again into the same library add nothing (the load id is the file's SHA-256)."""
     from pyspark.sql import functions as F
 
     path = Path(path).resolve()

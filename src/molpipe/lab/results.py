@@ -54,6 +54,8 @@ def ingest_results(
     split_id: str | None = None,
     batch_id: str | None = None,
 ) -> ResultsSummary:
+    """Merge a file of the lab's measurements into the library (through ingest and featurize, so every row is
+    accounted for) and move the measured molecules into the training part of its split."""
     from pyspark.sql import functions as F
 
     if not label_cols:

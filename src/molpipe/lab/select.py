@@ -35,6 +35,8 @@ class SelectSummary:
 def select(
     catalog: Catalog, *, run_id: str, options: SelectOptions, out_dir: str | Path, strategy: str | None = None
 ) -> SelectSummary:
+    """Pick the lab batch of ``options.k`` molecules from scoring run ``run_id`` (diverse by ``options.diversity``),
+    record it in ``selections`` and write its CSV and HTML report to ``out_dir``."""
     import mlflow
     from pyspark.sql import functions as F
 

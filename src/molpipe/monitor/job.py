@@ -75,6 +75,8 @@ def monitor(
     run: str | None = None,
     out: str | Path | None = None,
 ) -> MonitorSummary:
+    """Measure the drift of each scoring run not monitored yet (or ``run``) against its model's training data,
+    into ``monitoring``, MLflow and a PNG report per run."""
     from molpipe.monitor import report
 
     started = time.monotonic()

@@ -150,6 +150,8 @@ def _test_metrics(name: str, version, test, targets, task: Task) -> tuple[dict[s
 
 
 def promote(name: str, *, force: bool = False, version: str | None = None) -> AliasChange:
+    """Move ``champion`` to the challenger (validated, unless ``force``) and remember the previous champion for
+    :func:`rollback`; ``version``: the challenger a job's train task registered."""
     challenger = _version_by_alias(name, CHALLENGER)
     if challenger is None:
         raise ValueError(f"model {name!r} has no '{CHALLENGER}' version to promote")
@@ -170,6 +172,7 @@ def promote(name: str, *, force: bool = False, version: str | None = None) -> Al
 
 
 def rollback(name: str) -> AliasChange:
+    """Point ``champion`` back at the version it had before the last promotion."""
     history = _history(name)
     if not history:
         raise ValueError(f"model {name!r} has no previous champion to roll back to")

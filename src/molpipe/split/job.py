@@ -46,6 +46,8 @@ def split(
     pool_fraction: float = 0.0,
     seed: int = 0,
 ) -> SplitSummary:
+    """Assign the library's labeled molecules to train/valid/test and the rest to the pool, stored under a
+    new ``split_id``; the same seed gives the same split whatever the row order."""
     from pyspark.sql import functions as F
 
     if method not in METHODS:

@@ -70,6 +70,8 @@ class TrainSummary:
 
 
 def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> TrainSummary:
+    """Train ``config``'s model on the request's library and split, log the run to MLflow and register a new
+    version as ``challenger``, with its model card."""
     import time
 
     import mlflow

@@ -50,6 +50,8 @@ class PretrainSummary:
 
 
 def pretrain(catalog: Catalog, *, library: str, config: PretrainConfig, out: str | None = None) -> PretrainSummary:
+    """Masked-language-model pretraining of a SMILES RoBERTa on the library's molecules, saved to ``out`` for
+    ``molpipe train --model chemberta --param pretrained=...`` (weights come from a path, never a hub)."""
     import mlflow
     import torch
     from transformers import RobertaConfig, RobertaForMaskedLM

@@ -35,6 +35,8 @@ class TuneSummary:
 
 
 def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: int) -> TuneSummary:
+    """Search ``trials`` hyperparameter sets in nested MLflow runs, then train and register the best one like
+    :func:`~molpipe.train.job.train`."""
     import mlflow
     import optuna
 
