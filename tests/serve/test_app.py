@@ -32,9 +32,12 @@ def test_health_ready_and_openapi(client, registry):
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json() | {"loaded_at": 0} == {"ready": True, "detail": None, "model": registry.name, "version": "1",
-                                               "alias": "champion", "run_id": ready.json()["run_id"],
-                                               "labels": ["HIV_active"], "loaded_at": 0}  # fmt: skip
+    body = ready.json()
+    card = {"library": body.pop("library"), "split_id": body.pop("split_id"), "test_metrics": body.pop("test_metrics")}
+    assert body | {"loaded_at": 0} == {"ready": True, "detail": None, "model": registry.name, "version": "1",
+                                       "alias": "champion", "run_id": body["run_id"], "labels": ["HIV_active"],
+                                       "loaded_at": 0}  # fmt: skip
+    assert card["library"] == "hiv" and card["split_id"] and all(isinstance(v, float) for v in card["test_metrics"].values())
     spec = client.get("/openapi.json").json()
     assert {"/predict", "/predict/batch", "/health", "/ready", "/metrics"} <= set(spec["paths"])
     assert spec["components"]["schemas"]["PredictRequest"]["properties"]["smiles"]["maxLength"] == 120

@@ -117,6 +117,6 @@ def test_serve_command_fails_fast_on_an_unknown_model(registry, monkeypatch, cap
 
     monkeypatch.setenv("MOLPIPE_HOME", str(registry.settings.home_path))
     assert main(["serve", "--model", "no_such_model@champion"]) == 2
-    assert "molpipe serve: error: model no_such_model@champion" in capsys.readouterr().err
+    assert "molpipe serve: error: model 'no_such_model' has no alias 'champion'" in capsys.readouterr().err
     assert main(["serve"]) == 2
     assert "no model to serve: give --model NAME@champion" in capsys.readouterr().err
