@@ -5,8 +5,8 @@ most of the CPU) and a small torch forward pass. :class:`PoolRunner` (``serve.wo
 process per core; or N) gives each worker process the model, loaded once by the pool's initializer, and cuts a
 batch into one chunk per worker; each worker predicts on one thread, free of the server's GIL. :class:`InlineRunner`
 (``serve.workers = 1``) runs predictions on ``serve.threads`` threads in the server process: one copy of the model
-and an instant hot swap, but the threads share one GIL (RDKit releases it only for part of its work), so on the
-benchmark it gave a third of the pool's throughput, as ``mlflow models serve`` does.
+and an instant hot swap, but the threads share one GIL (RDKit releases it only for part of its work), so it is the
+slower of the two, as ``mlflow models serve`` is (the figures: docs/performance.md#serving).
 
 Both turn SMILES into plain rows (:func:`predict_rows`), never raise for a molecule, and are driven from the
 event loop with ``await runner.predict(smiles)``. Only SMILES strings and rows of plain values cross the process
