@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from molpipe.serve.batching import BatchingRunner
-from molpipe.serve.runner import Runner
+from molpipe.serve.runner_base import Runner
 
 
 class Recording(Runner):

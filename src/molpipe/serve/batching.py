@@ -20,11 +20,11 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from molpipe.serve.runner import Runner
+from molpipe.serve.runner_base import Runner
 
 
 class BatchingRunner(Runner):
-    def __init__(self, inner: Runner, slots: int, max_molecules: int):
+    def __init__(self, inner: Runner, *, slots: int, max_molecules: int):
         self.inner = inner
         self.labels = inner.labels
         self.slots = max(slots, 1)

@@ -5,8 +5,8 @@ most of the CPU) and a small torch forward pass. :class:`PoolRunner` (``serve.wo
 process per core; or N) gives each worker process the model, loaded once by the pool's initializer, and cuts a
 batch into one chunk per worker; each worker predicts on one thread, free of the server's GIL. :class:`InlineRunner`
 (``serve.workers = 1``) runs predictions on ``serve.threads`` threads in the server process: one copy of the model
-and an instant hot swap, but the threads share one GIL (RDKit releases it only for part of its work), so on the
-benchmark it gave a third of the pool's throughput, as ``mlflow models serve`` does.
+and an instant hot swap, but the threads share one GIL (RDKit releases it only for part of its work), so it is the
+slower of the two, as ``mlflow models serve`` is (the figures: docs/performance.md#serving).
 
 Both turn SMILES into plain rows (:func:`predict_rows`), never raise for a molecule, and are driven from the
 event loop with ``await runner.predict(smiles)``. Only SMILES strings and rows of plain values cross the process
@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from molpipe.models.predictor import ModelFolder, load_model_folder, model_dir
+from molpipe.serve.batching import BatchingRunner
+from molpipe.serve.runner_base import Runner
 
 EXAMPLE_SMILES = "CC(=O)Oc1ccccc1C(=O)O"
 WORKER_CRASHED = "worker_crashed"
@@ -79,21 +81,6 @@ def _number(value: Any) -> float | None:
 def _failed(smiles: str, error: str) -> dict[str, Any]:
     return {"smiles": smiles, "standardized_smiles": None, "inchikey": None, "valid": False, "error": error,
             "predictions": {}}  # fmt: skip
-
-
-class Runner:
-    """Runs :func:`predict_rows` for the event loop; ``labels`` are the model's prediction labels."""
-
-    labels: tuple[str, ...] = ()
-
-    async def predict(self, smiles: Sequence[str]) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def warm(self) -> None:
-        """Return only once every worker has the model loaded and has predicted once."""
-
-    def close(self) -> None:
-        raise NotImplementedError
 
 
 class InlineRunner(Runner):
@@ -210,8 +197,8 @@ def make_runner(model_path: str | Path, workers: int, threads: int = 1, micro_ba
     """``workers`` prediction processes (1: the server process, on ``threads`` threads; 0: one per core); with
     ``micro_batch`` > 1, requests that arrive while all of them are busy share calls of up to that many molecules
     (:mod:`molpipe.serve.batching`)."""
-    from molpipe.serve.batching import BatchingRunner
-
     workers = workers or len(os.sched_getaffinity(0))
     runner = InlineRunner(model_path, threads) if workers <= 1 else PoolRunner(model_path, workers)
-    return BatchingRunner(runner, threads if workers <= 1 else workers, micro_batch) if micro_batch > 1 else runner
+    if micro_batch <= 1:
+        return runner
+    return BatchingRunner(runner, slots=threads if workers <= 1 else workers, max_molecules=micro_batch)
