@@ -9,11 +9,12 @@ from contextlib import contextmanager
 import pytest
 
 from molpipe.config import ServeOptions
+from molpipe.registry.reference import ModelRef
 from molpipe.serve.app import create_app
 from molpipe.serve.errors import item_error, problem, reason_of
 from molpipe.serve.metrics import ServeMetrics
 from molpipe.serve.middleware import RequestContext
-from molpipe.serve.model_store import ModelRef, NotReady, ServedModel
+from molpipe.serve.model_store import NotReady, ServedModel
 from molpipe.serve.routes import Handlers
 from molpipe.serve.runner_base import Runner
 

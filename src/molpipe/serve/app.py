@@ -20,10 +20,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from molpipe import __version__
 from molpipe.config import ServeOptions
+from molpipe.registry.reference import ModelRef
 from molpipe.serve.errors import add_error_handlers
 from molpipe.serve.metrics import ServeMetrics
 from molpipe.serve.middleware import RequestEnvelope
-from molpipe.serve.model_store import ModelRef, ModelStore, ServedModel
+from molpipe.serve.model_store import ModelStore, ServedModel
 from molpipe.serve.routes import Handlers, add_routes
 from molpipe.serve.security import bearer_dependencies, cors_origins, resolve_token
 
