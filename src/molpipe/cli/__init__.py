@@ -263,14 +263,7 @@ def _ingest(args, settings: Settings) -> dict[str, Any]:
     with session(settings) as (_, catalog):
         summary = ingest(catalog, args.path, args.library, args.format, args.smiles_col, args.id_col, labels)
     if not args.json:
-        if summary.already_loaded:
-            print(
-                f"{summary.source_file} is already in library '{summary.library}' (load {summary.load_id}): nothing added"
-            )
-        else:
-            print(f"ingested {summary.rows_read:,} rows from {summary.source_file} into library '{summary.library}' "
-                  f"(load {summary.load_id}, {summary.format}, structure column '{summary.structure_column}', "
-                  f"{summary.rows_malformed:,} malformed rows kept for quarantine)")  # fmt: skip
+        print(summary.describe())
     return _asdict(summary)
 
 
@@ -292,7 +285,7 @@ def _landing(args, settings: Settings) -> dict[str, Any]:
 
     summary = process_landing(args.folder, args.then, run)
     if not args.json:
-        print(f"{summary.folder}: {summary.processed} file(s) through `molpipe {args.then}`, {summary.failed} failed")
+        print(summary.describe())
     if summary.failed:
         failures = "; ".join(f"{f['file']}: {f['error']}" for f in summary.files if f["status"] == "failed")
         raise ValueError(f"{summary.failed} of {len(summary.files)} file(s) failed (moved to _failed/): {failures}")
@@ -312,23 +305,8 @@ def _featurize(args, settings: Settings) -> dict[str, Any]:
         summary = featurize(catalog, args.library, featurizers, engine.udf_workers)
     result = _asdict(summary) | {"accounted": summary.accounted, "workers": engine.udf_workers}
     if not args.json:
-        print(format_featurize(summary))
+        print(summary.describe())
     return result
-
-
-def format_featurize(summary) -> str:
-    lines = [
-        f"library '{summary.library}': {summary.rows_read:,} rows read from {len(summary.loads)} new load(s)",
-        f"  molecules (new):     {summary.molecules_new:,}",
-        f"  duplicates merged:   {summary.duplicates:,}",
-        f"  quarantined:         {summary.quarantined:,}"
-        + "".join(f"\n    {reason:<24}{n:,}" for reason, n in summary.quarantine_reasons.items()),
-        f"  accounted for:       {summary.molecules_new + summary.duplicates + summary.quarantined:,} of "
-        f"{summary.rows_read:,} rows {'(all)' if summary.accounted else '(MISMATCH)'}",
-        "  features computed:   " + (", ".join(f"{k} {v:,}" for k, v in summary.features_computed.items()) or "none"),
-        f"  molecules in library: {summary.molecules_total:,}",
-    ]
-    return "\n".join(lines)
 
 
 @command("split")
@@ -354,14 +332,8 @@ def _split(args, settings: Settings) -> dict[str, Any]:
             seed=options.seed if args.seed is None else args.seed,
         )
     if not args.json:
-        print(format_split(summary))
+        print(summary.describe())
     return _asdict(summary)
-
-
-def format_split(summary) -> str:
-    counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
-    reasons = ", ".join(f"{k} {v:,}" for k, v in summary.pool_reasons.items()) or "none"
-    return f"split '{summary.split_id}' of '{summary.library}': {counts} (pool: {reasons})"
 
 
 @command("sql")
@@ -408,30 +380,8 @@ def _maintain(args, settings: Settings) -> dict[str, Any]:
     with session(settings) as (engine, catalog):
         summary = maintain(catalog, engine_kind=engine.kind, options=settings.maintain, library=args.library)
     if not args.json:
-        print(format_maintained(summary))
+        print(summary.describe())
     return _asdict(summary)
-
-
-def format_maintained(summary) -> str:
-    scope = f"library '{summary.library}' of " if summary.library else ""
-    lines = [f"maintained {scope}{len(summary.tables)} table(s) in {summary.seconds:.1f} s ({summary.method}; "
-             f"VACUUM retention {summary.retention_hours} h)"
-             + (f"; not there yet: {', '.join(summary.absent)}" if summary.absent else "")]  # fmt: skip
-    for t in summary.tables:
-        added = ", ".join(op["operation"] for op in t.operations) or "nothing to do"
-        lines.append(f"  {t.table:<17} files {t.files_before:,} -> {t.files_after:,}, {_size(t.bytes_before)} -> "
-                     f"{_size(t.bytes_after)}; vacuum removed {t.removed_by_vacuum:,}; v{t.version_before} -> "
-                     f"v{t.version_after} ({added}); {t.seconds:.1f} s")  # fmt: skip
-        lines.append(f"  {'':<17} before: " + ", ".join(f"v{c['version']} {c['operation']}" for c in t.history_before))
-    return "\n".join(lines)
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def _train_inputs(args) -> tuple[Any, Any]:
@@ -451,13 +401,6 @@ def _train_inputs(args) -> tuple[Any, Any]:
     return request, config
 
 
-def _format_trained(summary) -> str:
-    metrics = ", ".join(f"{k} {v:.4f}" for k, v in summary.test_metrics.items())
-    return (f"trained {summary.model} ({summary.task['kind']}, {', '.join(summary.task['labels'])}) in "
-            f"{summary.seconds:.0f} s with {summary.num_processes} process(es): test {metrics}\n"
-            f"registered {summary.model_name} v{summary.version} as '{summary.alias}' (run {summary.run_id})")  # fmt: skip
-
-
 @command("train")
 def _train(args, settings: Settings) -> dict[str, Any]:
     from molpipe.runtime.engine import session
@@ -467,7 +410,7 @@ def _train(args, settings: Settings) -> dict[str, Any]:
     with session(settings) as (_, catalog):
         summary = train(catalog, request, config)
     if not args.json:
-        print(_format_trained(summary))
+        print(summary.describe())
     return _asdict(summary)
 
 
@@ -480,8 +423,7 @@ def _tune(args, settings: Settings) -> dict[str, Any]:
     with session(settings) as (_, catalog):
         summary = tune(catalog, request, config, args.trials)
     if not args.json:
-        print(f"{summary.trials} trials (parent run {summary.parent_run_id}): best {summary.metric} "
-              f"{summary.best_value:.4f} with {summary.best_params}\n" + _format_trained(summary.registered))  # fmt: skip
+        print(summary.describe())
     return _asdict(summary)
 
 
@@ -495,10 +437,7 @@ def _pretrain(args, settings: Settings) -> dict[str, Any]:
     with session(settings) as (_, catalog):
         summary = pretrain(catalog, args.library, config, args.out)
     if not args.json:
-        print(f"pretrained a {summary.parameters:,}-parameter RoBERTa on {summary.molecules:,} SMILES of "
-              f"'{summary.library}' (vocabulary {summary.vocabulary}, valid MLM loss {summary.valid_mlm_loss:.3f}) "
-              f"in {summary.seconds:.0f} s -> {summary.out}\n"
-              f"train on it: molpipe train --library {summary.library} --model chemberta --param pretrained={summary.out}")  # fmt: skip
+        print(summary.describe())
     return _asdict(summary)
 
 
@@ -536,15 +475,7 @@ def _validate(args, settings: Settings) -> dict[str, Any]:
         name = tracking.registered_name(settings, args.model, catalog.databricks)
         result = lifecycle.validate(catalog, name, settings.validation, args.version)
     if not args.json:
-        verdict = "PASSED" if result.passed else "FAILED: " + "; ".join(result.reasons)
-        champion = (
-            f" vs champion v{result.champion} {result.champion_metrics.get(result.metric, float('nan')):.4f}"
-            if result.champion
-            else ""
-        )
-        print(f"{result.model_name} challenger v{result.challenger}: {result.metric} "
-              f"{result.challenger_metrics.get(result.metric, float('nan')):.4f}{champion} on {result.test_molecules} "
-              f"test molecules: {verdict}")  # fmt: skip
+        print(result.describe())
     return _asdict(result)
 
 
@@ -555,7 +486,7 @@ def _promote(args, settings: Settings) -> dict[str, Any]:
     name = tracking.registered_name(settings, args.model, _registry_session(settings))
     change = lifecycle.promote(name, args.force, args.version)
     if not args.json:
-        print(f"{change.model_name}: champion is now v{change.champion} (was {change.previous_champion or 'none'})")
+        print(change.describe())
     return _asdict(change)
 
 
@@ -565,7 +496,7 @@ def _rollback(args, settings: Settings) -> dict[str, Any]:
 
     change = lifecycle.rollback(tracking.registered_name(settings, args.model, _registry_session(settings)))
     if not args.json:
-        print(f"{change.model_name}: champion rolled back to v{change.champion} (was v{change.previous_champion})")
+        print(change.describe())
     return _asdict(change)
 
 
@@ -597,20 +528,8 @@ def _score(args, settings: Settings) -> dict[str, Any]:
                 f"({str(exc).strip().splitlines()[0][:300]})"
             ) from None
     if not args.json:
-        print(format_scored(summary))
+        print(summary.describe())
     return _asdict(summary)
-
-
-def format_scored(summary) -> str:
-    lines = [f"scored {summary.scored:,} of {summary.pool:,} pool molecules of {summary.library} with "
-             f"{summary.model_name} v{summary.model_version} ({summary.label}; {summary.uncertainty} uncertainty, "
-             f"{summary.acquisition} acquisition) in {summary.seconds:.0f} s; {summary.invalid} failed (quarantined)",
-             f"scoring run {summary.run_id} -> {summary.table}", "top candidates:",
-             "  rank  prediction  uncertainty  AD sim  acquisition  SMILES"]  # fmt: skip
-    for row in summary.top:
-        lines.append(f"  {row['rank']:>4}  {row['prediction']:>10.3f}  {row['uncertainty'] or 0:>11.3f}  "
-                     f"{row['ad_similarity']:>6.2f}  {row['acquisition_score']:>11.3f}  {row['smiles']}")  # fmt: skip
-    return "\n".join(lines)
 
 
 @command("select")
@@ -622,8 +541,7 @@ def _select(args, settings: Settings) -> dict[str, Any]:
     with session(settings) as (_, catalog):
         summary = select(catalog, args.run, dataclasses.replace(settings.select, **changes), args.out, args.strategy)
     if not args.json:
-        print(f"batch {summary.batch_id}: {summary.selected} molecules by {summary.strategy} "
-              f"({summary.diversity} diversity)\n  {summary.files['csv']}\n  {summary.files['html']}")  # fmt: skip
+        print(summary.describe())
     return _asdict(summary)
 
 
@@ -639,10 +557,7 @@ def _ingest_results(args, settings: Settings) -> dict[str, Any]:
                                  args.workers or engine.udf_workers, args.smiles_col, args.id_col, labels,
                                  args.split_id, args.batch_id)  # fmt: skip
     if not args.json:
-        print(f"{summary.source_file}: {summary.rows_read} rows, {summary.measurements} measurements of "
-              f"{summary.molecules_measured} molecules ({summary.new_molecules} new, {summary.quarantined} "
-              f"quarantined); split {summary.split_id}: {summary.moved_to_train} moved from pool to train, "
-              f"{summary.added_to_train} added to train")  # fmt: skip
+        print(summary.describe())
     return _asdict(summary)
 
 
@@ -654,16 +569,7 @@ def _monitor(args, settings: Settings) -> dict[str, Any]:
     with session(settings) as (_, catalog):
         summary = monitor(catalog, settings.monitor, args.library, args.run or None, args.out)
     if not args.json:
-        for run in summary.runs:
-            verdict = "stable"
-            if run["drifted"]:
-                verdict = ("RETRAIN: " if run["retrain"] else "DRIFTED (no new training data): ") + "; ".join(
-                    run["reasons"]
-                )
-            print(f"scoring run {run['scoring_run_id']} ({run['library']}, {run['scored']:,} molecules, "
-                  f"{run['model_name']} v{run['model_version']}): {verdict}\n  report {run['report']}")  # fmt: skip
-        print(f"{summary.monitored} run(s) monitored -> {summary.table}" if summary.monitored else
-              "every scoring run is monitored already")  # fmt: skip
+        print(summary.describe())
     return _asdict(summary)
 
 
@@ -691,7 +597,7 @@ def _quality_monitor(args, settings: Settings) -> dict[str, Any]:
 def _status(args, settings: Settings) -> dict[str, Any]:
     from databricks.sdk import WorkspaceClient
 
-    from molpipe.databricks.workspace_status import format_status, workspace_status
+    from molpipe.databricks.workspace_status import workspace_status
 
     key, sep, value = args.tag.partition("=")
     if not sep:
@@ -706,7 +612,7 @@ def _status(args, settings: Settings) -> dict[str, Any]:
     endpoint = args.endpoint or (f"{model.rsplit('.', 1)[-1]}-champion" if model else None)
     status = workspace_status(WorkspaceClient(profile=args.profile), (key, value), model, endpoint)
     if not args.json:
-        print(format_status(status))
+        print(status.describe())
     return _asdict(status)
 
 

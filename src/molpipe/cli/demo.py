@@ -26,7 +26,6 @@ def bundled_library() -> str:
 
 
 def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = False) -> dict[str, Any]:
-    from molpipe.cli import format_featurize, format_scored, format_split
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
@@ -52,10 +51,10 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         )
         say(f"$ molpipe featurize --library {LIBRARY} --featurizers {','.join(f.name for f in chosen)}")
         featurized = featurize(catalog, LIBRARY, chosen, engine.udf_workers)
-        say(format_featurize(featurized))
+        say(featurized.describe())
         say(f"$ molpipe split --library {LIBRARY} --split scaffold --pool-fraction 0.1 --seed 0")
         splits = split(catalog, LIBRARY, "scaffold", pool_fraction=0.1, seed=0)
-        say(format_split(splits))
+        say(splits.describe())
         say(f'$ molpipe sql "{EXAMPLE_QUERY}"')
         result = catalog.spark.sql(EXAMPLE_QUERY).toPandas()
         say(result.to_string(index=False))
@@ -75,7 +74,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         say(f"  champion: {trained.model_name} v{promoted.champion}" + ("" if validation.passed else " (forced: demo)"))
         say(f"$ molpipe score --library {LIBRARY} --model {MODEL_NAME}@champion --acquisition ucb")
         scored = score(catalog, LIBRARY, f"{MODEL_NAME}@champion", settings.score, engine.udf_workers)
-        say(format_scored(scored))
+        say(scored.describe())
         say(f"$ molpipe select --run {scored.run_id} --k 24 --diversity maxmin --out reports")
         batch = select(catalog, scored.run_id, dataclasses.replace(settings.select, k=24), "reports")
         say(f"  lab batch {batch.batch_id}: {batch.selected} molecules -> {batch.files['html']} (and .csv)")

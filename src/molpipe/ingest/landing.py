@@ -27,6 +27,10 @@ class LandingSummary:
     failed: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)
 
+    def describe(self) -> str:
+        """What ``molpipe landing`` prints after the command's own output for each file."""
+        return f"{self.folder}: {self.processed} file(s) through `molpipe {self.command}`, {self.failed} failed"
+
 
 def pending_files(folder: Path) -> list[Path]:
     """Files waiting in the folder, in name order (hidden and in-progress ``_``/``.`` files are left alone)."""

@@ -75,6 +75,23 @@ class ScoreSummary:
     table: str = ""
     phases: dict[str, float] = field(default_factory=dict)  # seconds_setup, seconds_score, seconds_write
 
+    def describe(self) -> str:
+        """What ``molpipe score`` prints: the run, where its rows went, and its top candidates."""
+        lines = [
+            f"scored {self.scored:,} of {self.pool:,} pool molecules of {self.library} with {self.model_name} "
+            f"v{self.model_version} ({self.label}; {self.uncertainty} uncertainty, {self.acquisition} acquisition) "
+            f"in {self.seconds:.0f} s; {self.invalid} failed (quarantined)",
+            f"scoring run {self.run_id} -> {self.table}",
+            "top candidates:",
+            "  rank  prediction  uncertainty  AD sim  acquisition  SMILES",
+        ]
+        for row in self.top:
+            lines.append(
+                f"  {row['rank']:>4}  {row['prediction']:>10.3f}  {row['uncertainty'] or 0:>11.3f}  "
+                f"{row['ad_similarity']:>6.2f}  {row['acquisition_score']:>11.3f}  {row['smiles']}"
+            )
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
