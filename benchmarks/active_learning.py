@@ -48,9 +48,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from molpipe.cli.demo import bundled_library
     from pyspark.sql import functions as F
 
+    from molpipe.cli.demo import bundled_library
     from molpipe.config import ScoreOptions, SelectOptions, load_settings
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize

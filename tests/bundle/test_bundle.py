@@ -401,5 +401,5 @@ def test_the_build_command_makes_a_wheel_with_the_package_and_its_data(bundle, t
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp_path.glob("molpipe-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"molpipe/cli.py", "molpipe/databricks/task_values.py", "molpipe/data/hiv.csv.gz"} <= names
+    assert {"molpipe/cli/__init__.py", "molpipe/databricks/task_values.py", "molpipe/data/hiv.csv.gz"} <= names
     assert any(n.endswith("entry_points.txt") for n in names)

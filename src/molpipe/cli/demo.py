@@ -4,11 +4,13 @@ held-out pool scored into ``candidates`` and a lab batch of 24 picked into an HT
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 from importlib import resources
 from typing import Any
 
+from molpipe.cli.common import job
 from molpipe.config import Settings
 
 LIBRARY = "hiv"
@@ -19,6 +21,16 @@ EXAMPLE_QUERY = (
     "FROM splits s JOIN molecules m ON s.library = m.library AND s.inchikey = m.inchikey "
     "WHERE s.library = 'hiv' GROUP BY s.split ORDER BY s.split"
 )
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = job(sub, "demo", "ingest, featurize and split the bundled MoleculeNet HIV library, then query it")
+    p.add_argument("--featurizers", help="default: the configured featurizers")
+    p.set_defaults(handler=_demo)
+
+
+def _demo(args, settings: Settings) -> dict[str, Any]:
+    return run_demo(settings, args.featurizers, quiet=args.json)
 
 
 def bundled_library() -> str:
