@@ -1,5 +1,6 @@
 """What each command prints without --json is its summary's own describe(): the texts, from summaries built here."""
 
+from molpipe.config import ScoreOptions
 from molpipe.featurize.job import FeaturizeSummary
 from molpipe.ingest.job import IngestSummary
 from molpipe.ingest.landing import LandingSummary
@@ -7,7 +8,7 @@ from molpipe.lab.results import ResultsSummary
 from molpipe.lab.select import SelectSummary
 from molpipe.monitor.job import MonitorSummary
 from molpipe.registry.lifecycle import AliasChange, ValidationResult
-from molpipe.score.job import ScoreSummary
+from molpipe.score.job import ScoreSummary, translate_engine_error
 from molpipe.split.job import SplitSummary
 from molpipe.train.job import TrainSummary
 from molpipe.train.pretrain import PretrainSummary
@@ -141,6 +142,17 @@ def test_scoring_shows_its_run_and_top_candidates():
         "  rank  prediction  uncertainty  AD sim  acquisition  SMILES",
         "     1       0.912        0.000    0.55        1.000  CCO",
     ]
+
+
+def test_an_engine_memory_pool_too_small_names_the_settings_and_nothing_else_is_translated():
+    refused = RuntimeError("  Failed to allocate 5 bytes for the total memory pool of 1 MB\nthe engine's trace\n")
+    translated = translate_engine_error(refused, options=ScoreOptions(engine_memory_mb=1))
+    assert isinstance(translated, ValueError) and str(translated) == (
+        "the scoring engine's memory pool (1 MB) is too small for this pool: raise MOLPIPE_SCORE__ENGINE_MEMORY_MB "
+        "(0: unbounded) or lower MOLPIPE_SCORE__SLICE_ROWS "
+        "(Failed to allocate 5 bytes for the total memory pool of 1 MB)"
+    )
+    assert translate_engine_error(RuntimeError("something else"), options=ScoreOptions()) is None
 
 
 def test_the_lab_batch_and_the_results_say_where_they_went():

@@ -26,6 +26,7 @@ from molpipe.cli import (
     train,
 )
 from molpipe.config import load_settings
+from molpipe.ingest.landing import HANDLED_ERRORS
 
 GROUPS = (ingest, featurize, split, tables, train, registry, score, lab, monitor, databricks, demo, serve)  # help order
 
@@ -57,18 +58,18 @@ def _exit(code: int) -> NoReturn:
 
 
 def execute(argv: Sequence[str] | None = None) -> tuple[int, dict[str, Any] | None]:
-    """Run one command: its exit status and its summary (None when it failed)."""
+    """Run one command: its exit status and its summary (None when it failed). A user's error (a bad input, a
+    missing file) is one line and status 2; anything else is a bug and propagates: a traceback and status 1."""
     args = build_parser().parse_args(argv)
     settings = load_settings()
     if args.home:
         settings = settings.replace(home=args.home)
     try:
         summary = args.handler(args, settings)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"molpipe {args.command}: error: {message}", file=sys.stderr)
+    except HANDLED_ERRORS as exc:
+        print(f"molpipe {args.command}: error: {exc}", file=sys.stderr)
         if getattr(args, "json", False):
-            print(json.dumps({"error": message, "command": args.command}))
+            print(json.dumps({"error": str(exc), "command": args.command}))
         return 2, None
     if getattr(args, "json", False):
         print(json.dumps(_with_engine(summary), default=str))

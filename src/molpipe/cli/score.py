@@ -33,19 +33,16 @@ def _score(args, settings: Settings) -> dict[str, Any]:
     # while this process imports the job and MLflow (seconds each, most of a small pool's start-up)
     workers = args.workers or udf_workers(settings)
     parallel.warm(None, workers, WORKER_MODULES)
-    from molpipe.score.job import score
+    from molpipe.score.job import score, translate_engine_error
 
     flags = {"acquisition": args.acquisition, "uncertainty": args.uncertainty, "direction": args.direction}
     options = dataclasses.replace(settings.score, **{k: v for k, v in flags.items() if v})
     with session(settings, options.engine_partitions, options.engine_memory_mb) as (_, catalog):
         try:
             summary = score(catalog, args.library, args.model, options, workers, args.run_id, args.split_id, args.label)
-        except Exception as exc:  # the engine's memory pool refused an operator that cannot spill (a join, a writer)
-            if "for the total memory pool" not in str(exc):
+        except Exception as exc:
+            translated = translate_engine_error(exc, options=options)
+            if translated is None:
                 raise
-            raise ValueError(
-                f"the scoring engine's memory pool ({options.engine_memory_mb} MB) is too small for this pool: raise "
-                "MOLPIPE_SCORE__ENGINE_MEMORY_MB (0: unbounded) or lower MOLPIPE_SCORE__SLICE_ROWS "
-                f"({str(exc).strip().splitlines()[0][:300]})"
-            ) from None
+            raise translated from None
     return report(args, summary)

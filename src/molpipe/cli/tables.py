@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from typing import Any
 
 from molpipe.cli.common import job, report
@@ -30,11 +31,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _sql(args, settings: Settings) -> dict[str, Any]:
+    from pyspark import errors
+    from pyspark.logger import PySparkLogger
+
     from molpipe.runtime.engine import session
 
+    # Apache Spark's errors carry their query's context, which pyspark logs with the JVM's stack (one long JSON line
+    # on stderr) as it raises them: the error line the user gets is ours
+    PySparkLogger.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+    # what is wrong with the user's query: a typo (Spark: ParseException, an AnalysisException; Sail:
+    # IllegalArgumentException), an unknown table or column (AnalysisException), or a value it cannot compute
+    query_errors = (
+        errors.AnalysisException,
+        errors.IllegalArgumentException,
+        errors.ArithmeticException,
+        errors.DateTimeException,
+    )
     with session(settings) as (_, catalog):
         catalog.register_existing()
-        frame = catalog.spark.sql(args.query).limit(args.limit).toPandas()
+        try:
+            frame = catalog.spark.sql(args.query).limit(args.limit).toPandas()
+        except query_errors as exc:  # the engine's first line names the problem; the rest is its stack
+            raise ValueError(str(exc).strip().splitlines()[0]) from None
     if not args.json:
         print(frame.to_string(index=False, max_colwidth=60) if len(frame) else "(no rows)")
     return {"columns": list(frame.columns), "rows": json.loads(frame.to_json(orient="records")), "limit": args.limit}

@@ -355,3 +355,15 @@ def _quarantine(catalog: Catalog, library: str, errors, run_id: str, model_uri: 
         F.col("error").alias("detail"), F.current_timestamp().alias("quarantined_at"),
     )  # fmt: skip
     catalog.merge("quarantine", rows, ["library", "load_id", "record_id"])
+
+
+def translate_engine_error(exc: Exception, *, options: ScoreOptions) -> ValueError | None:
+    """The user's way out when :func:`score` failed because the engine's memory pool refused an operator that cannot
+    spill (a join, a writer): the settings to change, with the engine's first line; None for any other failure."""
+    if "for the total memory pool" not in str(exc):
+        return None
+    return ValueError(
+        f"the scoring engine's memory pool ({options.engine_memory_mb} MB) is too small for this pool: raise "
+        "MOLPIPE_SCORE__ENGINE_MEMORY_MB (0: unbounded) or lower MOLPIPE_SCORE__SLICE_ROWS "
+        f"({str(exc).strip().splitlines()[0][:300]})"
+    )
