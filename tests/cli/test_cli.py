@@ -126,3 +126,38 @@ def test_an_unknown_engine_is_one_line_naming_the_setting(tmp_path, data_dir):
     assert result.stderr.strip().splitlines() == [
         "molpipe ingest: error: config: engine='flink' is not one of sail, spark (MOLPIPE_ENGINE)"
     ]
+
+
+@pytest.mark.parametrize(
+    "query, problem",
+    [
+        ("SELECT * FROM nosuchtable", "nosuchtable"),
+        ("SELEC count(*) FROM molecules", "SELEC"),
+        ("SELECT 1 / 0 AS n", "by zero"),
+    ],
+    ids=["unknown-table", "typo", "division-by-zero"],
+)
+def test_a_bad_query_is_one_line_naming_the_problem(tmp_path, query, problem):
+    result = molpipe(tmp_path / "home", "sql", query, "--json", check=False)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("molpipe sql: error: ") and problem.lower() in line.lower()
+    assert last_json(result) == {"error": line.removeprefix("molpipe sql: error: "), "command": "sql"}
+
+
+def test_a_bug_in_a_command_is_a_traceback_and_status_1(tmp_path):
+    """Only a user's error (ValueError, FileNotFoundError) is one line and status 2: a KeyError is molpipe's bug."""
+    script = (
+        "import molpipe.cli, molpipe.cli.tables\n"
+        "def broken(args, settings):\n"
+        "    return {}['rows']\n"
+        "molpipe.cli.tables._tables = broken\n"
+        "molpipe.cli.entry()\n"
+    )
+    env = {**os.environ, "MOLPIPE_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", script, "tables"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Traceback") and result.stderr.strip().splitlines()[-1] == "KeyError: 'rows'"
+    assert "error:" not in result.stderr

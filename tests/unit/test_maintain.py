@@ -4,7 +4,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from molpipe.cli import format_maintained
 from molpipe.config import MaintainOptions, load_settings
 from molpipe.lake.maintain import (
     MaintainSummary,
@@ -56,7 +55,7 @@ def test_the_text_report_names_each_table_its_files_and_commits():
     when = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
     write, optimize = history_entry(3, when, "WRITE", {}), history_entry(4, when, "OPTIMIZE", {"numAddedFiles": 1})
     table = TableMaintenance("features", 6, 2, 39_321, 20_070, 0, 3, 4, [write], [optimize], 0.04)
-    text = format_maintained(MaintainSummary("hiv", 168, "deltalake", [table], ["splits"], 0.2))
+    text = MaintainSummary("hiv", 168, "deltalake", [table], ["splits"], 0.2).describe()
     assert text.splitlines() == [
         "maintained library 'hiv' of 1 table(s) in 0.2 s (deltalake; VACUUM retention 168 h); not there yet: splits",
         "  features          files 6 -> 2, 38.4 kB -> 19.6 kB; vacuum removed 0; v3 -> v4 (OPTIMIZE); 0.0 s",

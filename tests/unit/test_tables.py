@@ -24,7 +24,7 @@ def test_databricks_needs_a_catalog():
 
 def test_unknown_table_lists_the_known_ones(tmp_path):
     catalog = Catalog(None, load_settings(environ={}).replace(home=str(tmp_path)))
-    with pytest.raises(KeyError, match="unknown table 'molecule'.*molecules"):
+    with pytest.raises(ValueError, match="unknown table 'molecule'.*molecules"):
         catalog.location("molecule")
 
 

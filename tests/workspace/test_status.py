@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from molpipe.databricks.workspace_status import format_status, workspace_status
+from molpipe.databricks.workspace_status import workspace_status
 
 MODEL = "ml.molpipe.hiv_gnn"
 JOBS = {
@@ -76,7 +76,7 @@ def test_jobs_last_runs_endpoint_and_champion(workspace):
         "created": "2026-01-01T09:00:00+00:00",
     }
     assert status.serves_champion is False
-    text = format_status(status)
+    text = status.describe()
     assert "champion ml.molpipe.hiv_gnn v4 (NOT served: redeploy with --var champion_version=4)" in text
     assert "molpipe-score" in text and "(paused)" in text and "someone-elses-job" not in text
 
@@ -87,7 +87,7 @@ def test_served_champion_and_missing_pieces(workspace):
     status = workspace_status(workspace.client(), ("project", "molpipe"), "ml.molpipe.nothing", "no-such-endpoint")
     assert status.endpoint == {"name": "no-such-endpoint", "exists": False, "served": None}
     assert status.champion is None and status.serves_champion is None
-    assert "not deployed" in format_status(status)
+    assert "not deployed" in status.describe()
 
 
 def test_status_command_uses_the_sdks_environment_auth(workspace, tmp_path):

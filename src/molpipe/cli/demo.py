@@ -4,11 +4,13 @@ held-out pool scored into ``candidates`` and a lab batch of 24 picked into an HT
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 from importlib import resources
 from typing import Any
 
+from molpipe.cli.common import job
 from molpipe.config import Settings
 
 LIBRARY = "hiv"
@@ -21,12 +23,21 @@ EXAMPLE_QUERY = (
 )
 
 
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = job(sub, "demo", "ingest, featurize and split the bundled MoleculeNet HIV library, then query it")
+    p.add_argument("--featurizers", help="default: the configured featurizers")
+    p.set_defaults(handler=_demo)
+
+
+def _demo(args, settings: Settings) -> dict[str, Any]:
+    return run_demo(settings, args.featurizers, quiet=args.json)
+
+
 def bundled_library() -> str:
     return str(resources.files("molpipe") / "data" / "hiv.csv.gz")
 
 
 def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = False) -> dict[str, Any]:
-    from molpipe.cli import format_featurize, format_scored, format_split
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
@@ -52,10 +63,10 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         )
         say(f"$ molpipe featurize --library {LIBRARY} --featurizers {','.join(f.name for f in chosen)}")
         featurized = featurize(catalog, library=LIBRARY, featurizers=chosen, workers=engine.udf_workers)
-        say(format_featurize(featurized))
+        say(featurized.describe())
         say(f"$ molpipe split --library {LIBRARY} --split scaffold --pool-fraction 0.1 --seed 0")
         splits = split(catalog, library=LIBRARY, method="scaffold", pool_fraction=0.1, seed=0)
-        say(format_split(splits))
+        say(splits.describe())
         say(f'$ molpipe sql "{EXAMPLE_QUERY}"')
         result = catalog.spark.sql(EXAMPLE_QUERY).toPandas()
         say(result.to_string(index=False))
@@ -75,7 +86,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         say(f"  champion: {trained.model_name} v{promoted.champion}" + ("" if validation.passed else " (forced: demo)"))
         say(f"$ molpipe score --library {LIBRARY} --model {MODEL_NAME}@champion --acquisition ucb")
         scored = score(catalog, library=LIBRARY, model=f"{MODEL_NAME}@champion", options=settings.score, workers=engine.udf_workers)
-        say(format_scored(scored))
+        say(scored.describe())
         say(f"$ molpipe select --run {scored.run_id} --k 24 --diversity maxmin --out reports")
         batch = select(catalog, run_id=scored.run_id, options=dataclasses.replace(settings.select, k=24), out_dir="reports")
         say(f"  lab batch {batch.batch_id}: {batch.selected} molecules -> {batch.files['html']} (and .csv)")

@@ -35,6 +35,34 @@ class WorkspaceStatus:
     champion: dict[str, Any] | None = None  # model, version, run_id, created
     serves_champion: bool | None = None
 
+    def describe(self) -> str:
+        """What ``molpipe status`` prints: each job's trigger and last run, the endpoint, the champion."""
+        lines = [f"workspace {self.host}"]
+        if not self.jobs:
+            lines.append("  no molpipe jobs (deploy the bundle: databricks bundle deploy -t dev)")
+        for job in self.jobs:
+            run = job.last_run
+            last = (
+                "never run"
+                if run is None
+                else f"last run {run['run_id']} {run['result'] or run['state']} (started {run['started']})"
+            )
+            trigger = f"{job.schedule}{' (paused)' if job.paused else ''}" if job.schedule else "on demand"
+            lines.append(f"  job {job.name:<40} {trigger:<32} {last}")
+        if self.endpoint is not None:
+            e = self.endpoint
+            if not e["exists"]:
+                lines.append(f"  endpoint {e['name']}: not deployed")
+            else:
+                served = ", ".join(f"{s['entity']} v{s['version']}" for s in e["served"]) or "nothing"
+                lines.append(f"  endpoint {e['name']}: {e['ready']}, config {e['config_update']}, serving {served}")
+        if self.champion is not None:
+            c = self.champion
+            redeploy = f" (NOT served: redeploy with --var champion_version={c['version']})"
+            note = {True: " (served)", False: redeploy}
+            lines.append(f"  champion {c['model']} v{c['version']}{note.get(self.serves_champion, '')}")
+        return "\n".join(lines)
+
 
 def workspace_status(client, tag: tuple[str, str], model: str | None, endpoint: str | None) -> WorkspaceStatus:
     """What ``client`` (a ``WorkspaceClient``) says about the jobs tagged ``tag``, ``endpoint`` and ``model``."""
@@ -126,28 +154,3 @@ def _champion(client, model: str) -> dict[str, Any] | None:
 
 def _time(millis: int | None) -> str | None:
     return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds") if millis else None
-
-
-def format_status(status: WorkspaceStatus) -> str:
-    lines = [f"workspace {status.host}"]
-    if not status.jobs:
-        lines.append("  no molpipe jobs (deploy the bundle: databricks bundle deploy -t dev)")
-    for job in status.jobs:
-        run = job.last_run
-        last = "never run" if run is None else (
-            f"last run {run['run_id']} {run['result'] or run['state']} (started {run['started']})"
-        )  # fmt: skip
-        trigger = f"{job.schedule}{' (paused)' if job.paused else ''}" if job.schedule else "on demand"
-        lines.append(f"  job {job.name:<40} {trigger:<32} {last}")
-    if status.endpoint is not None:
-        e = status.endpoint
-        if not e["exists"]:
-            lines.append(f"  endpoint {e['name']}: not deployed")
-        else:
-            served = ", ".join(f"{s['entity']} v{s['version']}" for s in e["served"]) or "nothing"
-            lines.append(f"  endpoint {e['name']}: {e['ready']}, config {e['config_update']}, serving {served}")
-    if status.champion is not None:
-        c = status.champion
-        note = {True: " (served)", False: " (NOT served: redeploy with --var champion_version=" + c["version"] + ")"}
-        lines.append(f"  champion {c['model']} v{c['version']}{note.get(status.serves_champion, '')}")
-    return "\n".join(lines)

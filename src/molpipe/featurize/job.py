@@ -46,6 +46,21 @@ class FeaturizeSummary:
     molecules_total: int
     tables: dict[str, str] = field(default_factory=dict)
 
+    def describe(self) -> str:
+        """What ``molpipe featurize`` prints: every row read accounted for, and the features computed."""
+        lines = [
+            f"library '{self.library}': {self.rows_read:,} rows read from {len(self.loads)} new load(s)",
+            f"  molecules (new):     {self.molecules_new:,}",
+            f"  duplicates merged:   {self.duplicates:,}",
+            f"  quarantined:         {self.quarantined:,}"
+            + "".join(f"\n    {reason:<24}{n:,}" for reason, n in self.quarantine_reasons.items()),
+            f"  accounted for:       {self.molecules_new + self.duplicates + self.quarantined:,} of "
+            f"{self.rows_read:,} rows {'(all)' if self.accounted else '(MISMATCH)'}",
+            "  features computed:   " + (", ".join(f"{k} {v:,}" for k, v in self.features_computed.items()) or "none"),
+            f"  molecules in library: {self.molecules_total:,}",
+        ]
+        return "\n".join(lines)
+
     @property
     def accounted(self) -> bool:
         return self.rows_read == self.molecules_new + self.duplicates + self.quarantined

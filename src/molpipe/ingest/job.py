@@ -38,6 +38,16 @@ class IngestSummary:
     already_loaded: bool
     tables: dict[str, str] = field(default_factory=dict)
 
+    def describe(self) -> str:
+        """What ``molpipe ingest`` prints: the load, or that the file was loaded before."""
+        if self.already_loaded:
+            return f"{self.source_file} is already in library '{self.library}' (load {self.load_id}): nothing added"
+        return (
+            f"ingested {self.rows_read:,} rows from {self.source_file} into library '{self.library}' "
+            f"(load {self.load_id}, {self.format}, structure column '{self.structure_column}', "
+            f"{self.rows_malformed:,} malformed rows kept for quarantine)"
+        )
+
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HANDLED_ERRORS = (ValueError, KeyError, FileNotFoundError)  # what molpipe's commands raise for a bad input file
+HANDLED_ERRORS = (ValueError, FileNotFoundError)  # a user's error (a bad file, value or query), never molpipe's bug
 
 
 @dataclass
@@ -26,6 +26,10 @@ class LandingSummary:
     processed: int = 0
     failed: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """What ``molpipe landing`` prints after the command's own output for each file."""
+        return f"{self.folder}: {self.processed} file(s) through `molpipe {self.command}`, {self.failed} failed"
 
 
 def pending_files(folder: Path) -> list[Path]:
@@ -47,7 +51,7 @@ def process_landing(folder: str | Path, command: str, run: Callable[[Path], dict
         try:
             result = run(path)
         except HANDLED_ERRORS as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            message = str(exc)
             target = _move(path, archive_folder(folder, "failed"))
             target.with_name(target.name + ".error.txt").write_text(f"molpipe {command}: {message}\n")
             summary.failed += 1

@@ -40,6 +40,15 @@ class ResultsSummary:
     already_loaded: bool
     tables: dict[str, str] = field(default_factory=dict)
 
+    def describe(self) -> str:
+        """What ``molpipe ingest-results`` prints: the measurements merged, and what moved into training."""
+        return (
+            f"{self.source_file}: {self.rows_read} rows, {self.measurements} measurements of "
+            f"{self.molecules_measured} molecules ({self.new_molecules} new, {self.quarantined} quarantined); "
+            f"split {self.split_id}: {self.moved_to_train} moved from pool to train, "
+            f"{self.added_to_train} added to train"
+        )
+
 
 def ingest_results(
     catalog: Catalog,

@@ -31,6 +31,13 @@ class SelectSummary:
     files: dict[str, str] = field(default_factory=dict)
     batch: list[dict[str, Any]] = field(default_factory=list)
 
+    def describe(self) -> str:
+        """What ``molpipe select`` prints: the batch and the files the lab gets."""
+        return (
+            f"batch {self.batch_id}: {self.selected} molecules by {self.strategy} ({self.diversity} diversity)\n"
+            f"  {self.files['csv']}\n  {self.files['html']}"
+        )
+
 
 def select(
     catalog: Catalog, *, run_id: str, options: SelectOptions, out_dir: str | Path, strategy: str | None = None

@@ -66,6 +66,34 @@ class MaintainSummary:
     absent: list[str] = field(default_factory=list)  # molpipe's tables that do not exist (yet): nothing to maintain
     seconds: float = 0.0
 
+    def describe(self) -> str:
+        """What ``molpipe maintain`` prints: per table its files, bytes and versions before and after."""
+        scope = f"library '{self.library}' of " if self.library else ""
+        lines = [
+            f"maintained {scope}{len(self.tables)} table(s) in {self.seconds:.1f} s ({self.method}; "
+            f"VACUUM retention {self.retention_hours} h)"
+            + (f"; not there yet: {', '.join(self.absent)}" if self.absent else "")
+        ]
+        for t in self.tables:
+            added = ", ".join(op["operation"] for op in t.operations) or "nothing to do"
+            lines.append(
+                f"  {t.table:<17} files {t.files_before:,} -> {t.files_after:,}, {_size(t.bytes_before)} -> "
+                f"{_size(t.bytes_after)}; vacuum removed {t.removed_by_vacuum:,}; v{t.version_before} -> "
+                f"v{t.version_after} ({added}); {t.seconds:.1f} s"
+            )
+            lines.append(
+                f"  {'':<17} before: " + ", ".join(f"v{c['version']} {c['operation']}" for c in t.history_before)
+            )
+        return "\n".join(lines)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
 
 def maintain(
     catalog: Catalog,

@@ -304,5 +304,5 @@ def _in_spec_order(frame, name: str):
 
 def _spec(name: str) -> TableSpec:
     if name not in TABLES:
-        raise KeyError(f"unknown table {name!r}; molpipe's tables: {', '.join(TABLES)}")
+        raise ValueError(f"unknown table {name!r}; molpipe's tables: {', '.join(TABLES)}")
     return TABLES[name]

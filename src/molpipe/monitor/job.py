@@ -56,6 +56,26 @@ class MonitorSummary:
     table: str = ""
     seconds: float = 0.0
 
+    def describe(self) -> str:
+        """What ``molpipe monitor`` prints: each run's verdict and report, then where the measures went."""
+        lines = []
+        for run in self.runs:
+            verdict = "stable"
+            if run["drifted"]:
+                verdict = ("RETRAIN: " if run["retrain"] else "DRIFTED (no new training data): ") + "; ".join(
+                    run["reasons"]
+                )
+            lines.append(
+                f"scoring run {run['scoring_run_id']} ({run['library']}, {run['scored']:,} molecules, "
+                f"{run['model_name']} v{run['model_version']}): {verdict}\n  report {run['report']}"
+            )
+        lines.append(
+            f"{self.monitored} run(s) monitored -> {self.table}"
+            if self.monitored
+            else "every scoring run is monitored already"
+        )
+        return "\n".join(lines)
+
 
 @dataclass
 class Reference:

@@ -35,6 +35,20 @@ class ValidationResult:
     test_molecules: int = 0
     invalid_smiles: int = 0
 
+    def describe(self) -> str:
+        """What ``molpipe validate`` prints: both versions' metric on the test split, and the verdict."""
+        verdict = "PASSED" if self.passed else "FAILED: " + "; ".join(self.reasons)
+        champion = (
+            f" vs champion v{self.champion} {self.champion_metrics.get(self.metric, float('nan')):.4f}"
+            if self.champion
+            else ""
+        )
+        return (
+            f"{self.model_name} challenger v{self.challenger}: {self.metric} "
+            f"{self.challenger_metrics.get(self.metric, float('nan')):.4f}{champion} on {self.test_molecules} "
+            f"test molecules: {verdict}"
+        )
+
 
 @dataclass
 class AliasChange:
@@ -42,6 +56,12 @@ class AliasChange:
     champion: str
     previous_champion: str | None
     action: str
+
+    def describe(self) -> str:
+        """What ``molpipe promote`` or ``molpipe rollback`` prints: where the champion alias points now."""
+        if self.action == "rollback":
+            return f"{self.model_name}: champion rolled back to v{self.champion} (was v{self.previous_champion})"
+        return f"{self.model_name}: champion is now v{self.champion} (was {self.previous_champion or 'none'})"
 
 
 def _client():

@@ -60,6 +60,23 @@ class ScoreSummary:
     table: str = ""
     phases: dict[str, float] = field(default_factory=dict)  # seconds_setup, seconds_score, seconds_write
 
+    def describe(self) -> str:
+        """What ``molpipe score`` prints: the run, where its rows went, and its top candidates."""
+        lines = [
+            f"scored {self.scored:,} of {self.pool:,} pool molecules of {self.library} with {self.model_name} "
+            f"v{self.model_version} ({self.label}; {self.uncertainty} uncertainty, {self.acquisition} acquisition) "
+            f"in {self.seconds:.0f} s; {self.invalid} failed (quarantined)",
+            f"scoring run {self.run_id} -> {self.table}",
+            "top candidates:",
+            "  rank  prediction  uncertainty  AD sim  acquisition  SMILES",
+        ]
+        for row in self.top:
+            lines.append(
+                f"  {row['rank']:>4}  {row['prediction']:>10.3f}  {row['uncertainty'] or 0:>11.3f}  "
+                f"{row['ad_similarity']:>6.2f}  {row['acquisition_score']:>11.3f}  {row['smiles']}"
+            )
+        return "\n".join(lines)
+
 
 def score(
     catalog: Catalog,
@@ -339,3 +356,15 @@ def _quarantine(catalog: Catalog, library: str, errors, run_id: str, model_uri: 
         F.col("error").alias("detail"), F.current_timestamp().alias("quarantined_at"),
     )  # fmt: skip
     catalog.merge("quarantine", rows, ["library", "load_id", "record_id"])
+
+
+def translate_engine_error(exc: Exception, *, options: ScoreOptions) -> ValueError | None:
+    """The user's way out when :func:`score` failed because the engine's memory pool refused an operator that cannot
+    spill (a join, a writer): the settings to change, with the engine's first line; None for any other failure."""
+    if "for the total memory pool" not in str(exc):
+        return None
+    return ValueError(
+        f"the scoring engine's memory pool ({options.engine_memory_mb} MB) is too small for this pool: raise "
+        "MOLPIPE_SCORE__ENGINE_MEMORY_MB (0: unbounded) or lower MOLPIPE_SCORE__SLICE_ROWS "
+        f"({str(exc).strip().splitlines()[0][:300]})"
+    )

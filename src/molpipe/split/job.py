@@ -32,6 +32,12 @@ class SplitSummary:
     scaffolds: dict[str, int]
     tables: dict[str, str] = field(default_factory=dict)
 
+    def describe(self) -> str:
+        """What ``molpipe split`` prints: molecules per split, and why the pool holds what it holds."""
+        counts = ", ".join(f"{k} {v:,}" for k, v in self.counts.items())
+        reasons = ", ".join(f"{k} {v:,}" for k, v in self.pool_reasons.items()) or "none"
+        return f"split '{self.split_id}' of '{self.library}': {counts} (pool: {reasons})"
+
 
 def split_id_for(method: str, seed: int, pool_fraction: float) -> str:
     return f"{method}-seed{seed}-pool{pool_fraction:g}"

@@ -68,6 +68,15 @@ class TrainSummary:
     table_versions: dict[str, int]
     seconds: float
 
+    def describe(self) -> str:
+        """What ``molpipe train`` prints: the test metrics and the registered version (also under ``molpipe tune``)."""
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in self.test_metrics.items())
+        return (
+            f"trained {self.model} ({self.task['kind']}, {', '.join(self.task['labels'])}) in {self.seconds:.0f} s "
+            f"with {self.num_processes} process(es): test {metrics}\n"
+            f"registered {self.model_name} v{self.version} as '{self.alias}' (run {self.run_id})"
+        )
+
 
 def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> TrainSummary:
     """Train ``config``'s model on the request's library and split, log the run to MLflow and register a new

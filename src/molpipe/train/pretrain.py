@@ -48,6 +48,15 @@ class PretrainSummary:
     valid_mlm_loss: float
     seconds: float
 
+    def describe(self) -> str:
+        """What ``molpipe pretrain`` prints: the model, and the command that trains on it."""
+        return (
+            f"pretrained a {self.parameters:,}-parameter RoBERTa on {self.molecules:,} SMILES of '{self.library}' "
+            f"(vocabulary {self.vocabulary}, valid MLM loss {self.valid_mlm_loss:.3f}) in {self.seconds:.0f} s "
+            f"-> {self.out}\n"
+            f"train on it: molpipe train --library {self.library} --model chemberta --param pretrained={self.out}"
+        )
+
 
 def pretrain(catalog: Catalog, *, library: str, config: PretrainConfig, out: str | None = None) -> PretrainSummary:
     """Masked-language-model pretraining of a SMILES RoBERTa on the library's molecules, saved to ``out`` for

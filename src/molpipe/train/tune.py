@@ -33,6 +33,13 @@ class TuneSummary:
     registered: TrainSummary
     seconds: float
 
+    def describe(self) -> str:
+        """What ``molpipe tune`` prints: the search's best trial, then the training it registered."""
+        return (
+            f"{self.trials} trials (parent run {self.parent_run_id}): best {self.metric} {self.best_value:.4f} "
+            f"with {self.best_params}\n" + self.registered.describe()
+        )
+
 
 def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: int) -> TuneSummary:
     """Search ``trials`` hyperparameter sets in nested MLflow runs, then train and register the best one like
