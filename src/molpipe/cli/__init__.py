@@ -51,8 +51,8 @@ def entry() -> NoReturn:
 
 def _exit(code: int) -> NoReturn:
     """End the process with ``code``, after freezing the heap out of the interpreter's last garbage collection,
-    which walks every object MLflow, pandas and Spark Connect created only for the OS to reclaim them anyway: 1-2 s
-    at the end of every job (measured after a score run)."""
+    which walks every object MLflow, pandas and Spark Connect created only for the OS to reclaim them anyway (seconds
+    at the end of a job)."""
     gc.freeze()
     sys.exit(code)
 
