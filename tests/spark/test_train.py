@@ -40,16 +40,24 @@ def client():
     return mlflow.MlflowClient()
 
 
+def train_losses(run_id: str) -> list[float]:
+    """The run's logged training loss, one value per epoch in epoch order."""
+    return [m.value for m in sorted(client().get_metric_history(run_id, "train_loss"), key=lambda m: m.step)]
+
+
 @pytest.mark.parametrize("model, params", [("fp-mlp", {"hidden": 64}), ("gnn", {"hidden": 32, "layers": 2})])
 def test_each_model_trains_registers_and_logs(hiv, model, params):
     summary = train(hiv, TrainRequest("hiv", num_processes=1), TrainConfig(model=model, model_params=params, **QUICK))
     assert summary.task == {"labels": ("HIV_active",), "kind": "classification"}
     assert summary.counts["train"] > 150 and summary.counts["test"] > 0
-    assert 0.0 <= summary.test_metrics["roc_auc"] <= 1.0 and "pr_auc" in summary.test_metrics
+    # a constant (or random) score has ROC-AUC 0.5; measured on the 22 test molecules: fp-mlp 0.825 (Sail and
+    # Apache Spark), gnn 0.85 (Sail) and 0.825 (Apache Spark)
+    assert summary.test_metrics["roc_auc"] > 0.65 and "pr_auc" in summary.test_metrics
     assert (summary.version, summary.alias) == ("1", "challenger")
     run = client().get_run(summary.run_id)
     assert run.data.params["model"] == model and run.data.tags["molpipe.lineage.molecules"].endswith("@v1")
-    assert len(client().get_metric_history(summary.run_id, "train_loss")) >= 1
+    losses = train_losses(summary.run_id)  # measured: last/first 0.67-0.70 (fp-mlp), 0.46-0.54 (gnn) on the two engines
+    assert len(losses) == QUICK["epochs"] and losses[-1] < 0.85 * losses[0], losses
     artifacts = {a.path for a in client().list_artifacts(summary.run_id)} | {
         a.path for a in client().list_artifacts(summary.run_id, "plots")}  # fmt: skip
     assert {"config.json", "split", "plots/learning_curves.png", "plots/roc_pr_test.png"} <= artifacts
@@ -61,6 +69,9 @@ def test_ddp_with_two_processes_ends_with_identical_weights(hiv):
     tiny_gnn = TrainConfig(model="gnn", model_params={"hidden": 32, "layers": 2}, **QUICK)
     summary = train(hiv, TrainRequest("hiv", num_processes=2), tiny_gnn)
     assert summary.num_processes == 2 and summary.weights_identical_across_ranks
+    # identical weights alone would hold as well for ranks that never stepped: the loss fell
+    losses = train_losses(summary.run_id)  # measured: last/first 0.69 (Sail), 0.54 (Apache Spark)
+    assert losses[-1] < 0.85 * losses[0], losses
 
 
 def test_registry_flow_validate_promote_rollback(hiv):
@@ -130,7 +141,10 @@ def test_pretrain_then_chemberta_trains_on_its_weights(hiv, tmp_path):
     trained = train(
         hiv, TrainRequest("hiv", num_processes=1), TrainConfig(model="chemberta", model_params=params, **QUICK)
     )
-    assert 0.0 <= trained.test_metrics["roc_auc"] <= 1.0
+    # its test ROC-AUC is no signal (0.45 on 22 molecules after one epoch of pretraining): it learns, though
+    assert math.isfinite(trained.test_metrics["roc_auc"])
+    losses = train_losses(trained.run_id)  # measured: last/first 0.82 on both engines
+    assert len(losses) == QUICK["epochs"] and losses[-1] < 0.9 * losses[0], losses
     model = mlflow.pyfunc.load_model(f"models:/{trained.model_name}/{trained.version}")
     assert isinstance(model.unwrap_python_model().predictor, Predictor)
     out = model.predict(pd.DataFrame({"smiles": ["c1ccccc1O", "not a smiles"]}))
@@ -142,13 +156,15 @@ def test_tune_runs_nested_trials_and_registers_the_best(hiv):
 
     base = TrainConfig(model="fp-mlp", epochs=2, batch_size=32, patience=2)
     summary = tune(hiv, TrainRequest("hiv", "hiv_tuned", num_processes=1), base, trials=2)
-    assert summary.trials == 2 and summary.metric == "valid_roc_auc" and 0 <= summary.best_value <= 1
+    assert summary.trials == 2 and summary.metric == "valid_roc_auc"
+    assert summary.best_value > 0.6  # a constant score has 0.5; measured 0.73 (Sail), 0.74 (Apache Spark)
     assert {"hidden", "layers", "dropout", "learning_rate"} == set(summary.best_params)
     experiment = client().get_run(summary.parent_run_id).info.experiment_id
     children = mlflow.search_runs(
         [experiment], f"tags.mlflow.parentRunId = '{summary.parent_run_id}'", output_format="list"
     )
     assert len(children) == 2 and all("best_valid_roc_auc" in run.data.metrics for run in children)
+    assert summary.best_value == max(run.data.metrics["best_valid_roc_auc"] for run in children)
     version = client().get_model_version(summary.registered.model_name, summary.registered.version)
     assert version.tags["tune_run_id"] == summary.parent_run_id
     assert client().get_run(version.run_id).data.params["model.hidden"] == str(summary.best_params["hidden"])
@@ -163,4 +179,8 @@ def test_regression_on_esol_logs_a_parity_plot(catalog, data_dir):
         catalog, TrainRequest("esol", num_processes=1), TrainConfig(model="fp-mlp", epochs=4, batch_size=16)
     )
     assert summary.task["kind"] == "regression" and {"rmse", "mae", "r2"} <= set(summary.test_metrics)
+    # R^2 0 is predicting the test molecules' mean; measured 0.86 (Sail), 0.82 (Apache Spark) on 14 molecules
+    assert summary.test_metrics["r2"] > 0.5, summary.test_metrics
+    losses = train_losses(summary.run_id)  # measured: last/first 0.10 (Sail), 0.14 (Apache Spark)
+    assert len(losses) == 4 and losses[-1] < 0.5 * losses[0], losses
     assert "plots/parity_test.png" in {a.path for a in client().list_artifacts(summary.run_id, "plots")}
