@@ -177,9 +177,14 @@ def test_every_task_parameter_is_accepted_by_its_entry_point(target, monkeypatch
         script = target.path("jobs", key, spec["python_file"])
         monkeypatch.setattr(sys, "argv", [str(script), *argv])
         errors = io.StringIO()
-        with redirect_stderr(errors), pytest.raises(SystemExit) as exit_:
-            runpy.run_path(str(script), run_name="__main__")
-        assert exit_.value.code == 0, f"{key}.{task['task_key']}: {' '.join(argv)}\n{errors.getvalue()}"
+        with redirect_stderr(errors):
+            try:  # not pytest.raises(match="^0$"): a failure must show the task's arguments and stderr
+                runpy.run_path(str(script), run_name="__main__")
+            except SystemExit as exit_:
+                code = exit_.code
+            else:
+                pytest.fail(f"{key}.{task['task_key']}: {script.name} ended without sys.exit")
+        assert code == 0, f"{key}.{task['task_key']}: {' '.join(argv)}\n{errors.getvalue()}"
         assert parsed[-1].json, f"{key}.{task['task_key']} must print its JSON summary"
 
 

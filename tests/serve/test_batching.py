@@ -115,8 +115,8 @@ def test_a_request_cancelled_while_waiting_is_not_predicted():
         waiting = asyncio.ensure_future(runner.predict(["GONE"]))
         kept = asyncio.ensure_future(runner.predict(["CCC"]))
         await asyncio.sleep(0)
-        waiting.cancel()  # its timeout fired while the first call ran
-        with pytest.raises(asyncio.CancelledError):
+        waiting.cancel("its timeout fired")  # while the first call ran
+        with pytest.raises(asyncio.CancelledError, match="its timeout fired"):
             await waiting
         return await first, await kept
 

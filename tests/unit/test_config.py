@@ -27,5 +27,5 @@ def test_file_then_environment(tmp_path):
 def test_bad_values_name_the_setting():
     with pytest.raises(ValueError, match=r"standardize\.max_heavy_atoms='lots' is not a valid int"):
         load_settings(environ={"MOLPIPE_STANDARDIZE__MAX_HEAVY_ATOMS": "lots"})
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"config file /nonexistent/molpipe\.toml does not exist"):
         load_settings(environ={"MOLPIPE_CONFIG": "/nonexistent/molpipe.toml"})
