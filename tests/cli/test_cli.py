@@ -74,6 +74,7 @@ def test_job_entry_points_take_the_cli_arguments(tmp_path, data_dir):
     assert last_json(result)["rows_read"] == 100
 
 
+@pytest.mark.slow
 def test_multitask_training_with_missing_labels_from_the_command_line(tmp_path, data_dir):
     home = tmp_path / "home"
     labels = "NR-AR,NR-AhR,SR-p53"
@@ -102,6 +103,7 @@ def test_multitask_training_with_missing_labels_from_the_command_line(tmp_path, 
     assert starved.returncode == 2 and "MOLPIPE_SCORE__ENGINE_MEMORY_MB" in starved.stderr, starved.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_the_spark_engine_from_the_environment_reports_its_start(tmp_path, data_dir):
     """MOLPIPE_ENGINE=spark: the command starts its own Apache Spark Connect server (Delta's jars from the cache
     after the first start), and the --json summary says so; the tables are Delta that plain deltalake reads."""

@@ -21,7 +21,7 @@ from molpipe.split.job import split
 from molpipe.train.job import TrainRequest, train
 from molpipe.train.loop import TrainConfig
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]  # the cluster and the home built on it: some 3 minutes
 FEATURIZERS = "morgan,rdkit2d"  # what fp-mlp reads
 EXACT = ScoreOptions(acquisition="greedy", uncertainty="none")  # deterministic per molecule, whatever the batches
 
