@@ -74,12 +74,16 @@ def main() -> None:
                 library = f"hiv_{strategy}"
                 ingest(catalog, path=bundled_library(), library=library, label_cols=[LABEL])
                 featurize(catalog, library=library, featurizers=morgan, workers=engine.udf_workers)
-                split_id = split(catalog, library=library, method="scaffold", pool_fraction=1 - args.initial, seed=0).split_id
+                split_id = split(
+                    catalog, library=library, method="scaffold", pool_fraction=1 - args.initial, seed=0
+                ).split_id
                 truth = (
-                    catalog.read("splits").where((F.col("library") == library) & (F.col("split") == "pool"))
+                    catalog.read("splits")
+                    .where((F.col("library") == library) & (F.col("split") == "pool"))
                     .join(catalog.read("molecules").where(F.col("library") == library), "inchikey")
-                    .select("inchikey", "smiles", F.col("labels")[LABEL].alias(LABEL)).toPandas()
-                )  # fmt: skip
+                    .select("inchikey", "smiles", F.col("labels")[LABEL].alias(LABEL))
+                    .toPandas()
+                )
                 pool, pool_actives = len(truth), int((truth[LABEL] >= 0.5).sum())
                 selected = hits = 0
                 trace = []
@@ -88,30 +92,69 @@ def main() -> None:
                     request = TrainRequest(library, f"al_{strategy}", (LABEL,), split_id=split_id, num_processes=1)
                     train(catalog, request, config)
                     lifecycle.promote(f"al_{strategy}", force=True)
-                    scored = score(catalog, library=library, model=f"al_{strategy}@champion",
-                                   options=ScoreOptions(acquisition=strategy, seed=number), workers=engine.udf_workers)  # fmt: skip
-                    batch = select(catalog, run_id=scored.run_id, options=SelectOptions(k=k, diversity="none"), out_dir=Path(tmp) / "lab")
+                    scored = score(
+                        catalog,
+                        library=library,
+                        model=f"al_{strategy}@champion",
+                        options=ScoreOptions(acquisition=strategy, seed=number),
+                        workers=engine.udf_workers,
+                    )
+                    batch = select(
+                        catalog,
+                        run_id=scored.run_id,
+                        options=SelectOptions(k=k, diversity="none"),
+                        out_dir=Path(tmp) / "lab",
+                    )
                     measured = truth[truth["inchikey"].isin([row["inchikey"] for row in batch.batch])]
                     results_file = Path(tmp) / f"{library}-round{number}.csv"
                     measured[["smiles", LABEL]].to_csv(results_file, index=False)
-                    ingest_results(catalog, path=results_file, library=library, featurizers=morgan, workers=engine.udf_workers, label_cols=[LABEL],
-                                   split_id=split_id, batch_id=batch.batch_id)  # fmt: skip
+                    ingest_results(
+                        catalog,
+                        path=results_file,
+                        library=library,
+                        featurizers=morgan,
+                        workers=engine.udf_workers,
+                        label_cols=[LABEL],
+                        split_id=split_id,
+                        batch_id=batch.batch_id,
+                    )
                     selected += len(measured)
                     hits += int((measured[LABEL] >= 0.5).sum())
                     enrichment = (hits / selected) / (pool_actives / pool)
-                    trace.append({"round": number + 1, "selected": selected, "fraction": selected / pool,
-                                  "hits": hits, "enrichment": enrichment})  # fmt: skip
-                    print(f"{strategy} round {number + 1}: {selected:,} selected ({selected / pool:.1%} of the pool), "
-                          f"{hits} actives, EF {enrichment:.2f}", flush=True)  # fmt: skip
-                results.append({"strategy": strategy, "pool": pool, "pool_actives": pool_actives, "rounds": trace,
-                                "ef_1": trace[0]["enrichment"], "ef_5": trace[-1]["enrichment"],
-                                "found": hits / pool_actives, "seconds": time.monotonic() - started})  # fmt: skip
+                    trace.append(
+                        {
+                            "round": number + 1,
+                            "selected": selected,
+                            "fraction": selected / pool,
+                            "hits": hits,
+                            "enrichment": enrichment,
+                        }
+                    )
+                    print(
+                        f"{strategy} round {number + 1}: {selected:,} selected ({selected / pool:.1%} of the pool), "
+                        f"{hits} actives, EF {enrichment:.2f}",
+                        flush=True,
+                    )
+                results.append(
+                    {
+                        "strategy": strategy,
+                        "pool": pool,
+                        "pool_actives": pool_actives,
+                        "rounds": trace,
+                        "ef_1": trace[0]["enrichment"],
+                        "ef_5": trace[-1]["enrichment"],
+                        "found": hits / pool_actives,
+                        "seconds": time.monotonic() - started,
+                    }
+                )
     print(f"\n== HIV active learning: {args.model}, {args.rounds} rounds, {args.initial:.0%} labeled at the start")
     random = next((r for r in results if r["strategy"] == "random"), None)
     for row in results:
         versus = f"  ({row['ef_5'] / random['ef_5']:.1f} x random)" if random and random["ef_5"] else ""
-        print(f"  {row['strategy']:<9} EF@1% {row['ef_1']:5.2f}  EF@5% {row['ef_5']:5.2f}  actives found "
-              f"{row['found']:.1%} of {row['pool_actives']}{versus}  ({row['seconds']:.0f} s)")  # fmt: skip
+        print(
+            f"  {row['strategy']:<9} EF@1% {row['ef_1']:5.2f}  EF@5% {row['ef_5']:5.2f}  actives found "
+            f"{row['found']:.1%} of {row['pool_actives']}{versus}  ({row['seconds']:.0f} s)"
+        )
     if args.json:
         print(json.dumps(results))
 

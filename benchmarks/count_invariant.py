@@ -25,12 +25,32 @@ DATASETS = ROOT.parent / "shared" / "datasets"
 
 CASES = {
     "hiv": ("hiv/hiv.csv.gz", {"label_cols": ["HIV_active"]}),
-    "esol": ("esol/delaney-processed.csv", {"id_col": "Compound ID", "label_cols": ["measured log solubility in mols per litre"]}),
-    "tox21": ("tox21/tox21.csv", {"label_cols": ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD",
-                                                 "NR-PPAR-gamma", "SR-ARE", "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53"]}),
+    "esol": (
+        "esol/delaney-processed.csv",
+        {"id_col": "Compound ID", "label_cols": ["measured log solubility in mols per litre"]},
+    ),
+    "tox21": (
+        "tox21/tox21.csv",
+        {
+            "label_cols": [
+                "NR-AR",
+                "NR-AR-LBD",
+                "NR-AhR",
+                "NR-Aromatase",
+                "NR-ER",
+                "NR-ER-LBD",
+                "NR-PPAR-gamma",
+                "SR-ARE",
+                "SR-ATAD5",
+                "SR-HSE",
+                "SR-MMP",
+                "SR-p53",
+            ]
+        },
+    ),
     "sdf": ("sdf/solubility.train.sdf", {"id_col": "ID", "label_cols": ["SOL"]}),
     "zinc": ("moses_zinc/zinc_clean_leads_1.58M.csv.gz", {}),
-}  # fmt: skip
+}
 
 
 def main() -> None:
@@ -55,16 +75,28 @@ def main() -> None:
                 relative, roles = CASES[name]
                 start = time.perf_counter()
                 loaded = ingest(catalog, path=DATASETS / relative, library=name, **roles)
-                summary = featurize(catalog, library=name, featurizers=parse_featurizers(args.featurizers), workers=engine.udf_workers)
+                summary = featurize(
+                    catalog, library=name, featurizers=parse_featurizers(args.featurizers), workers=engine.udf_workers
+                )
                 seconds = time.perf_counter() - start
-                row = {"dataset": relative, "rows_read": summary.rows_read, "molecules_new": summary.molecules_new,
-                       "duplicates": summary.duplicates, "quarantined": summary.quarantined,
-                       "reasons": summary.quarantine_reasons, "accounted": summary.accounted and loaded.rows_read == summary.rows_read,
-                       "seconds": round(seconds, 1), "peak_rss_mib": _peak_rss_mib()}  # fmt: skip
+                row = {
+                    "dataset": relative,
+                    "rows_read": summary.rows_read,
+                    "molecules_new": summary.molecules_new,
+                    "duplicates": summary.duplicates,
+                    "quarantined": summary.quarantined,
+                    "reasons": summary.quarantine_reasons,
+                    "accounted": summary.accounted and loaded.rows_read == summary.rows_read,
+                    "seconds": round(seconds, 1),
+                    "peak_rss_mib": _peak_rss_mib(),
+                }
                 results.append(row)
-                print(f"{relative:<45} rows {row['rows_read']:>9,}  new {row['molecules_new']:>9,}  dup {row['duplicates']:>6,}  "
-                      f"quarantined {row['quarantined']:>5,} {row['reasons']}  accounted: {row['accounted']}  "
-                      f"{seconds:,.0f} s  driver peak RSS {row['peak_rss_mib']:,} MiB", flush=True)  # fmt: skip
+                print(
+                    f"{relative:<45} rows {row['rows_read']:>9,}  new {row['molecules_new']:>9,}  dup {row['duplicates']:>6,}  "
+                    f"quarantined {row['quarantined']:>5,} {row['reasons']}  accounted: {row['accounted']}  "
+                    f"{seconds:,.0f} s  driver peak RSS {row['peak_rss_mib']:,} MiB",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(home, ignore_errors=True)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024

@@ -87,8 +87,11 @@ def plain_loop(smiles: list[str], featurizer_text: str) -> dict:
     }
 
 
-ENGINES = {"sail": {}, "spark": {"engine": "spark", "spark_master": "local[*]"},
-           "cluster": {"engine": "spark", "spark_master": "local-cluster[2,1,1536]"}}  # fmt: skip
+ENGINES = {
+    "sail": {},
+    "spark": {"engine": "spark", "spark_master": "local[*]"},
+    "cluster": {"engine": "spark", "spark_master": "local-cluster[2,1,1536]"},
+}
 
 
 def job(sample: Path, n: int, featurizer_text: str, workers: int, engine_name: str = "sail") -> dict:
@@ -105,15 +108,24 @@ def job(sample: Path, n: int, featurizer_text: str, workers: int, engine_name: s
             catalog.ensure("loads")  # table creation is set-up, not throughput
             start, cpu = time.perf_counter(), cpu_seconds()
             ingest(catalog, path=sample, library="bench")
-            summary = featurize(catalog, library="bench", featurizers=parse_featurizers(featurizer_text), workers=engine.udf_workers)
+            summary = featurize(
+                catalog, library="bench", featurizers=parse_featurizers(featurizer_text), workers=engine.udf_workers
+            )
             wall = time.perf_counter() - start
             busy = (cpu_seconds() - cpu) / wall
     finally:
         shutil.rmtree(home, ignore_errors=True)
     assert summary.rows_read == n and summary.accounted, summary
-    return {"seconds": wall, "mol_per_s": n / wall, "cpu_busy": busy, "molecules": summary.molecules_new,
-            "workers": engine.udf_workers, "partitions": engine.udf_partitions, "startup_s": engine.startup_s,
-            "engine": engine_name}  # fmt: skip
+    return {
+        "seconds": wall,
+        "mol_per_s": n / wall,
+        "cpu_busy": busy,
+        "molecules": summary.molecules_new,
+        "workers": engine.udf_workers,
+        "partitions": engine.udf_partitions,
+        "startup_s": engine.startup_s,
+        "engine": engine_name,
+    }
 
 
 def main() -> None:
@@ -148,11 +160,13 @@ def main() -> None:
             for name in engines:
                 run = job(sample, n, args.featurizers, workers=0, engine_name=name)
                 with_start = n / (run["seconds"] + run["startup_s"])
-                print(f"(b) molpipe job into Delta, {name:7s}: {run['mol_per_s']:8.1f} mol/s  ({run['seconds']:.1f} s, "
-                      f"{run['workers']} UDF workers x {run['partitions'] or 'engine'} partitions, "
-                      f"{run['cpu_busy']:.2f} of {cores} cores busy; start-up {run['startup_s']:.1f} s, "
-                      f"{with_start:.1f} mol/s with it) = {run['mol_per_s'] / plain['mol_per_s']:.2f} x (a)",
-                      flush=True)  # fmt: skip
+                print(
+                    f"(b) molpipe job into Delta, {name:7s}: {run['mol_per_s']:8.1f} mol/s  ({run['seconds']:.1f} s, "
+                    f"{run['workers']} UDF workers x {run['partitions'] or 'engine'} partitions, "
+                    f"{run['cpu_busy']:.2f} of {cores} cores busy; start-up {run['startup_s']:.1f} s, "
+                    f"{with_start:.1f} mol/s with it) = {run['mol_per_s'] / plain['mol_per_s']:.2f} x (a)",
+                    flush=True,
+                )
                 row[name] = run | {"ratio": run["mol_per_s"] / plain["mol_per_s"]}
             pooled = row[engines[0]]
             row |= {"job": pooled, "ratio": pooled["ratio"]}
@@ -164,8 +178,11 @@ def main() -> None:
                 row["inline"] = inline
                 row["inline_ratio"] = inline["mol_per_s"] / plain["mol_per_s"]
             verdict = "meets" if row["ratio"] >= row["target_ratio"] else "misses"
-            print(f"ratio (b)/(a) = {row['ratio']:.2f}  target >= 0.9 x {cores} = {row['target_ratio']:.2f}: {verdict}"
-                  + (f"; (c)/(a) = {row['inline_ratio']:.2f}" if args.inline else ""), flush=True)  # fmt: skip
+            print(
+                f"ratio (b)/(a) = {row['ratio']:.2f}  target >= 0.9 x {cores} = {row['target_ratio']:.2f}: {verdict}"
+                + (f"; (c)/(a) = {row['inline_ratio']:.2f}" if args.inline else ""),
+                flush=True,
+            )
             results.append(row)
     if args.json:
         print(json.dumps(results))

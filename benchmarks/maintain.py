@@ -81,7 +81,12 @@ def main() -> None:
             start = time.perf_counter()
             for path in write_rounds(args.pool, args.n, args.rounds, home):
                 ingest(catalog, path=path, library="bench")
-                featurize(catalog, library="bench", featurizers=parse_featurizers(args.featurizers), workers=engine.udf_workers)
+                featurize(
+                    catalog,
+                    library="bench",
+                    featurizers=parse_featurizers(args.featurizers),
+                    workers=engine.udf_workers,
+                )
             build_s = round(time.perf_counter() - start, 1)
             before = read_times(catalog, args.repeat)
             summary = maintain(catalog, engine_kind=engine.kind, options=settings.maintain)
@@ -90,16 +95,30 @@ def main() -> None:
     finally:
         shutil.rmtree(home, ignore_errors=True)
     features = next(t for t in summary.tables if t.table == "features")
-    result = {"n": args.n, "rounds": args.rounds, "featurizers": args.featurizers, "engine": engine.kind,
-              "method": summary.method, "feature_rows": rows, "build_s": build_s,
-              "files_before": features.files_before, "files_after": features.files_after,
-              "bytes_before": features.bytes_before, "bytes_after": features.bytes_after,
-              "read_before": before, "read_after": after, "maintain_features_s": features.seconds,
-              "maintain_s": summary.seconds}  # fmt: skip
-    print(f"features of {args.n:,} molecules in {args.rounds} rounds ({engine.kind}, {summary.method}): "
-          f"{features.files_before} -> {features.files_after} files; count {before['count_s']:.3f} -> "
-          f"{after['count_s']:.3f} s, full scan {before['scan_s']:.3f} -> {after['scan_s']:.3f} s; maintain "
-          f"{summary.seconds:.1f} s ({features.seconds:.1f} s of it on features)", flush=True)  # fmt: skip
+    result = {
+        "n": args.n,
+        "rounds": args.rounds,
+        "featurizers": args.featurizers,
+        "engine": engine.kind,
+        "method": summary.method,
+        "feature_rows": rows,
+        "build_s": build_s,
+        "files_before": features.files_before,
+        "files_after": features.files_after,
+        "bytes_before": features.bytes_before,
+        "bytes_after": features.bytes_after,
+        "read_before": before,
+        "read_after": after,
+        "maintain_features_s": features.seconds,
+        "maintain_s": summary.seconds,
+    }
+    print(
+        f"features of {args.n:,} molecules in {args.rounds} rounds ({engine.kind}, {summary.method}): "
+        f"{features.files_before} -> {features.files_after} files; count {before['count_s']:.3f} -> "
+        f"{after['count_s']:.3f} s, full scan {before['scan_s']:.3f} -> {after['scan_s']:.3f} s; maintain "
+        f"{summary.seconds:.1f} s ({features.seconds:.1f} s of it on features)",
+        flush=True,
+    )
     if args.json:
         print(json.dumps(result))
 

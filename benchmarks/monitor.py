@@ -36,8 +36,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hiv-rows", type=int, default=10_000)
     parser.add_argument("--zinc-rows", type=int, default=5_000)
-    parser.add_argument("--home", help="keep the tables here (default: a temporary folder); "
-                        "one that has scoring runs already is reused as it is (only the monitoring is timed)")  # fmt: skip
+    parser.add_argument(
+        "--home",
+        help="keep the tables here (default: a temporary folder); "
+        "one that has scoring runs already is reused as it is (only the monitoring is timed)",
+    )
     args = parser.parse_args()
 
     from molpipe.config import load_settings
@@ -58,9 +61,15 @@ def main() -> None:
             started = time.monotonic()
             summary = monitor(catalog, options=settings.monitor, run=run_id, out=work / "reports")
             (result,) = summary.runs
-            results[name] = {"seconds": round(time.monotonic() - started, 1), "scored": result["scored"],
-                             "drifted": result["drifted"], "retrain": result["retrain"], "reasons": result["reasons"],
-                             "measures": result["measures"], "report": result["report"]}  # fmt: skip
+            results[name] = {
+                "seconds": round(time.monotonic() - started, 1),
+                "scored": result["scored"],
+                "drifted": result["drifted"],
+                "retrain": result["retrain"],
+                "reasons": result["reasons"],
+                "measures": result["measures"],
+                "report": result["report"],
+            }
     print(json.dumps(results, indent=1))
 
 
@@ -89,9 +98,14 @@ def setup(args, work: Path, catalog, engine) -> dict[str, str]:
     ingest(catalog, path=zinc, library="zinc")
     featurize(catalog, library="zinc", featurizers=featurizers, workers=engine.udf_workers)
     options = ScoreOptions(acquisition="ucb", mc_samples=4)
-    runs = {name: score(catalog, library=name, model="hiv_mlp@champion", options=options, workers=engine.udf_workers) for name in ("hiv", "zinc")}
-    print(f"setup {time.monotonic() - started:.0f} s: scored " +
-          ", ".join(f"{k} {v.scored:,}" for k, v in runs.items()), flush=True)  # fmt: skip
+    runs = {
+        name: score(catalog, library=name, model="hiv_mlp@champion", options=options, workers=engine.udf_workers)
+        for name in ("hiv", "zinc")
+    }
+    print(
+        f"setup {time.monotonic() - started:.0f} s: scored " + ", ".join(f"{k} {v.scored:,}" for k, v in runs.items()),
+        flush=True,
+    )
     return {name: run.run_id for name, run in runs.items()}
 
 

@@ -26,12 +26,24 @@ sys.path.insert(0, str(ROOT / "src"))
 DATASETS = ROOT.parent / "shared" / "datasets"
 
 CASES = {
-    "hiv": {"file": "hiv/hiv.csv.gz", "label": "HIV_active", "metric": "roc_auc",
-            "published": {"Chemprop D-MPNN": "0.776 +/- 0.007", "Chemprop v2 ensemble": "0.790",
-                          "MoleculeNet best (KernelSVM)": "0.792", "ChemBERTa-MLM-100M": "0.740"}},
-    "esol": {"file": "esol/delaney-processed.csv", "label": "measured log solubility in mols per litre", "metric": "rmse",
-             "published": {"Chemprop D-MPNN (random split)": "0.555", "MoleculeNet GCN (scaffold)": "0.885"}},
-}  # fmt: skip
+    "hiv": {
+        "file": "hiv/hiv.csv.gz",
+        "label": "HIV_active",
+        "metric": "roc_auc",
+        "published": {
+            "Chemprop D-MPNN": "0.776 +/- 0.007",
+            "Chemprop v2 ensemble": "0.790",
+            "MoleculeNet best (KernelSVM)": "0.792",
+            "ChemBERTa-MLM-100M": "0.740",
+        },
+    },
+    "esol": {
+        "file": "esol/delaney-processed.csv",
+        "label": "measured log solubility in mols per litre",
+        "metric": "rmse",
+        "published": {"Chemprop D-MPNN (random split)": "0.555", "MoleculeNet GCN (scaffold)": "0.885"},
+    },
+}
 TARGET = {"hiv": ("gnn", 0.79)}
 
 
@@ -66,11 +78,18 @@ def main() -> None:
             for name in args.datasets.split(","):
                 case = CASES[name]
                 ingest(catalog, path=DATASETS / case["file"], library=name, label_cols=[case["label"]])
-                featurize(catalog, library=name, featurizers=parse_featurizers("morgan,rdkit2d,graph"), workers=engine.udf_workers)
+                featurize(
+                    catalog,
+                    library=name,
+                    featurizers=parse_featurizers("morgan,rdkit2d,graph"),
+                    workers=engine.udf_workers,
+                )
                 pretrained = args.pretrained
                 if "chemberta" in models and not pretrained:
                     config = PretrainConfig(epochs=args.pretrain_epochs)
-                    pretrained = pretrain(catalog, library=name, config=config, out=str(home / f"pretrained-{name}")).out
+                    pretrained = pretrain(
+                        catalog, library=name, config=config, out=str(home / f"pretrained-{name}")
+                    ).out
                 for model in models:
                     scores, seconds = [], []
                     for seed in range(args.seeds):
@@ -94,9 +113,15 @@ def main() -> None:
                             f"{name} {model} seed {seed}: test {case['metric']} {scores[-1]:.4f} ({seconds[-1]:.0f} s)",
                             flush=True,
                         )
-                    row = {"dataset": name, "model": model, "metric": case["metric"], "scores": scores,
-                           "mean": statistics.mean(scores), "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-                           "seconds_per_run": statistics.mean(seconds)}  # fmt: skip
+                    row = {
+                        "dataset": name,
+                        "model": model,
+                        "metric": case["metric"],
+                        "scores": scores,
+                        "mean": statistics.mean(scores),
+                        "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                        "seconds_per_run": statistics.mean(seconds),
+                    }
                     results.append(row)
     finally:
         if not args.home:

@@ -55,12 +55,26 @@ def run_job(home: str, library: str, uncertainty: str) -> tuple[dict, float, flo
     """``molpipe score`` in a child process: its summary, wall seconds and peak RSS (MiB) of the largest process
     of its tree (the job itself, hosting the engine; its pool workers are smaller)."""
     env = {**os.environ, "MOLPIPE_HOME": home, "PYTHONPATH": str(ROOT / "src")}
-    command = [sys.executable, "-m", "molpipe", "score", "--library", library, "--model", f"{MODEL}@champion",
-               "--acquisition", "ucb", "--uncertainty", uncertainty, "--json"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "molpipe",
+        "score",
+        "--library",
+        library,
+        "--model",
+        f"{MODEL}@champion",
+        "--acquisition",
+        "ucb",
+        "--uncertainty",
+        uncertainty,
+        "--json",
+    ]
     started = time.monotonic()
     # a fresh wrapper per job, so the peak is this job's (RUSAGE_CHILDREN only ever grows)
-    result = subprocess.run([sys.executable, "-c", _WRAPPER, *command], capture_output=True, text=True, env=env,
-                            check=False)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *command], capture_output=True, text=True, env=env, check=False
+    )
     seconds = time.monotonic() - started
     if result.returncode:
         raise RuntimeError(result.stderr[-3000:])
@@ -104,8 +118,10 @@ def plain_loop(
     for i, batch in enumerate(batches):
         if i % shards != shard:
             continue
-        rows = [{"inchikey": r["inchikey"], "smiles": smiles[r["inchikey"]], "morgan": r["values"]}
-                for r in arrow_rows(batch)]  # fmt: skip
+        rows = [
+            {"inchikey": r["inchikey"], "smiles": smiles[r["inchikey"]], "morgan": r["values"]}
+            for r in arrow_rows(batch)
+        ]
         for start in range(0, len(rows), 256):
             chunk(rows[start : start + 256])
         done += len(rows)
@@ -208,8 +224,12 @@ def main() -> None:
             import mlflow
 
             if not _has_champion(mlflow.MlflowClient()):
-                ingest(catalog, path=DATASETS / "esol" / "delaney-processed.csv", library="esol",
-                       label_cols=["measured log solubility in mols per litre"])  # fmt: skip
+                ingest(
+                    catalog,
+                    path=DATASETS / "esol" / "delaney-processed.csv",
+                    library="esol",
+                    label_cols=["measured log solubility in mols per litre"],
+                )
                 featurize(catalog, library="esol", featurizers=morgan, workers=engine.udf_workers)
                 split(catalog, library="esol", method="random", seed=0)
                 config = TrainConfig(model="fp-mlp", model_params={"descriptors": False}, epochs=10)
@@ -235,11 +255,20 @@ def main() -> None:
                 summary, job_s, peak = run_job(settings.home, library, args.uncertainty)
                 busy = (cpu_seconds() - cpu0) / (time.monotonic() - t0)
                 after_n, after_s = plain_loop(warehouse, library, chunk, limit=args.baseline_rows)
-                row = {"n": n, "plain_per_s": (before_n / before_s + after_n / after_s) / 2,
-                       "plain_per_s_before": before_n / before_s, "plain_per_s_after": after_n / after_s,
-                       "plain_all_cores_per_s": all_n / all_s, "job_per_s": summary["scored"] / job_s, "cores": cores,
-                       "cores_busy": busy, "job_peak_rss_mib": peak, "scored": summary["scored"], "job_seconds": job_s,
-                       "job_phases": summary["phases"]}  # fmt: skip
+                row = {
+                    "n": n,
+                    "plain_per_s": (before_n / before_s + after_n / after_s) / 2,
+                    "plain_per_s_before": before_n / before_s,
+                    "plain_per_s_after": after_n / after_s,
+                    "plain_all_cores_per_s": all_n / all_s,
+                    "job_per_s": summary["scored"] / job_s,
+                    "cores": cores,
+                    "cores_busy": busy,
+                    "job_peak_rss_mib": peak,
+                    "scored": summary["scored"],
+                    "job_seconds": job_s,
+                    "job_phases": summary["phases"],
+                }
                 row["core_scaling"] = row["plain_all_cores_per_s"] / (row["plain_per_s"] * cores)
                 row["ratio_per_core"] = row["job_per_s"] / (row["plain_per_s"] * cores)
                 row["ratio_to_all_cores_plain"] = row["job_per_s"] / row["plain_all_cores_per_s"]
@@ -248,16 +277,18 @@ def main() -> None:
                 row["plain_end_to_end_per_s"] = n / (start_s + n / row["plain_per_s"])
                 row["ratio_per_core_end_to_end"] = row["job_per_s"] / (row["plain_end_to_end_per_s"] * cores)
                 results.append(row)
-                print(f"N={n:,}: plain loop {row['plain_per_s']:.0f} mol/s on one core (before the job "
-                      f"{row['plain_per_s_before']:.0f}, after it {row['plain_per_s_after']:.0f}), "
-                      f"{row['plain_all_cores_per_s']:.0f} mol/s as {cores} loops at once (the cores scale "
-                      f"{row['core_scaling']:.2f} x linear); job {row['job_per_s']:.0f} mol/s in {job_s:.1f} s "
-                      f"({busy:.2f} cores busy; phases {summary['phases']}) = {row['ratio_per_core']:.2f} x the "
-                      f"plain loop per core, {row['ratio_to_all_cores_plain']:.2f} x the plain loops on all cores "
-                      f"(target >= 0.8); job peak RSS {peak:.0f} MiB. The plain loop as a process of its own takes "
-                      f"{start_s:.1f} s to start: with its start, {row['plain_end_to_end_per_s']:.0f} mol/s over the "
-                      f"pool, and the job does {row['ratio_per_core_end_to_end']:.2f} x that per core",
-                      flush=True)  # fmt: skip
+                print(
+                    f"N={n:,}: plain loop {row['plain_per_s']:.0f} mol/s on one core (before the job "
+                    f"{row['plain_per_s_before']:.0f}, after it {row['plain_per_s_after']:.0f}), "
+                    f"{row['plain_all_cores_per_s']:.0f} mol/s as {cores} loops at once (the cores scale "
+                    f"{row['core_scaling']:.2f} x linear); job {row['job_per_s']:.0f} mol/s in {job_s:.1f} s "
+                    f"({busy:.2f} cores busy; phases {summary['phases']}) = {row['ratio_per_core']:.2f} x the "
+                    f"plain loop per core, {row['ratio_to_all_cores_plain']:.2f} x the plain loops on all cores "
+                    f"(target >= 0.8); job peak RSS {peak:.0f} MiB. The plain loop as a process of its own takes "
+                    f"{start_s:.1f} s to start: with its start, {row['plain_end_to_end_per_s']:.0f} mol/s over the "
+                    f"pool, and the job does {row['ratio_per_core_end_to_end']:.2f} x that per core",
+                    flush=True,
+                )
     if args.json:
         print(json.dumps(results))
 

@@ -191,8 +191,10 @@ class Connection:
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         self.writer.write(head + body)
         await self.writer.drain()
         status = int((await self.reader.readline()).split()[1])
@@ -217,8 +219,9 @@ class Connection:
             self.writer = None
 
 
-async def closed_loop(port: int, path: str, bodies: list[tuple[bytes, int]], concurrency: int, seconds: float,
-                      max_requests: int) -> tuple:  # fmt: skip
+async def closed_loop(
+    port: int, path: str, bodies: list[tuple[bytes, int]], concurrency: int, seconds: float, max_requests: int
+) -> tuple:
     """Send ``bodies`` in order from ``concurrency`` clients until time or requests run out. Returns (latencies in
     s, statuses, molecules sent, elapsed s, window s, requests and molecules answered within the window); the
     window is the time given, or less when the requests ran out first: the answers still outstanding at its end
@@ -275,16 +278,25 @@ def summarize(server: str, scenario: str, rounds: list[tuple]) -> Result:
     for status in statuses:
         counts[str(status)] = counts.get(str(status), 0) + 1
     return Result(
-        server=server, scenario=scenario, requests=len(statuses), molecules=molecules, seconds=round(window, 2),
-        drain_seconds=round(elapsed - window, 2), statuses=counts, p50_ms=round(float(np.percentile(ms, 50)), 1),
-        p95_ms=round(float(np.percentile(ms, 95)), 1), p99_ms=round(float(np.percentile(ms, 99)), 1),
-        max_ms=round(float(ms.max()), 1), requests_per_s=round(in_window / window, 1),
-        molecules_per_s=round(molecules_in_window / window, 1), server_5xx=sum(1 for s in statuses if s >= 500),
+        server=server,
+        scenario=scenario,
+        requests=len(statuses),
+        molecules=molecules,
+        seconds=round(window, 2),
+        drain_seconds=round(elapsed - window, 2),
+        statuses=counts,
+        p50_ms=round(float(np.percentile(ms, 50)), 1),
+        p95_ms=round(float(np.percentile(ms, 95)), 1),
+        p99_ms=round(float(np.percentile(ms, 99)), 1),
+        max_ms=round(float(ms.max()), 1),
+        requests_per_s=round(in_window / window, 1),
+        molecules_per_s=round(molecules_in_window / window, 1),
+        server_5xx=sum(1 for s in statuses if s >= 500),
         transport_errors=sum(1 for s in statuses if s < 0),
         server_cpu_ms_per_request=round(server_cpu * 1000 / len(statuses), 2),
         server_cpu_ms_per_molecule=round(server_cpu * 1000 / molecules, 2),
         client_cpu_ms_per_request=round(client_cpu * 1000 / len(statuses), 2),
-    )  # fmt: skip
+    )
 
 
 # --- the run -----------------------------------------------------------------------------------------------------
@@ -314,18 +326,54 @@ def bodies_for(kind: str, smiles: list[str], batch_size: int, baseline: bool) ->
 def start_servers(args, env: dict[str, str], work: Path) -> list[Server]:
     def molpipe(name: str, workers: int) -> Server:
         port = free_port()
-        command = [sys.executable, "-m", "molpipe", "serve", "--model", f"{args.model}@champion", "--port", str(port),
-                   "--workers", str(workers), "--threads", str(args.threads), "--micro-batch", str(args.micro_batch),
-                   "--poll-s", "0"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "molpipe",
+            "serve",
+            "--model",
+            f"{args.model}@champion",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(args.threads),
+            "--micro-batch",
+            str(args.micro_batch),
+            "--poll-s",
+            "0",
+        ]
         limits = {"MOLPIPE_SERVE__MAX_CONCURRENCY": str(max(64, 4 * args.concurrency))}
         log = work / f"{name.replace(' ', '-')}.log"
         return Server(name, port, start(command, {**env, **limits}, f"http://127.0.0.1:{port}/ready", log), False)
 
     port = free_port()
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{args.model}@champion",
-               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "--workers", str(args.baseline_workers)]  # fmt: skip
-    servers = [Server("mlflow models serve", port, start(command, env, f"http://127.0.0.1:{port}/ping",
-                                                         work / "mlflow-serve.log"), True)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        f"models:/{args.model}@champion",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--workers",
+        str(args.baseline_workers),
+    ]
+    servers = [
+        Server(
+            "mlflow models serve",
+            port,
+            start(command, env, f"http://127.0.0.1:{port}/ping", work / "mlflow-serve.log"),
+            True,
+        )
+    ]
     servers.append(molpipe("molpipe serve", args.workers))
     if args.threads_server:
         servers.append(molpipe("molpipe serve (threads)", 1))
@@ -339,8 +387,9 @@ def run_scenario(scenario: str, smiles: list[str], servers: list[Server], args) 
     bodies = {s.name: bodies_for(kind, smiles, args.batch_size, s.baseline) for s in servers}
     warm = 2 * args.concurrency
     for server in servers:  # the end of the stream, never reached by a timed turn: nothing is answered twice
-        asyncio.run(closed_loop(server.port, server.path(kind), bodies[server.name][-warm:], args.concurrency, 120,
-                                warm))  # fmt: skip
+        asyncio.run(
+            closed_loop(server.port, server.path(kind), bodies[server.name][-warm:], args.concurrency, 120, warm)
+        )
     rounds: dict[str, list[tuple]] = {s.name: [] for s in servers}
     offset = 0
     for turn in range(args.rounds):
@@ -349,8 +398,15 @@ def run_scenario(scenario: str, smiles: list[str], servers: list[Server], args) 
         for server in order:
             stream = bodies[server.name][offset:-warm]
             seconds = args.batch_seconds if kind == "batch" else args.seconds
-            outcome = measured(server.process.pid, server.port, server.path(kind), stream, args.concurrency,
-                               seconds / args.rounds, args.max_requests // args.rounds)  # fmt: skip
+            outcome = measured(
+                server.process.pid,
+                server.port,
+                server.path(kind),
+                stream,
+                args.concurrency,
+                seconds / args.rounds,
+                args.max_requests // args.rounds,
+            )
             rounds[server.name].append(outcome)
             consumed = max(consumed, len(outcome[1]))
         offset += consumed
@@ -373,8 +429,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=0, help="molpipe serve --workers (default 0: one per core)")
     parser.add_argument("--threads", type=int, default=8, help="molpipe serve --threads (default 8)")
     parser.add_argument("--micro-batch", type=int, default=1, help="molpipe serve --micro-batch (default 1: off)")
-    parser.add_argument("--threads-server", action=argparse.BooleanOptionalAction, default=True,
-                        help="also run molpipe serve --workers 1 (in-process, --threads threads)")  # fmt: skip
+    parser.add_argument(
+        "--threads-server",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run molpipe serve --workers 1 (in-process, --threads threads)",
+    )
     parser.add_argument("--baseline-workers", type=int, default=1, help="mlflow models serve --workers (default 1)")
     parser.add_argument("--scenarios", default="single,batch,invalid")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -389,9 +449,14 @@ def main() -> int:
         print(f"trained and registered {args.model}@champion in {time.monotonic() - started:.0f} s", file=sys.stderr)
     store = f"sqlite:///{home / 'mlflow.db'}"
     venv_bin = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}", "MOLPIPE_HOME": str(home),
-           "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+        "MOLPIPE_HOME": str(home),
+        "MLFLOW_TRACKING_URI": store,
+        "MLFLOW_REGISTRY_URI": store,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
+    }
     pool = library_smiles(200_000)
     servers = start_servers(args, env, work)
     load_before, cores_before = os.getloadavg()[0], available_cores()
@@ -457,28 +522,38 @@ def report_of(results: list[Result], args, load_before: float, cores_before: flo
 def format_report(report: dict) -> str:
     load, free = report["load_average_1m"], report["available_cores"]
     lines = [
-        (f"closed loop, {report['concurrency']} clients, {report['rounds']} interleaved turns of "
-         f"{report['seconds'] / report['rounds']:g} s (batch {report['batch_seconds'] / report['rounds']:g} s) per "
-         f"server and scenario; {report['cores']} cores, of which "
-         f"{free['before']} / {free['after']} available (before / after; 1-min load {load['before']} / "
-         f"{load['after']}); molpipe serve --workers {report['workers']} --threads {report['threads']} "
-         f"--micro-batch {report['micro_batch']}, "
-         f"mlflow models serve --workers {report['baseline_workers']}"),
-        (f"{'scenario':<10} {'server':<24} {'requests':>8} {'req/s':>8} {'mol/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-         f"{'p99 ms':>8} {'cpu ms/mol':>10}  statuses"),
-    ]  # fmt: skip
+        (
+            f"closed loop, {report['concurrency']} clients, {report['rounds']} interleaved turns of "
+            f"{report['seconds'] / report['rounds']:g} s (batch {report['batch_seconds'] / report['rounds']:g} s) per "
+            f"server and scenario; {report['cores']} cores, of which "
+            f"{free['before']} / {free['after']} available (before / after; 1-min load {load['before']} / "
+            f"{load['after']}); molpipe serve --workers {report['workers']} --threads {report['threads']} "
+            f"--micro-batch {report['micro_batch']}, "
+            f"mlflow models serve --workers {report['baseline_workers']}"
+        ),
+        (
+            f"{'scenario':<10} {'server':<24} {'requests':>8} {'req/s':>8} {'mol/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+            f"{'p99 ms':>8} {'cpu ms/mol':>10}  statuses"
+        ),
+    ]
     for r in report["results"]:
-        lines.append(f"{r['scenario']:<10} {r['server']:<24} {r['requests']:>8} {r['requests_per_s']:>8.1f} "
-                     f"{r['molecules_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-                     f"{r['server_cpu_ms_per_molecule']:>10.2f}  {r['statuses']}")  # fmt: skip
+        lines.append(
+            f"{r['scenario']:<10} {r['server']:<24} {r['requests']:>8} {r['requests_per_s']:>8.1f} "
+            f"{r['molecules_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+            f"{r['server_cpu_ms_per_molecule']:>10.2f}  {r['statuses']}"
+        )
         if r["requests"] and not r["requests_per_s"]:
-            lines.append(f"  ^ no answer came back within a turn (p50 {r['p50_ms']:.0f} ms): lengthen the turns "
-                         "(--seconds, --batch-seconds) or lower --concurrency to measure its throughput")  # fmt: skip
+            lines.append(
+                f"  ^ no answer came back within a turn (p50 {r['p50_ms']:.0f} ms): lengthen the turns "
+                "(--seconds, --batch-seconds) or lower --concurrency to measure its throughput"
+            )
     for scenario, by_server in report["ratios"].items():
         for name, ratio in by_server.items():
-            lines.append(f"{scenario}: {name} / mlflow: throughput {ratio['throughput_ratio']}x, p99 "
-                         f"{ratio['p99_ratio']:.2f}x, server CPU per molecule {ratio['server_cpu_per_molecule_ratio']:.2f}x, "
-                         f"5xx {ratio['molpipe_5xx']}")  # fmt: skip
+            lines.append(
+                f"{scenario}: {name} / mlflow: throughput {ratio['throughput_ratio']}x, p99 "
+                f"{ratio['p99_ratio']:.2f}x, server CPU per molecule {ratio['server_cpu_per_molecule_ratio']:.2f}x, "
+                f"5xx {ratio['molpipe_5xx']}"
+            )
     return "\n".join(lines)
 
 

@@ -125,10 +125,12 @@ else:
 
 if "monitoring" in tables:
     display(
-        spark.table("monitoring").where(F.col("scoring_run_id") == run_id)
-        .select("metric", "feature", F.round("value", 4).alias("value"), "threshold", "drifted", "n_reference",
-                "n_current")
+        spark.table("monitoring")
+        .where(F.col("scoring_run_id") == run_id)
+        .select(
+            "metric", "feature", F.round("value", 4).alias("value"), "threshold", "drifted", "n_reference", "n_current"
+        )
         .orderBy(F.desc("drifted"), "metric", F.desc("value"))
-    )  # fmt: skip
+    )
 else:
     print("not monitored yet: molpipe monitor --run", run_id)

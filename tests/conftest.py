@@ -22,8 +22,12 @@ def data_dir() -> Path:
 
 
 def pytest_addoption(parser):
-    parser.addoption("--engine", choices=("sail", "spark"), default="sail",
-                     help="the engine of the Spark tests: embedded Sail, or Apache Spark + Delta (local[2])")  # fmt: skip
+    parser.addoption(
+        "--engine",
+        choices=("sail", "spark"),
+        default="sail",
+        help="the engine of the Spark tests: embedded Sail, or Apache Spark + Delta (local[2])",
+    )
 
 
 def pytest_report_header(config):
@@ -134,7 +138,10 @@ def scored_home(build_home, data_dir):
         ingest(catalog, path=data_dir / "esol_sample.csv", library="esol")
         featurize(catalog, library="esol", featurizers=parse_featurizers("morgan"), workers=1)
         options = ScoreOptions(acquisition="ucb", mc_samples=2)
-        return {name: score(catalog, library=name, model="hiv_mlp@champion", options=options).run_id for name in ("hiv", "esol")}
+        return {
+            name: score(catalog, library=name, model="hiv_mlp@champion", options=options).run_id
+            for name in ("hiv", "esol")
+        }
 
     return build_home("scored", steps)
 

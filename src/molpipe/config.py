@@ -76,7 +76,9 @@ class ScoreOptions:
     xi: float = 0.01  # ei: improvement required over the best training label
     seed: int = 0  # thompson, random, mc-dropout
     chunk_rows: int = 256  # molecules handed to a worker process at a time
-    engine_partitions: int = 1  # embedded Sail's partitions per query for the job (0: one per core); see docs/scoring-and-lab.md
+    engine_partitions: int = (
+        1  # embedded Sail's partitions per query for the job (0: one per core); see docs/scoring-and-lab.md
+    )
     engine_memory_mb: int = 256  # embedded Sail's memory pool for the job: the ranking sort spills beyond it (0: none)
     slice_rows: int = 250_000  # pool molecules per scoring query where stored features are joined (the join holds one)
 

@@ -115,17 +115,22 @@ class Target:
         workspace.setdefault("current_user", {"userName": FAKE_USER, "short_name": "someone"})
         workspace.setdefault("root_path", f"/Workspace/Users/{FAKE_USER}/.bundle/{config['bundle']['name']}/{name}")
         self = cls(bundle, name, target.get("mode"), variables, {}, None, workspace)
-        context = {"var": variables, "bundle": {"name": config["bundle"]["name"], "target": name},
-                   "workspace": workspace}  # fmt: skip
+        context = {
+            "var": variables,
+            "bundle": {"name": config["bundle"]["name"], "target": name},
+            "workspace": workspace,
+        }
         self.variables = _resolve(variables, context, "variables")
         context["var"] = self.variables
         context["workspace"] = _resolve(workspace, context, "workspace")
         # resources may refer to each other (names, ids): resolve their names first, then everything
         context["resources"] = {
-            kind: {key: {"name": _resolve(spec.get("name"), context, f"resources.{kind}.{key}.name"), "id": FAKE_ID}
-                   for key, spec in items.items()}
+            kind: {
+                key: {"name": _resolve(spec.get("name"), context, f"resources.{kind}.{key}.name"), "id": FAKE_ID}
+                for key, spec in items.items()
+            }
             for kind, items in resources.items()
-        }  # fmt: skip
+        }
         for kind, key, spec in _python_resources(bundle, name, self.variables):
             resources.setdefault(kind, {})[key] = spec
             context["resources"].setdefault(kind, {})[key] = {

@@ -53,8 +53,14 @@ def resource_classes():
     from databricks.bundles.schemas import Schema
     from databricks.bundles.volumes import Volume
 
-    return {"jobs": Job, "experiments": MlflowExperiment, "registered_models": RegisteredModel,
-            "model_serving_endpoints": ModelServingEndpoint, "schemas": Schema, "volumes": Volume}  # fmt: skip
+    return {
+        "jobs": Job,
+        "experiments": MlflowExperiment,
+        "registered_models": RegisteredModel,
+        "model_serving_endpoints": ModelServingEndpoint,
+        "schemas": Schema,
+        "volumes": Volume,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -285,9 +291,15 @@ def _ancestors(tasks, key):
 def test_jobs_are_scheduled_notified_bounded_and_share_the_molpipe_environment(target):
     jobs = target.resources["jobs"]
     triggers = {key: _trigger_kind(job) for key, job in jobs.items()}
-    assert triggers == {"featurize": "file_arrival", "ingest_results": "file_arrival", "train": None,
-                        "train_multinode": None, "score": "schedule", "monitor": "schedule",
-                        "retrain_on_new_results": "table_update"}  # fmt: skip
+    assert triggers == {
+        "featurize": "file_arrival",
+        "ingest_results": "file_arrival",
+        "train": None,
+        "train_multinode": None,
+        "score": "schedule",
+        "monitor": "schedule",
+        "retrain_on_new_results": "table_update",
+    }
     lab_results = jobs["retrain_on_new_results"]["trigger"]["table_update"]["table_names"]
     schema = target.resources["schemas"]["molpipe"]
     assert lab_results == [f"{schema['catalog_name']}.{schema['name']}.lab_results"]

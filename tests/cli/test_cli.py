@@ -54,8 +54,17 @@ def test_human_readable_featurize_summary(tmp_path, data_dir):
 
 
 def test_missing_column_fails_fast_naming_file_and_column(tmp_path, data_dir):
-    result = molpipe(tmp_path, "ingest", str(data_dir / "hiv_sample.csv"), "--library", "x", "--label-cols", "pIC50",
-                     "--json", check=False)  # fmt: skip
+    result = molpipe(
+        tmp_path,
+        "ingest",
+        str(data_dir / "hiv_sample.csv"),
+        "--library",
+        "x",
+        "--label-cols",
+        "pIC50",
+        "--json",
+        check=False,
+    )
     assert result.returncode == 2
     assert "hiv_sample.csv: no column 'pIC50'" in result.stderr
     assert "no column 'pIC50'" in last_json(result)["error"]
@@ -81,25 +90,74 @@ def test_multitask_training_with_missing_labels_from_the_command_line(tmp_path, 
     molpipe(home, "ingest", str(data_dir / "tox21_sample.csv"), "--library", "tox21", "--label-cols", labels)
     molpipe(home, "featurize", "--library", "tox21", "--featurizers", "morgan,rdkit2d")
     molpipe(home, "split", "--library", "tox21", "--split", "random", "--pool-fraction", "0.2")
-    trained = last_json(molpipe(home, "train", "--library", "tox21", "--model", "fp-mlp", "--param", "hidden=32",
-                                "--epochs", "2", "--num-processes", "1", "--json"))  # fmt: skip
+    trained = last_json(
+        molpipe(
+            home,
+            "train",
+            "--library",
+            "tox21",
+            "--model",
+            "fp-mlp",
+            "--param",
+            "hidden=32",
+            "--epochs",
+            "2",
+            "--num-processes",
+            "1",
+            "--json",
+        )
+    )
     assert trained["task"] == {"labels": labels.split(","), "kind": "classification"}
     assert trained["model_name"] == "tox21_fp_mlp" and trained["version"] == "1" and trained["run_id"]
     promoted = molpipe(home, "promote", "--model", "tox21_fp_mlp", check=False)
     assert promoted.returncode == 2 and "molpipe validate --model tox21_fp_mlp" in promoted.stderr
     molpipe(home, "promote", "--model", "tox21_fp_mlp", "--force")
 
-    scored = last_json(molpipe(home, "score", "--library", "tox21", "--model", "tox21_fp_mlp@champion",
-                               "--label", "SR-p53", "--acquisition", "ei", "--json"))  # fmt: skip
+    scored = last_json(
+        molpipe(
+            home,
+            "score",
+            "--library",
+            "tox21",
+            "--model",
+            "tox21_fp_mlp@champion",
+            "--label",
+            "SR-p53",
+            "--acquisition",
+            "ei",
+            "--json",
+        )
+    )
     assert scored["label"] == "SR-p53" and scored["uncertainty"] == "mc-dropout" and scored["scored"] > 0
     assert scored["scored"] == scored["pool"] and scored["top"][0]["rank"] == 1
-    picked = last_json(molpipe(home, "select", "--run", scored["run_id"], "--k", "5", "--strategy", "ucb",
-                               "--out", str(tmp_path / "lab"), "--json"))  # fmt: skip
+    picked = last_json(
+        molpipe(
+            home,
+            "select",
+            "--run",
+            scored["run_id"],
+            "--k",
+            "5",
+            "--strategy",
+            "ucb",
+            "--out",
+            str(tmp_path / "lab"),
+            "--json",
+        )
+    )
     assert picked["selected"] == 5 and os.path.exists(picked["files"]["html"])
     wrong = molpipe(home, "score", "--library", "tox21", "--model", "tox21_fp_mlp", "--label", "NR-X", check=False)
     assert wrong.returncode == 2 and "not 'NR-X'" in wrong.stderr
-    starved = molpipe(home, "score", "--library", "tox21", "--model", "tox21_fp_mlp", check=False,
-                      env={"MOLPIPE_SCORE__ENGINE_MEMORY_MB": "1"})  # fmt: skip
+    starved = molpipe(
+        home,
+        "score",
+        "--library",
+        "tox21",
+        "--model",
+        "tox21_fp_mlp",
+        check=False,
+        env={"MOLPIPE_SCORE__ENGINE_MEMORY_MB": "1"},
+    )
     assert starved.returncode == 2 and "MOLPIPE_SCORE__ENGINE_MEMORY_MB" in starved.stderr, starved.stderr[-2000:]
 
 
@@ -111,8 +169,9 @@ def test_the_spark_engine_from_the_environment_reports_its_start(tmp_path, data_
 
     home = tmp_path / "home"
     env = {"MOLPIPE_ENGINE": "spark", "MOLPIPE_SPARK_MASTER": "local[2]"}
-    ingested = last_json(molpipe(home, "ingest", str(data_dir / "esol_sample.csv"), "--library", "esol", "--json",
-                                 env=env))  # fmt: skip
+    ingested = last_json(
+        molpipe(home, "ingest", str(data_dir / "esol_sample.csv"), "--library", "esol", "--json", env=env)
+    )
     assert ingested["rows_read"] == 100
     assert ingested["engine"]["kind"] == "spark" and ingested["engine"]["startup_s"] > 0
     assert ingested["engine"]["udf_workers"] == 1 and ingested["engine"]["udf_partitions"] == 2
@@ -122,8 +181,15 @@ def test_the_spark_engine_from_the_environment_reports_its_start(tmp_path, data_
 
 
 def test_an_unknown_engine_is_one_line_naming_the_setting(tmp_path, data_dir):
-    result = molpipe(tmp_path / "home", "ingest", str(data_dir / "esol_sample.csv"), "--library", "esol",
-                     check=False, env={"MOLPIPE_ENGINE": "flink"})  # fmt: skip
+    result = molpipe(
+        tmp_path / "home",
+        "ingest",
+        str(data_dir / "esol_sample.csv"),
+        "--library",
+        "esol",
+        check=False,
+        env={"MOLPIPE_ENGINE": "flink"},
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "molpipe ingest: error: config: engine='flink' is not one of sail, spark (MOLPIPE_ENGINE)"

@@ -99,9 +99,11 @@ def test_featurize_on_executors_matches_sail(cluster_home, catalog, data_dir):
     counts = ("rows_read", "molecules_new", "duplicates", "quarantined", "quarantine_reasons", "features_computed")
     assert {k: getattr(on_cluster, k) for k in counts} == {k: getattr(on_sail, k) for k in counts}
     cluster_catalog = Catalog(catalog.spark, catalog.settings.replace(home=str(home)))
-    for table, columns in {"molecules": ("inchikey", "smiles", "scaffold"),
-                           "quarantine": ("source_row", "reason"),
-                           "features": ("inchikey", "spec", "values")}.items():  # fmt: skip
+    for table, columns in {
+        "molecules": ("inchikey", "smiles", "scaffold"),
+        "quarantine": ("source_row", "reason"),
+        "features": ("inchikey", "spec", "values"),
+    }.items():
         assert _rows(cluster_catalog, table, *columns) == _rows(catalog, table, *columns), table
 
 

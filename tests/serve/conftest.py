@@ -45,8 +45,9 @@ def registry(engine_url, tmp_path_factory, data_dir) -> Registry:
         split(catalog, library="hiv", method="random", seed=0)
         versions = []
         for seed in (0, 1):
-            config = TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=2, batch_size=32, patience=2,
-                                 seed=seed)  # fmt: skip
+            config = TrainConfig(
+                model="fp-mlp", model_params={"hidden": 32}, epochs=2, batch_size=32, patience=2, seed=seed
+            )
             versions.append(train(catalog, TrainRequest("hiv", NAME, num_processes=1), config).version)
             if seed == 0:
                 lifecycle.promote(NAME, force=True)

@@ -22,8 +22,11 @@ INLINE = ServeOptions(workers=1, poll_s=0)
 
 @pytest.fixture(scope="module")
 def client(registry):
-    app = create_app(f"{registry.name}@champion", replace(INLINE, max_smiles_length=120, max_batch=4,
-                                                          max_body_bytes=4000), environ={})  # fmt: skip
+    app = create_app(
+        f"{registry.name}@champion",
+        replace(INLINE, max_smiles_length=120, max_batch=4, max_body_bytes=4000),
+        environ={},
+    )
     with started(app) as client:
         yield client
 
@@ -34,10 +37,21 @@ def test_health_ready_and_openapi(client, registry):
     assert ready.status_code == 200
     body = ready.json()
     card = {"library": body.pop("library"), "split_id": body.pop("split_id"), "test_metrics": body.pop("test_metrics")}
-    assert body | {"loaded_at": 0} == {"ready": True, "detail": None, "model": registry.name, "version": "1",
-                                       "alias": "champion", "run_id": body["run_id"], "labels": ["HIV_active"],
-                                       "loaded_at": 0}  # fmt: skip
-    assert card["library"] == "hiv" and card["split_id"] and all(isinstance(v, float) for v in card["test_metrics"].values())
+    assert body | {"loaded_at": 0} == {
+        "ready": True,
+        "detail": None,
+        "model": registry.name,
+        "version": "1",
+        "alias": "champion",
+        "run_id": body["run_id"],
+        "labels": ["HIV_active"],
+        "loaded_at": 0,
+    }
+    assert (
+        card["library"] == "hiv"
+        and card["split_id"]
+        and all(isinstance(v, float) for v in card["test_metrics"].values())
+    )
     spec = client.get("/openapi.json").json()
     assert {"/predict", "/predict/batch", "/health", "/ready", "/metrics"} <= set(spec["paths"])
     assert spec["components"]["schemas"]["PredictRequest"]["properties"]["smiles"]["maxLength"] == 120
@@ -66,7 +80,12 @@ def test_batch_gives_per_item_results_and_errors(client, registry):
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["model"], body["version"], body["n"], body["n_valid"], body["n_invalid"]) == (
-        registry.name, "1", 4, 2, 2)  # fmt: skip
+        registry.name,
+        "1",
+        4,
+        2,
+        2,
+    )
     results = body["results"]
     assert [r["index"] for r in results] == [0, 1, 2, 3] and [r["valid"] for r in results] == [True, False, False, True]
     assert results[1]["error"].startswith("unparsable") and results[1]["prediction"] is None

@@ -67,8 +67,13 @@ def test_a_call_holds_at_most_max_molecules_and_never_splits_a_request():
     runner = BatchingRunner(inner, slots=1, max_molecules=4)
 
     async def scenario():
-        return await asyncio.gather(runner.predict(["A"]), runner.predict(["B", "B"]), runner.predict(["C", "C"]),
-                                    runner.predict(["D"] * 6), runner.predict(["E"]))  # fmt: skip
+        return await asyncio.gather(
+            runner.predict(["A"]),
+            runner.predict(["B", "B"]),
+            runner.predict(["C", "C"]),
+            runner.predict(["D"] * 6),
+            runner.predict(["E"]),
+        )
 
     answers = run(scenario())
     assert [len(rows) for rows in answers] == [1, 2, 2, 6, 1]

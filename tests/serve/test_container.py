@@ -90,8 +90,11 @@ def test_image_entrypoint_and_health_check_outside_docker(registry):
             assert server.poll() is None, server.stderr.read()
             assert time.monotonic() < deadline, "never healthy"
             time.sleep(1)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", json.dumps({"smiles": ASPIRIN}).encode(),
-                                         {"Content-Type": "application/json"})  # fmt: skip
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict",
+            json.dumps({"smiles": ASPIRIN}).encode(),
+            {"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             body = json.loads(response.read())
         assert (body["model"], body["version"]) == (registry.name, registry.champion)

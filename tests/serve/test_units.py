@@ -47,8 +47,18 @@ class FlakyPredictor:
     def predict(self, smiles):
         if "boom" in smiles:
             raise RuntimeError("tensor shape mismatch")
-        return pd.DataFrame({"smiles": smiles, "standardized_smiles": smiles, "inchikey": "K", "valid": True,
-                             "error": None, "prediction": 0.5, "prediction_a": 0.5, "prediction_b": float("nan")})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "smiles": smiles,
+                "standardized_smiles": smiles,
+                "inchikey": "K",
+                "valid": True,
+                "error": None,
+                "prediction": 0.5,
+                "prediction_a": 0.5,
+                "prediction_b": float("nan"),
+            }
+        )
 
 
 def test_a_model_failure_becomes_that_molecules_error():
@@ -86,8 +96,10 @@ def call(app, messages, headers=()):
 
 
 def test_envelope_passes_a_body_within_limits_and_tags_the_response():
-    status, headers, body = call(envelope(), [{"type": "http.request", "body": b"x" * 60, "more_body": True},
-                                              {"type": "http.request", "body": b"x" * 40}])  # fmt: skip
+    status, headers, body = call(
+        envelope(),
+        [{"type": "http.request", "body": b"x" * 60, "more_body": True}, {"type": "http.request", "body": b"x" * 40}],
+    )
     assert (status, body) == (200, {"echo": 100}) and len(headers[b"x-request-id"]) == 32
 
 
@@ -122,9 +134,18 @@ def test_json_log_lines():
 def test_serve_settings_from_the_environment():
     from molpipe.config import load_settings
 
-    environ = {"MOLPIPE_SERVE__PORT": "9000", "MOLPIPE_SERVE__LOG_SMILES": "true", "MOLPIPE_SERVE__WORKERS": "0",
-               "MOLPIPE_SERVE__CORS_ORIGINS": "https://app.example", "MOLPIPE_SERVE_TOKEN": "not a setting"}  # fmt: skip
+    environ = {
+        "MOLPIPE_SERVE__PORT": "9000",
+        "MOLPIPE_SERVE__LOG_SMILES": "true",
+        "MOLPIPE_SERVE__WORKERS": "0",
+        "MOLPIPE_SERVE__CORS_ORIGINS": "https://app.example",
+        "MOLPIPE_SERVE_TOKEN": "not a setting",
+    }
     serve = load_settings(environ=environ).serve
     assert (serve.port, serve.log_smiles, serve.workers, serve.cors_origins) == (9000, True, 0, "https://app.example")
     assert (serve.host, serve.threads, serve.max_batch, serve.auth_token_env) == (
-        "127.0.0.1", 8, 512, "MOLPIPE_SERVE_TOKEN")  # fmt: skip
+        "127.0.0.1",
+        8,
+        512,
+        "MOLPIPE_SERVE_TOKEN",
+    )

@@ -24,8 +24,11 @@ def test_drift_of_each_scoring_run_into_the_table_mlflow_and_a_report(scored, tm
     for run in summary.runs:
         assert run["model_name"] == "hiv_mlp" and run["model_version"] == "1" and run["training_library"] == "hiv"
         assert set(run["measures"]) == {f"psi[{d}]" for d in DESCRIPTORS.split(",")} | {
-            "prediction_psi[HIV_active]", "prediction_ks[HIV_active]", "prediction_mean_shift[HIV_active]",
-            "outside_ad_fraction[ad_similarity<0.35]"}  # fmt: skip
+            "prediction_psi[HIV_active]",
+            "prediction_ks[HIV_active]",
+            "prediction_mean_shift[HIV_active]",
+            "outside_ad_fraction[ad_similarity<0.35]",
+        }
     # ESOL is further from the HIV training set than HIV's own pool in every way the monitor looks
     assert other["measures"]["psi[MolWt]"] > own["measures"]["psi[MolWt]"] + 0.3
     assert other["measures"]["psi[TPSA]"] > own["measures"]["psi[TPSA]"]
@@ -70,9 +73,14 @@ def test_drift_of_each_scoring_run_into_the_table_mlflow_and_a_report(scored, tm
 
 def test_the_monitor_job_entry_point(scored, run_job_script, monkeypatch, job_engine):
     catalog, runs = scored
-    for name, value in {"MOLPIPE_HOME": str(catalog.settings.home_path), "MOLPIPE_WORKERS": "1",
-                        "MOLPIPE_MONITOR__BINS": "5", "MOLPIPE_MONITOR__MAX_OUTSIDE_AD": "1.0",
-                        "MOLPIPE_MONITOR__PSI_THRESHOLD": "9", "MOLPIPE_MONITOR__PREDICTION_PSI_THRESHOLD": "9"}.items():  # fmt: skip
+    for name, value in {
+        "MOLPIPE_HOME": str(catalog.settings.home_path),
+        "MOLPIPE_WORKERS": "1",
+        "MOLPIPE_MONITOR__BINS": "5",
+        "MOLPIPE_MONITOR__MAX_OUTSIDE_AD": "1.0",
+        "MOLPIPE_MONITOR__PSI_THRESHOLD": "9",
+        "MOLPIPE_MONITOR__PREDICTION_PSI_THRESHOLD": "9",
+    }.items():
         monkeypatch.setenv(name, value)
     code, summary, published, err = run_job_script("monitor", "--library", "hiv", "--json")
     assert code == 0, err

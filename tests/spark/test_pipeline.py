@@ -27,8 +27,9 @@ def run(catalog, path, library="lib", featurizers=CHEAP, **roles):
 @pytest.fixture(scope="module")
 def bad_rows_home(build_home, data_dir):
     """bad_rows.csv ingested and featurized (CHEAP) as library ``lib``: the home and (load, featurize summary)."""
-    return build_home("bad_rows", lambda c: run(c, data_dir / "bad_rows.csv", id_col="compound_id",
-                                                label_cols=["activity"]))  # fmt: skip
+    return build_home(
+        "bad_rows", lambda c: run(c, data_dir / "bad_rows.csv", id_col="compound_id", label_cols=["activity"])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -149,10 +150,13 @@ def test_added_featurizer_is_backfilled_for_existing_molecules(catalog, data_dir
 def test_stored_graphs_become_pyg_data(catalog, data_dir):
     run(catalog, data_dir / "esol_sample.csv", label_cols=["measured log solubility in mols per litre"])
     row = (
-        catalog.read("features").where(F.col("featurizer") == "graph")
-        .join(catalog.read("molecules"), "inchikey").where(F.col("smiles") == "Cc1occc1C(=O)Nc1ccccc1")  # fenfuram
-        .select("values", "edge_index", "edge_attr").first()
-    )  # fmt: skip
+        catalog.read("features")
+        .where(F.col("featurizer") == "graph")
+        .join(catalog.read("molecules"), "inchikey")
+        .where(F.col("smiles") == "Cc1occc1C(=O)Nc1ccccc1")  # fenfuram
+        .select("values", "edge_index", "edge_attr")
+        .first()
+    )
     data = to_pyg_data(from_flat(row["values"], row["edge_index"], row["edge_attr"]))
     assert data.num_nodes == 15 and data.num_edges == 32
 
@@ -172,7 +176,9 @@ def test_featurizer_errors_are_quarantined(catalog, data_dir):
     # import this test module (a monkeypatch of the test process would not reach them either)
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ingest(catalog, path=data_dir / "esol_sample.csv", library="lib")
-    summary = featurize(catalog, library="lib", featurizers=[*parse_featurizers("morgan:n_bits=256"), NitrogenFails()], workers=1)
+    summary = featurize(
+        catalog, library="lib", featurizers=[*parse_featurizers("morgan:n_bits=256"), NitrogenFails()], workers=1
+    )
     assert summary.accounted and summary.quarantine_reasons.get("featurizer_error", 0) > 0
     failed = catalog.read("quarantine").where(F.col("reason") == "featurizer_error")
     assert failed.where(~F.col("detail").contains("no nitrogen today")).count() == 0
@@ -191,8 +197,10 @@ def test_process_pool_through_spark_gives_identical_tables(catalog, data_dir):
     def table(name, library, columns):
         return catalog.read(name).where(F.col("library") == library).select(*columns).orderBy(*columns[:2])
 
-    for name, columns in [("molecules", ["inchikey", "smiles", "scaffold", "labels"]),
-                          ("features", ["inchikey", "spec", "values", "edge_index"])]:  # fmt: skip
+    for name, columns in [
+        ("molecules", ["inchikey", "smiles", "scaffold", "labels"]),
+        ("features", ["inchikey", "spec", "values", "edge_index"]),
+    ]:
         assert_df_equality(table(name, "inline", columns), table(name, "pooled", columns))
 
 

@@ -17,9 +17,25 @@ from molpipe.train.loop import TrainConfig
 
 pytestmark = pytest.mark.spark
 FEATURIZERS = "morgan,rdkit2d"
-CANDIDATE_COLUMNS = ["scoring_run_id", "library", "inchikey", "smiles", "scaffold", "prediction", "uncertainty",
-                     "ad_similarity", "acquisition", "acquisition_score", "rank", "label", "model_name",
-                     "model_version", "model_alias", "training_split_id", "scored_at"]  # fmt: skip
+CANDIDATE_COLUMNS = [
+    "scoring_run_id",
+    "library",
+    "inchikey",
+    "smiles",
+    "scaffold",
+    "prediction",
+    "uncertainty",
+    "ad_similarity",
+    "acquisition",
+    "acquisition_score",
+    "rank",
+    "label",
+    "model_name",
+    "model_version",
+    "model_alias",
+    "training_split_id",
+    "scored_at",
+]
 
 
 @pytest.fixture
@@ -31,7 +47,9 @@ def champion(scored):
 
 
 def test_candidates_schema_ranks_and_pool(champion):
-    summary = score(champion, library="hiv", model="hiv_mlp@champion", options=ScoreOptions(acquisition="ucb", mc_samples=4))
+    summary = score(
+        champion, library="hiv", model="hiv_mlp@champion", options=ScoreOptions(acquisition="ucb", mc_samples=4)
+    )
     rows = champion.read("candidates").where(F.col("scoring_run_id") == summary.run_id).toPandas()
     assert list(rows.columns) == CANDIDATE_COLUMNS
     pool = champion.read("splits").where(F.col("split") == "pool").count()
@@ -55,18 +73,27 @@ def test_rerun_replaces_its_rows_and_a_new_run_adds_its_own(champion):
     after = champion.read("candidates").where(this_run).toPandas()
     assert again.run_id == first.run_id and len(after) == len(before)
     key = ["inchikey", "rank", "prediction", "acquisition_score"]
-    pd.testing.assert_frame_equal(before.sort_values("inchikey")[key].reset_index(drop=True),
-                                  after.sort_values("inchikey")[key].reset_index(drop=True))  # fmt: skip
+    pd.testing.assert_frame_equal(
+        before.sort_values("inchikey")[key].reset_index(drop=True),
+        after.sort_values("inchikey")[key].reset_index(drop=True),
+    )
     other = score(champion, library="hiv", model="hiv_mlp/1", options=options)
     runs = champion.read("candidates").groupBy("scoring_run_id").count().toPandas().set_index("scoring_run_id")
     assert other.run_id != first.run_id and runs.loc[[first.run_id, other.run_id], "count"].tolist() == [
-        first.scored, other.scored]  # fmt: skip
+        first.scored,
+        other.scored,
+    ]
 
 
 def test_invalid_pool_smiles_go_to_quarantine_never_to_candidates(champion, data_dir):
     ingest(champion, path=data_dir / "bad_rows.csv", library="screen", label_cols=[])
     featurize(champion, library="screen", featurizers=parse_featurizers(FEATURIZERS), workers=1)
-    summary = score(champion, library="screen", model="hiv_mlp@champion", options=ScoreOptions(acquisition="greedy", uncertainty="none"))
+    summary = score(
+        champion,
+        library="screen",
+        model="hiv_mlp@champion",
+        options=ScoreOptions(acquisition="greedy", uncertainty="none"),
+    )
     molecules = champion.read("molecules").where(F.col("library") == "screen").count()
     quarantined = champion.read("quarantine").where(F.col("library") == "screen").toPandas()
     candidates = champion.read("candidates").where(F.col("library") == "screen").toPandas()
@@ -89,7 +116,13 @@ def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champ
     from molpipe.lab.select import select
 
     run = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="ucb", mc_samples=4))
-    batch = select(champion, run_id=run.run_id, options=SelectOptions(k=8, diversity="scaffold", oversample=3), out_dir=tmp_path, strategy="greedy")
+    batch = select(
+        champion,
+        run_id=run.run_id,
+        options=SelectOptions(k=8, diversity="scaffold", oversample=3),
+        out_dir=tmp_path,
+        strategy="greedy",
+    )
     assert batch.selected == 8 and batch.strategy == "greedy"
     csv = pd.read_csv(batch.files["csv"])
     assert list(csv["position"]) == list(range(1, 9)) and csv["inchikey"].is_unique
@@ -103,20 +136,33 @@ def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champ
     measured = csv.merge(labels.toPandas(), on="inchikey")[["smiles", "HIV_active"]]
     results = tmp_path / "plate1.csv"
     measured.to_csv(results, index=False)
-    summary = ingest_results(champion, path=results, library="hiv", featurizers=parse_featurizers(FEATURIZERS), label_cols=["HIV_active"],
-                             batch_id=batch.batch_id)  # fmt: skip
+    summary = ingest_results(
+        champion,
+        path=results,
+        library="hiv",
+        featurizers=parse_featurizers(FEATURIZERS),
+        label_cols=["HIV_active"],
+        batch_id=batch.batch_id,
+    )
     assert (summary.rows_read, summary.measurements, summary.moved_to_train, summary.new_molecules) == (8, 8, 8, 0)
     history = champion.read("lab_results").where(F.col("batch_id") == batch.batch_id).count()
     moved = champion.read("splits").where(F.col("inchikey").isin(list(csv["inchikey"])))
     assert history == 8 and {r["split"] for r in moved.collect()} == {"train"}
-    again = ingest_results(champion, path=results, library="hiv", featurizers=parse_featurizers(FEATURIZERS), label_cols=["HIV_active"])
+    again = ingest_results(
+        champion, path=results, library="hiv", featurizers=parse_featurizers(FEATURIZERS), label_cols=["HIV_active"]
+    )
     assert again.already_loaded and again.moved_to_train == 0
     assert champion.read("lab_results").count() == 8
 
-    retrained = train(champion, TrainRequest("hiv", "hiv_mlp", num_processes=1),
-                      TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=1, batch_size=32))  # fmt: skip
+    retrained = train(
+        champion,
+        TrainRequest("hiv", "hiv_mlp", num_processes=1),
+        TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=1, batch_size=32),
+    )
     assert retrained.counts["train"] == run_train_count(champion) and retrained.version == "2"
-    rescored = score(champion, library="hiv", model="hiv_mlp/2", options=ScoreOptions(acquisition="greedy", uncertainty="none"))
+    rescored = score(
+        champion, library="hiv", model="hiv_mlp/2", options=ScoreOptions(acquisition="greedy", uncertainty="none")
+    )
     assert rescored.pool == run.pool - 8  # measured molecules left the pool
 
 
@@ -125,11 +171,17 @@ def run_train_count(catalog) -> int:
 
 
 def test_sql_views_over_candidates(champion):
-    first = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="greedy", uncertainty="none"))
+    first = score(
+        champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="greedy", uncertainty="none")
+    )
     latest = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="ucb", mc_samples=2))
     champion.register_existing()
-    runs = {r[0] for r in champion.spark.sql(
-        "SELECT DISTINCT scoring_run_id FROM latest_candidates WHERE library = 'hiv'").collect()}  # fmt: skip
+    runs = {
+        r[0]
+        for r in champion.spark.sql(
+            "SELECT DISTINCT scoring_run_id FROM latest_candidates WHERE library = 'hiv'"
+        ).collect()
+    }
     assert runs == {latest.run_id} and first.run_id != latest.run_id
     top = champion.spark.sql(f"SELECT max(rank) FROM top_candidates WHERE scoring_run_id = '{latest.run_id}'").first()[
         0
@@ -137,11 +189,12 @@ def test_sql_views_over_candidates(champion):
     assert top == min(100, latest.scored)
     best = champion.spark.sql(
         f"SELECT scaffold, rank FROM best_per_scaffold WHERE scoring_run_id = '{latest.run_id}'"
-    ).toPandas()  # fmt: skip
+    ).toPandas()
     assert best["scaffold"].is_unique and best["rank"].min() == 1
     novelty = champion.spark.sql(
         "SELECT novelty, ad_similarity, novel_scaffold FROM candidate_novelty "
-        f"WHERE scoring_run_id IN ('{first.run_id}', '{latest.run_id}')").toPandas()  # fmt: skip
+        f"WHERE scoring_run_id IN ('{first.run_id}', '{latest.run_id}')"
+    ).toPandas()
     assert len(novelty) == first.scored + latest.scored
     assert ((novelty["novelty"] + novelty["ad_similarity"]).round(9) == 1).all()
     assert novelty["novel_scaffold"].any() and not novelty["novel_scaffold"].all()

@@ -32,7 +32,9 @@ def splits(catalog, split_id):
 
 
 def test_scaffold_split_keeps_scaffolds_together_and_pools_unlabeled(hiv):
-    summary = split(hiv, library="hiv", method="scaffold", fractions=Fractions(0.8, 0.1, 0.1), pool_fraction=0.1, seed=0)
+    summary = split(
+        hiv, library="hiv", method="scaffold", fractions=Fractions(0.8, 0.1, 0.1), pool_fraction=0.1, seed=0
+    )
     assert summary.split_id == "scaffold-seed0-pool0.1"
     molecules = hiv.read("molecules")
     labeled = molecules.where(F.size("labels") > 0).count()

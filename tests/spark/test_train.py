@@ -59,7 +59,8 @@ def test_each_model_trains_registers_and_logs(hiv, model, params):
     losses = train_losses(summary.run_id)  # measured: last/first 0.67-0.70 (fp-mlp), 0.46-0.54 (gnn) on the two engines
     assert len(losses) == QUICK["epochs"] and losses[-1] < 0.85 * losses[0], losses
     artifacts = {a.path for a in client().list_artifacts(summary.run_id)} | {
-        a.path for a in client().list_artifacts(summary.run_id, "plots")}  # fmt: skip
+        a.path for a in client().list_artifacts(summary.run_id, "plots")
+    }
     assert {"config.json", "split", "plots/learning_curves.png", "plots/roc_pr_test.png"} <= artifacts
     inputs = {d.dataset.name for d in run.inputs.dataset_inputs}
     assert inputs == {"molecules", "features", "splits"}

@@ -63,8 +63,10 @@ def test_max_similarity_equals_rdkit_bulk_tanimoto(data_dir):
     index = TrainingIndex.from_bytes(TrainingIndex.from_smiles(train).to_bytes())
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
     fingerprints = [generator.GetFingerprint(Chem.MolFromSmiles(s)) for s in train]
-    expected = [max(DataStructs.BulkTanimotoSimilarity(generator.GetFingerprint(Chem.MolFromSmiles(q)), fingerprints))
-                for q in queries]  # fmt: skip
+    expected = [
+        max(DataStructs.BulkTanimotoSimilarity(generator.GetFingerprint(Chem.MolFromSmiles(q)), fingerprints))
+        for q in queries
+    ]
     assert np.allclose(index.max_similarity([on_bits(q) for q in queries]), expected, atol=1e-6)
     assert index.max_similarity([on_bits(train[3])])[0] == pytest.approx(1.0)
     assert TrainingIndex.from_smiles([]).max_similarity([on_bits("CCO")])[0] == 0.0

@@ -109,8 +109,12 @@ def test_map_batches_queues_the_next_batch_before_handing_on_results(data_dir):
     (morgan,) = parse_featurizers("morgan")
     smiles = [line.split(",")[0] for line in (data_dir / "hiv_sample.csv").read_text().splitlines()[1:61]]
     vectors = [morgan.compute(m) for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
-    table = pa.table({"inchikey": [str(i) for i in range(len(vectors))],
-                      "morgan": pa.array([v.tolist() for v in vectors], pa.list_(pa.float32()))})  # fmt: skip
+    table = pa.table(
+        {
+            "inchikey": [str(i) for i in range(len(vectors))],
+            "morgan": pa.array([v.tolist() for v in vectors], pa.list_(pa.float32())),
+        }
+    )
     batches = [*table.to_batches(max_chunksize=20), pa.RecordBatch.from_pylist([], table.schema)]  # an empty one last
     pulled = []
 

@@ -17,8 +17,12 @@ def test_file_then_environment(tmp_path):
     config.write_text(
         'home = "/data/mp"\nworkers = 4\n[standardize]\ncanonical_tautomer = true\nmax_heavy_atoms = 120\n'
     )
-    environ = {"MOLPIPE_CONFIG": str(config), "MOLPIPE_WORKERS": "8", "MOLPIPE_STANDARDIZE__MAX_HEAVY_ATOMS": "150",
-               "MOLPIPE_UNRELATED_THING": "x"}  # fmt: skip
+    environ = {
+        "MOLPIPE_CONFIG": str(config),
+        "MOLPIPE_WORKERS": "8",
+        "MOLPIPE_STANDARDIZE__MAX_HEAVY_ATOMS": "150",
+        "MOLPIPE_UNRELATED_THING": "x",
+    }
     settings = load_settings(environ=environ)
     assert settings.home == "/data/mp" and settings.workers == 8
     assert settings.standardize.canonical_tautomer is True and settings.standardize.max_heavy_atoms == 150

@@ -56,7 +56,10 @@ def test_binned_ks_is_the_largest_gap_between_cumulative_shares():
 def test_verdict_retrains_past_a_threshold_and_says_why():
     stable = [Measure("psi", "MolWt", 0.05, 0.2), Measure("prediction_ks", "y", 0.9, None)]
     assert verdict(stable) == (False, [])
-    drifted = stable + [Measure("psi", "TPSA", 0.31, 0.2), Measure("outside_ad_fraction", "ad<0.35", 0.8, 0.5),
-                        Measure("psi", "LogP", float("nan"), 0.2)]  # fmt: skip
+    drifted = stable + [
+        Measure("psi", "TPSA", 0.31, 0.2),
+        Measure("outside_ad_fraction", "ad<0.35", 0.8, 0.5),
+        Measure("psi", "LogP", float("nan"), 0.2),
+    ]
     retrain, reasons = verdict(drifted)
     assert retrain and reasons == ["psi(TPSA) 0.310 > 0.2", "80.0% of the run outside the applicability domain > 50%"]

@@ -23,8 +23,17 @@ class FakeDbutils:
 
 def test_a_summarys_scalars_become_task_values():
     dbutils = FakeDbutils()
-    summary = {"run_id": "abc", "version": "3", "passed": True, "scored": 120, "seconds": 1.5, "top": [{"rank": 1}],
-               "task": {"kind": "classification"}, "alias": None, "huge": "x" * 50_000}  # fmt: skip
+    summary = {
+        "run_id": "abc",
+        "version": "3",
+        "passed": True,
+        "scored": 120,
+        "seconds": 1.5,
+        "top": [{"rank": 1}],
+        "task": {"kind": "classification"},
+        "alias": None,
+        "huge": "x" * 50_000,
+    }
     published = task_values.publish(summary, dbutils)
     assert published == {"run_id": "abc", "version": "3", "passed": True, "scored": 120, "seconds": 1.5}
     assert dbutils.jobs.taskValues.values == published
@@ -59,8 +68,12 @@ def test_landing_hands_each_file_on_once_and_moves_it_out_of_the_watched_folder(
     processed, failed = tmp_path / "landing" / "_processed" / "library", tmp_path / "landing" / "_failed" / "library"
     assert sorted(p.name for p in processed.iterdir()) == ["a.csv", "b.csv"]
     assert (failed / "bad.csv.error.txt").read_text() == "molpipe ingest: bad.csv: no column 'smiles'\n"
-    assert summary.files[0] == {"file": "a.csv", "status": "processed", "moved_to": str(processed / "a.csv"),
-                                "summary": {"rows_read": 1}}  # fmt: skip
+    assert summary.files[0] == {
+        "file": "a.csv",
+        "status": "processed",
+        "moved_to": str(processed / "a.csv"),
+        "summary": {"rows_read": 1},
+    }
     # the same name landing again is kept beside the first, and a second run sees only what is new
     drop(landing, "a.csv")
     again = process_landing(landing, "ingest", run)

@@ -8,8 +8,25 @@ import molpipe
 
 ROOT = Path(molpipe.__file__).parent
 # upstream first: a package may import only those before it (the top-level shims for pickled paths sit outside)
-ORDER = ("config", "registries", "lake", "runtime", "chem", "ingest", "featurize", "split", "models", "registry",
-         "train", "score", "lab", "monitor", "serve", "databricks", "cli")  # fmt: skip
+ORDER = (
+    "config",
+    "registries",
+    "lake",
+    "runtime",
+    "chem",
+    "ingest",
+    "featurize",
+    "split",
+    "models",
+    "registry",
+    "train",
+    "score",
+    "lab",
+    "monitor",
+    "serve",
+    "databricks",
+    "cli",
+)
 
 
 def _modules() -> dict[str, Path]:

@@ -71,8 +71,12 @@ def write_shards(root: Path, molecules: list[dict], featurizers: list[Featurizer
     for split in SPLITS:
         (root / split).mkdir(parents=True)
         pq.write_table(table, root / split / "part-0.parquet")
-    return {"root": str(root), "task": {"labels": list(task.labels), "kind": task.kind}, "split_id": "learning",
-            "versions": {}}  # fmt: skip
+    return {
+        "root": str(root),
+        "task": {"labels": list(task.labels), "kind": task.kind},
+        "split_id": "learning",
+        "versions": {},
+    }
 
 
 def random_encoder(folder: Path, smiles: list[str], max_length: int, seed: int) -> Path:
@@ -86,11 +90,19 @@ def random_encoder(folder: Path, smiles: list[str], max_length: int, seed: int) 
     tokenizer = build_tokenizer(smiles, model_max_length=max_length)
     torch.manual_seed(seed)
     config = RobertaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=max_length + 2, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, type_vocab_size=1,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-    )  # fmt: skip
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_length + 2,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        type_vocab_size=1,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     RobertaModel(config, add_pooling_layer=False).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

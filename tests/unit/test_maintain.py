@@ -45,8 +45,16 @@ def test_history_entries_read_the_same_from_either_path():
     when = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
     spark = history_entry(5, when, "VACUUM END", {"numDeletedFiles": "3", "numVacuumedDirectories": "2"})
     deltalake = history_entry(5, when, "VACUUM END", {"numDeletedFiles": 3, "numVacuumedDirectories": 2})
-    assert spark == deltalake == {"version": 5, "timestamp": "2026-12-01T10:00:00+00:00", "operation": "VACUUM END",
-                                  "metrics": {"numDeletedFiles": 3, "numVacuumedDirectories": 2}}  # fmt: skip
+    assert (
+        spark
+        == deltalake
+        == {
+            "version": 5,
+            "timestamp": "2026-12-01T10:00:00+00:00",
+            "operation": "VACUUM END",
+            "metrics": {"numDeletedFiles": 3, "numVacuumedDirectories": 2},
+        }
+    )
     optimize = history_entry(4, when, "OPTIMIZE", None)
     assert removed_by_vacuum([optimize, spark, spark]) == 6 and removed_by_vacuum([optimize]) == 0
 

@@ -184,9 +184,12 @@ def test_parse_label(text, value):
 
 @pytest.mark.parametrize(
     "text, message",
-    [("active", "could not convert string to float: 'active'"), ("inf", "^inf$"),
-     ("1,0", "could not convert string to float: '1,0'")],
-)  # fmt: skip
+    [
+        ("active", "could not convert string to float: 'active'"),
+        ("inf", "^inf$"),
+        ("1,0", "could not convert string to float: '1,0'"),
+    ],
+)
 def test_parse_label_rejects(text, message):
     with pytest.raises(ValueError, match=message):
         parse_label(text)

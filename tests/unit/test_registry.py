@@ -16,32 +16,53 @@ OPTIONS = ValidationOptions(min_roc_auc=0.6, max_rmse=1.5, margin=0.02)
 
 
 def test_a_challenger_above_the_threshold_and_within_the_margin_passes():
-    assert verdict(task=CLASSIFY, options=OPTIONS, challenger={"roc_auc": 0.75}, champion={"roc_auc": 0.76},
-                   champion_version="3") == []  # fmt: skip
-    assert verdict(task=CLASSIFY, options=OPTIONS, challenger={"roc_auc": 0.75}, champion={},
-                   champion_version=None) == []  # fmt: skip
+    assert (
+        verdict(
+            task=CLASSIFY,
+            options=OPTIONS,
+            challenger={"roc_auc": 0.75},
+            champion={"roc_auc": 0.76},
+            champion_version="3",
+        )
+        == []
+    )
+    assert (
+        verdict(task=CLASSIFY, options=OPTIONS, challenger={"roc_auc": 0.75}, champion={}, champion_version=None) == []
+    )
 
 
 def test_each_rule_gives_its_reason():
     below = verdict(task=CLASSIFY, options=OPTIONS, challenger={"roc_auc": 0.55}, champion={}, champion_version=None)
     assert below == ["roc_auc 0.5500 < min_roc_auc 0.6"]
-    worse = verdict(task=CLASSIFY, options=OPTIONS, challenger={"roc_auc": 0.70}, champion={"roc_auc": 0.80},
-                    champion_version="3")  # fmt: skip
+    worse = verdict(
+        task=CLASSIFY, options=OPTIONS, challenger={"roc_auc": 0.70}, champion={"roc_auc": 0.80}, champion_version="3"
+    )
     assert worse == ["roc_auc 0.7000 is worse than champion v3's 0.8000 by more than the margin 0.02"]
-    rmse = verdict(task=REGRESS, options=OPTIONS, challenger={"rmse": 1.9}, champion={"rmse": 1.0}, champion_version="1")
+    rmse = verdict(
+        task=REGRESS, options=OPTIONS, challenger={"rmse": 1.9}, champion={"rmse": 1.0}, champion_version="1"
+    )
     assert rmse[0] == "rmse 1.9000 > max_rmse 1.5" and "worse than champion v1's 1.0000" in rmse[1]
     none = verdict(task=CLASSIFY, options=OPTIONS, challenger={}, champion={"roc_auc": 0.8}, champion_version="1")
     assert none == ["test split has no roc_auc: too few molecules or one class only"]
 
 
 def test_a_lower_rmse_than_the_champion_is_better_not_worse():
-    assert verdict(task=REGRESS, options=OPTIONS, challenger={"rmse": 0.9}, champion={"rmse": 1.2},
-                   champion_version="2") == []  # fmt: skip
+    assert (
+        verdict(task=REGRESS, options=OPTIONS, challenger={"rmse": 0.9}, champion={"rmse": 1.2}, champion_version="2")
+        == []
+    )
 
 
 def test_the_card_survives_its_tags():
-    card = ModelCard(run_id="r1", model="gnn", library="hiv", split_id="s1", task=CLASSIFY,
-                     lineage={"molecules": 3, "features": 4, "splits": 2}, test_metrics={"roc_auc": 0.8125})  # fmt: skip
+    card = ModelCard(
+        run_id="r1",
+        model="gnn",
+        library="hiv",
+        split_id="s1",
+        task=CLASSIFY,
+        lineage={"molecules": 3, "features": 4, "splits": 2},
+        test_metrics={"roc_auc": 0.8125},
+    )
     tags = card.tags()
     assert tags["test_roc_auc"] == "0.8125" and tags["library"] == "hiv"
     assert ModelCard.of(SimpleNamespace(name="hiv_gnn", version="1", run_id="r1", tags=tags)) == card

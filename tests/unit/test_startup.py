@@ -24,8 +24,13 @@ def _modules_after(code: str) -> set[str]:
 def test_a_scoring_driver_reads_its_model_without_torch(tmp_path):
     """The driver only plans: which featurizers to join, how many ensemble members. Reading that from the model's
     configuration must not import torch (1.3-1.9 s of every run's start, and its memory in the driver)."""
-    config = {"model": "gnn", "model_params": {"descriptors": True}, "task": {"labels": ["y"], "kind": "regression"},
-              "weights": ["model-0.pt", "model-1.pt"], "standardize": {}}  # fmt: skip
+    config = {
+        "model": "gnn",
+        "model_params": {"descriptors": True},
+        "task": {"labels": ["y"], "kind": "regression"},
+        "weights": ["model-0.pt", "model-1.pt"],
+        "standardize": {},
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     modules = _modules_after(
         "import molpipe.cli, molpipe.score.job\n"

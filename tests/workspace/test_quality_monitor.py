@@ -16,9 +16,15 @@ def workspace_with_table(workspace, monitors: dict):
 
     def create(request):
         body = request["body"]
-        monitors[body["object_id"]] = {**body, "data_profiling_config": {
-            **body["data_profiling_config"], "status": "DATA_PROFILING_STATUS_PENDING",
-            "profile_metrics_table_name": f"{TABLE}_profile_metrics", "drift_metrics_table_name": f"{TABLE}_drift_metrics"}}  # fmt: skip
+        monitors[body["object_id"]] = {
+            **body,
+            "data_profiling_config": {
+                **body["data_profiling_config"],
+                "status": "DATA_PROFILING_STATUS_PENDING",
+                "profile_metrics_table_name": f"{TABLE}_profile_metrics",
+                "drift_metrics_table_name": f"{TABLE}_drift_metrics",
+            },
+        }
         return monitors[body["object_id"]]
 
     workspace.route("POST", "/api/data-quality/v1/monitors", create)
@@ -37,13 +43,15 @@ def test_creates_the_monitor_once_and_refreshes_every_time(workspace):
     assert first["drift_metrics_table"] == f"{TABLE}_drift_metrics"
     (created,) = workspace.asked("POST", "/api/data-quality/v1/monitors")
     assert created["body"] == {
-        "object_type": "table", "object_id": "tbl-1",
+        "object_type": "table",
+        "object_id": "tbl-1",
         "data_profiling_config": {
-            "output_schema_id": "sch-9", "assets_dir": "/Workspace/Shared/molpipe/monitoring",
+            "output_schema_id": "sch-9",
+            "assets_dir": "/Workspace/Shared/molpipe/monitoring",
             "slicing_exprs": ["model_version", "acquisition"],
             "time_series": {"timestamp_column": "scored_at", "granularities": ["AGGREGATION_GRANULARITY_1_DAY"]},
         },
-    }  # fmt: skip
+    }
     second = ensure_quality_monitor(workspace.client(), TABLE, SCHEMA, "/Workspace/Shared/molpipe/monitoring", "1 day")
     assert not second["created"] and len(workspace.asked("POST", "/api/data-quality/v1/monitors")) == 1
     assert len(workspace.asked("POST", f"{MONITOR}/refreshes")) == 2
@@ -66,13 +74,24 @@ def test_granularities_by_name():
 
 def test_the_job_entry_point_qualifies_the_table_in_the_catalog(workspace, tmp_path, run_job_script, monkeypatch):
     workspace_with_table(workspace, {})
-    for name, value in {"DATABRICKS_HOST": workspace.host, "DATABRICKS_TOKEN": "dapi-fake", "MOLPIPE_CATALOG": "ml",
-                        "MOLPIPE_SCHEMA": "molpipe", "MOLPIPE_HOME": str(tmp_path)}.items():  # fmt: skip
+    for name, value in {
+        "DATABRICKS_HOST": workspace.host,
+        "DATABRICKS_TOKEN": "dapi-fake",
+        "MOLPIPE_CATALOG": "ml",
+        "MOLPIPE_SCHEMA": "molpipe",
+        "MOLPIPE_HOME": str(tmp_path),
+    }.items():
         monkeypatch.setenv(name, value)
     code, summary, published, err = run_job_script("quality_monitor", "--assets-dir", "/Workspace/m", "--json")
     assert code == 0, err
     assert (summary["table"], summary["created"], summary["refresh_id"]) == (TABLE, True, 7)
-    assert published == {"table": TABLE, "table_id": "tbl-1", "created": True, "refresh_id": 7,
-                         "status": "DATA_PROFILING_STATUS_PENDING", "refresh_state": "MONITOR_REFRESH_STATE_PENDING",
-                         "profile_metrics_table": f"{TABLE}_profile_metrics",
-                         "drift_metrics_table": f"{TABLE}_drift_metrics"}  # fmt: skip
+    assert published == {
+        "table": TABLE,
+        "table_id": "tbl-1",
+        "created": True,
+        "refresh_id": 7,
+        "status": "DATA_PROFILING_STATUS_PENDING",
+        "refresh_state": "MONITOR_REFRESH_STATE_PENDING",
+        "profile_metrics_table": f"{TABLE}_profile_metrics",
+        "drift_metrics_table": f"{TABLE}_drift_metrics",
+    }

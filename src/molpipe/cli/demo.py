@@ -85,10 +85,14 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         promoted = lifecycle.promote(trained.model_name, force=not validation.passed)
         say(f"  champion: {trained.model_name} v{promoted.champion}" + ("" if validation.passed else " (forced: demo)"))
         say(f"$ molpipe score --library {LIBRARY} --model {MODEL_NAME}@champion --acquisition ucb")
-        scored = score(catalog, library=LIBRARY, model=f"{MODEL_NAME}@champion", options=settings.score, workers=engine.udf_workers)
+        scored = score(
+            catalog, library=LIBRARY, model=f"{MODEL_NAME}@champion", options=settings.score, workers=engine.udf_workers
+        )
         say(scored.describe())
         say(f"$ molpipe select --run {scored.run_id} --k 24 --diversity maxmin --out reports")
-        batch = select(catalog, run_id=scored.run_id, options=dataclasses.replace(settings.select, k=24), out_dir="reports")
+        batch = select(
+            catalog, run_id=scored.run_id, options=dataclasses.replace(settings.select, k=24), out_dir="reports"
+        )
         say(f"  lab batch {batch.batch_id}: {batch.selected} molecules -> {batch.files['html']} (and .csv)")
         tables = catalog.register_existing()
         locations = {name: catalog.location(name) for name in tables}

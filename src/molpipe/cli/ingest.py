@@ -42,7 +42,15 @@ def _ingest(args, settings: Settings) -> dict[str, Any]:
 
     labels = [c.strip() for c in args.label_cols.split(",") if c.strip()]
     with session(settings) as (_, catalog):
-        summary = ingest(catalog, path=args.path, library=args.library, fmt=args.format, smiles_col=args.smiles_col, id_col=args.id_col, label_cols=labels)
+        summary = ingest(
+            catalog,
+            path=args.path,
+            library=args.library,
+            fmt=args.format,
+            smiles_col=args.smiles_col,
+            id_col=args.id_col,
+            label_cols=labels,
+        )
     return report(args, summary)
 
 

@@ -40,7 +40,13 @@ def _select(args, settings: Settings) -> dict[str, Any]:
 
     changes = {k: v for k, v in {"k": args.k, "diversity": args.diversity}.items() if v}
     with session(settings) as (_, catalog):
-        summary = select(catalog, run_id=args.run, options=dataclasses.replace(settings.select, **changes), out_dir=args.out, strategy=args.strategy)
+        summary = select(
+            catalog,
+            run_id=args.run,
+            options=dataclasses.replace(settings.select, **changes),
+            out_dir=args.out,
+            strategy=args.strategy,
+        )
     return report(args, summary)
 
 

@@ -39,7 +39,16 @@ def _score(args, settings: Settings) -> dict[str, Any]:
     options = dataclasses.replace(settings.score, **{k: v for k, v in flags.items() if v})
     with session(settings, options.engine_partitions, options.engine_memory_mb) as (_, catalog):
         try:
-            summary = score(catalog, library=args.library, model=args.model, options=options, workers=workers, run_id=args.run_id, split_id=args.split_id, label=args.label)
+            summary = score(
+                catalog,
+                library=args.library,
+                model=args.model,
+                options=options,
+                workers=workers,
+                run_id=args.run_id,
+                split_id=args.split_id,
+                label=args.label,
+            )
         except Exception as exc:
             translated = translate_engine_error(exc, options=options)
             if translated is None:

@@ -30,9 +30,11 @@ def library_summary(catalog: Catalog, library: str) -> pd.DataFrame:
     rows.append(("quarantined rows", catalog.read("quarantine").where(F.col("library") == library).count()))
     labels = (
         molecules.select(F.explode("labels").alias("label", "value"))
-        .groupBy("label").agg(F.count("value").alias("n"), F.avg("value").alias("mean"))
-        .orderBy("label").collect()
-    )  # fmt: skip
+        .groupBy("label")
+        .agg(F.count("value").alias("n"), F.avg("value").alias("mean"))
+        .orderBy("label")
+        .collect()
+    )
     for row in labels:
         rows.append((f"labeled: {row['label']}", row["n"]))
         rows.append((f"mean: {row['label']}", round(row["mean"], 4)))
@@ -83,12 +85,18 @@ def top_scaffolds(catalog: Catalog, library: str, n: int = 20, label: str | None
     molecules = catalog.read("molecules").where(F.col("library") == library)
     aggregates = [F.count("*").alias("molecules")]
     if label:
-        aggregates += [F.count(F.col("labels")[label]).alias("labeled"),
-                       F.avg(F.col("labels")[label]).alias(f"mean_{label}")]  # fmt: skip
+        aggregates += [
+            F.count(F.col("labels")[label]).alias("labeled"),
+            F.avg(F.col("labels")[label]).alias(f"mean_{label}"),
+        ]
     top = (
         molecules.withColumn("scaffold", F.when(F.col("scaffold") == "", "(acyclic)").otherwise(F.col("scaffold")))
-        .groupBy("scaffold").agg(*aggregates).orderBy(F.desc("molecules"), "scaffold").limit(n).toPandas()
-    )  # fmt: skip
+        .groupBy("scaffold")
+        .agg(*aggregates)
+        .orderBy(F.desc("molecules"), "scaffold")
+        .limit(n)
+        .toPandas()
+    )
     top.insert(2, "share", (top["molecules"] / max(molecules.count(), 1)).round(4))
     return top
 
@@ -110,11 +118,18 @@ def candidate_figure(frame: pd.DataFrame, ad_threshold: float = 0.35):
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     uncertainty = frame["uncertainty"].fillna(0.0)
-    points = left.scatter(frame["prediction"], uncertainty, c=frame["ad_similarity"], cmap="viridis", s=14,
-                          vmin=0, vmax=1)  # fmt: skip
+    points = left.scatter(
+        frame["prediction"], uncertainty, c=frame["ad_similarity"], cmap="viridis", s=14, vmin=0, vmax=1
+    )
     top = frame.nsmallest(min(10, len(frame)), "rank")
-    left.scatter(top["prediction"], top["uncertainty"].fillna(0.0), s=60, facecolors="none", edgecolors="tab:red",
-                 label="top 10 ranks")  # fmt: skip
+    left.scatter(
+        top["prediction"],
+        top["uncertainty"].fillna(0.0),
+        s=60,
+        facecolors="none",
+        edgecolors="tab:red",
+        label="top 10 ranks",
+    )
     left.set_xlabel("prediction")
     left.set_ylabel("uncertainty")
     left.legend(fontsize=8)

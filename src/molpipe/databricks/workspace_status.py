@@ -148,8 +148,12 @@ def _champion(client, model: str) -> dict[str, Any] | None:
         version = client.model_versions.get_by_alias(model, CHAMPION)
     except NotFound:
         return None
-    return {"model": model, "version": str(version.version), "run_id": version.run_id,
-            "created": _time(version.created_at)}  # fmt: skip
+    return {
+        "model": model,
+        "version": str(version.version),
+        "run_id": version.run_id,
+        "created": _time(version.created_at),
+    }
 
 
 def _time(millis: int | None) -> str | None:

@@ -20,8 +20,9 @@ def descriptor_frame(catalog: Catalog, library: str, rows, names: list[str]):
     featurizer = parse_featurizers("rdkit2d")[0]
     unknown = [n for n in names if n not in featurizer.feature_names]
     if unknown:
-        raise ValueError(f"{', '.join(unknown)}: not RDKit 2D descriptors (their names are in "
-                         "featurizer_specs.feature_names)")  # fmt: skip
+        raise ValueError(
+            f"{', '.join(unknown)}: not RDKit 2D descriptors (their names are in featurizer_specs.feature_names)"
+        )
     positions = [featurizer.feature_names.index(n) for n in names]
     stored = (
         catalog.read("features")

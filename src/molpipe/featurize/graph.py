@@ -16,9 +16,44 @@ from rdkit import Chem
 from molpipe.featurize.registry import Featurizer, register
 
 _ELEMENTS = [
-    "C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B", "Si", "Se", "As", "Te", "Ge", "Sn", "Sb", "Bi", "Al",
-    "Na", "K", "Li", "Mg", "Ca", "Fe", "Zn", "Cu", "Co", "Ni", "Mn", "Cr", "Pt", "Pd", "Au", "Ag", "Hg", "H",
-]  # fmt: skip
+    "C",
+    "N",
+    "O",
+    "S",
+    "F",
+    "Cl",
+    "Br",
+    "I",
+    "P",
+    "B",
+    "Si",
+    "Se",
+    "As",
+    "Te",
+    "Ge",
+    "Sn",
+    "Sb",
+    "Bi",
+    "Al",
+    "Na",
+    "K",
+    "Li",
+    "Mg",
+    "Ca",
+    "Fe",
+    "Zn",
+    "Cu",
+    "Co",
+    "Ni",
+    "Mn",
+    "Cr",
+    "Pt",
+    "Pd",
+    "Au",
+    "Ag",
+    "Hg",
+    "H",
+]
 _DEGREES = [0, 1, 2, 3, 4, 5, 6]
 _CHARGES = [-2, -1, 0, 1, 2]
 _NUM_HS = [0, 1, 2, 3, 4]

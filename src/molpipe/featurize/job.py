@@ -84,9 +84,12 @@ def featurize(
 
     spark, settings = catalog.spark, catalog.settings
     known = (
-        catalog.read("loads").where(F.col("library") == library)
-        .select("load_id", "rows_read", "featurized_at", "ingested_at").orderBy("ingested_at", "load_id").collect()
-    )  # fmt: skip
+        catalog.read("loads")
+        .where(F.col("library") == library)
+        .select("load_id", "rows_read", "featurized_at", "ingested_at")
+        .orderBy("ingested_at", "load_id")
+        .collect()
+    )
     if not known:
         raise ValueError(
             f"library {library!r} has no ingested files: run `molpipe ingest FILE --library {library}` first"
@@ -102,8 +105,12 @@ def featurize(
     total = _Counts()
     for number, piece in enumerate(slices or [None]):  # None: no new rows, only back-filling added featurizers
         if len(slices) > 1:
-            print(f"[molpipe] featurize slice {number + 1}/{len(slices)}: rows {piece.first:,}-{piece.last:,} "
-                  f"of load {piece.load_id}", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"[molpipe] featurize slice {number + 1}/{len(slices)}: rows {piece.first:,}-{piece.last:,} "
+                f"of load {piece.load_id}",
+                file=sys.stderr,
+                flush=True,
+            )
         # the first round also back-fills specs missing for molecules already in the library; after it, every
         # molecule has every requested spec, so later rounds featurize only their own new molecules
         total += _featurize_slice(catalog, library, piece, featurizers, workers, backfill=number == 0)
@@ -206,12 +213,25 @@ def _standardize(
     """Pass 1: the slice's raw rows -> standardized (or rejected), staged as Parquet."""
     from pyspark.sql import functions as F
 
-    rows = F.lit(False) if piece is None else (
-        (F.col("load_id") == piece.load_id) & F.col("source_row").between(piece.first, piece.last)
-    )  # fmt: skip
+    rows = (
+        F.lit(False)
+        if piece is None
+        else ((F.col("load_id") == piece.load_id) & F.col("source_row").between(piece.first, piece.last))
+    )
     raw = catalog.read("library_raw").where((F.col("library") == library) & rows)
-    columns = ["library", "load_id", "source_file", "source_row", "record_id", "structure", "structure_format",
-               "labels", "read_error", "read_error_detail", "loaded_at"]  # fmt: skip
+    columns = [
+        "library",
+        "load_id",
+        "source_file",
+        "source_row",
+        "record_id",
+        "structure",
+        "structure_format",
+        "labels",
+        "read_error",
+        "read_error_detail",
+        "loaded_at",
+    ]
     chunk = catalog.settings.featurize.chunk_rows
 
     def udf(batches):
@@ -259,8 +279,11 @@ def _featurize_missing(catalog, library, candidates, featurizers, workers, stagi
 def _merge_quarantine(catalog: Catalog, quarantined) -> None:
     from pyspark.sql import functions as F
 
-    catalog.merge("quarantine", quarantined.withColumn("quarantined_at", F.current_timestamp()),
-           ["library", "load_id", "source_row"])  # fmt: skip
+    catalog.merge(
+        "quarantine",
+        quarantined.withColumn("quarantined_at", F.current_timestamp()),
+        ["library", "load_id", "source_row"],
+    )
 
 
 def _merge_sources(catalog: Catalog, accepted, firsts) -> None:
@@ -311,7 +334,7 @@ def _merge_molecules(catalog: Catalog, library: str, accepted, firsts) -> None:
                 "heavy_atoms",
                 F.col("load_id").alias("first_load_id"),
                 F.col("source_row").alias("first_source_row"),
-            ),  # fmt: skip
+            ),
             "inchikey",
             "left",
         )

@@ -19,8 +19,11 @@ def join_features(rows, features, featurizers: Sequence[Featurizer], how: str = 
     for featurizer in featurizers:
         spec = features.where(F.col("spec") == featurizer.spec)
         if featurizer.kind == "graph":
-            columns = [F.col("values").alias("graph_x"), F.col("edge_index").alias("graph_edge_index"),
-                       F.col("edge_attr").alias("graph_edge_attr")]  # fmt: skip
+            columns = [
+                F.col("values").alias("graph_x"),
+                F.col("edge_index").alias("graph_edge_index"),
+                F.col("edge_attr").alias("graph_edge_attr"),
+            ]
         else:
             columns = [F.col("values").alias(featurizer.name)]
         rows = rows.join(spec.select("inchikey", *columns), "inchikey", how)

@@ -83,8 +83,17 @@ def ingest(
     previous = catalog.read("loads").where((F.col("library") == library) & (F.col("load_id") == load_id)).collect()
     if previous:
         row = previous[0]
-        return IngestSummary(library, load_id, str(path), row["format"], row["structure_column"],
-                             row["rows_read"], row["rows_malformed"], already_loaded=True, tables=tables)  # fmt: skip
+        return IngestSummary(
+            library,
+            load_id,
+            str(path),
+            row["format"],
+            row["structure_column"],
+            row["rows_read"],
+            row["rows_malformed"],
+            already_loaded=True,
+            tables=tables,
+        )
 
     staging = catalog.settings.home_path / "staging" / f"ingest-{load_id}-{uuid.uuid4().hex[:8]}"
     try:
@@ -124,13 +133,22 @@ def ingest(
                 rows_read,
                 rows_malformed,
             )
-        ],  # fmt: skip
+        ],
         "library STRING, load_id STRING, source_file STRING, file_sha256 STRING, file_bytes BIGINT, format STRING, "
         "structure_column STRING, id_column STRING, label_columns ARRAY<STRING>, rows_read BIGINT, rows_malformed BIGINT",
     ).select("*", F.current_timestamp().alias("ingested_at"), F.lit(None).cast("timestamp").alias("featurized_at"))
     catalog.append("loads", load)
-    return IngestSummary(library, load_id, str(path), reader.format, roles.structure, rows_read, rows_malformed,
-                         already_loaded=False, tables=tables)  # fmt: skip
+    return IngestSummary(
+        library,
+        load_id,
+        str(path),
+        reader.format,
+        roles.structure,
+        rows_read,
+        rows_malformed,
+        already_loaded=False,
+        tables=tables,
+    )
 
 
 def _stage(records, roles: ColumnRoles, staging: Path, chunk_rows: int, name: str) -> tuple[int, int]:

@@ -50,8 +50,20 @@ def detect_format(path: Path) -> str:
     if name.endswith(".gz"):
         name = name[:-3]
     suffix = name.rsplit(".", 1)[-1] if "." in name else ""
-    mapping = {"csv": "csv", "tsv": "tsv", "tab": "tsv", "txt": "tsv", "smi": "smi", "smiles": "smi", "ism": "smi",
-               "sdf": "sdf", "sd": "sdf", "mol": "sdf", "parquet": "parquet", "pq": "parquet"}  # fmt: skip
+    mapping = {
+        "csv": "csv",
+        "tsv": "tsv",
+        "tab": "tsv",
+        "txt": "tsv",
+        "smi": "smi",
+        "smiles": "smi",
+        "ism": "smi",
+        "sdf": "sdf",
+        "sd": "sdf",
+        "mol": "sdf",
+        "parquet": "parquet",
+        "pq": "parquet",
+    }
     if suffix not in mapping:
         raise FileFormatError(
             f"{path}: cannot tell the format from the extension '.{suffix}'; pass --format ({', '.join(FORMATS)})"

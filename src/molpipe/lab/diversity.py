@@ -27,8 +27,13 @@ def pick(ordered: pd.DataFrame, k: int, method: str, seed: int = 0) -> pd.DataFr
         return ordered.head(k)
     if method == "scaffold":
         turn = ordered.groupby(ordered["scaffold"].fillna(""), sort=False).cumcount()
-        return ordered.assign(_turn=turn.to_numpy()).sort_values("_turn", kind="stable").head(k).drop(
-            columns="_turn").sort_index()  # fmt: skip
+        return (
+            ordered.assign(_turn=turn.to_numpy())
+            .sort_values("_turn", kind="stable")
+            .head(k)
+            .drop(columns="_turn")
+            .sort_index()
+        )
     return ordered.iloc[sorted(_maxmin(ordered["smiles"].tolist(), k, seed))]
 
 

@@ -7,8 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = ["position", "inchikey", "smiles", "prediction", "uncertainty", "ad_similarity", "acquisition_score",
-           "rank", "scaffold"]  # fmt: skip
+COLUMNS = [
+    "position",
+    "inchikey",
+    "smiles",
+    "prediction",
+    "uncertainty",
+    "ad_similarity",
+    "acquisition_score",
+    "rank",
+    "scaffold",
+]
 
 
 def depiction(smiles: str, size: int = 220) -> str:

@@ -75,10 +75,15 @@ def ingest_results(
         (F.col("library") == library) & (F.col("load_id") == loaded.load_id)
     )
     measurements = sources.select(
-        "library", "load_id", "source_file", "source_row", "inchikey",
-        F.explode("labels").alias("label", "value"), F.lit(batch_id).cast("string").alias("batch_id"),
+        "library",
+        "load_id",
+        "source_file",
+        "source_row",
+        "inchikey",
+        F.explode("labels").alias("label", "value"),
+        F.lit(batch_id).cast("string").alias("batch_id"),
         F.current_timestamp().alias("ingested_at"),
-    )  # fmt: skip
+    )
     catalog.merge("lab_results", measurements, ["library", "load_id", "source_row", "label"])
     measured = sources.select("inchikey").distinct()
     moved = added = 0
@@ -89,13 +94,20 @@ def ingest_results(
     if split_id is not None:
         moved, added = _into_training(catalog, library, split_id, measured)
     return ResultsSummary(
-        library=library, load_id=loaded.load_id, source_file=loaded.source_file, rows_read=loaded.rows_read,
+        library=library,
+        load_id=loaded.load_id,
+        source_file=loaded.source_file,
+        rows_read=loaded.rows_read,
         measurements=catalog.read("lab_results").where(F.col("load_id") == loaded.load_id).count(),
-        molecules_measured=measured.count(), new_molecules=featurized.molecules_new,
-        quarantined=featurized.quarantined, split_id=split_id, moved_to_train=moved, added_to_train=added,
+        molecules_measured=measured.count(),
+        new_molecules=featurized.molecules_new,
+        quarantined=featurized.quarantined,
+        split_id=split_id,
+        moved_to_train=moved,
+        added_to_train=added,
         already_loaded=loaded.already_loaded,
         tables=catalog.locations(["lab_results", "molecules", "splits", "quarantine"]),
-    )  # fmt: skip
+    )
 
 
 def _into_training(catalog: Catalog, library: str, split_id: str, measured) -> tuple[int, int]:
@@ -119,12 +131,13 @@ def _into_training(catalog: Catalog, library: str, split_id: str, measured) -> t
             F.lit(meta["seed"]).cast("int").alias("seed"),
             F.current_timestamp().alias("created_at"),
             F.col("split").alias("_was"),
-        )  # fmt: skip
+        )
     ).toPandas()  # a lab batch: hundreds to thousands of rows
     if changes.empty:
         return 0, 0
     moved, added = int((changes["_was"] == "pool").sum()), int(changes["_was"].isna().sum())
     source = catalog.spark.createDataFrame(changes.drop(columns="_was"), catalog.read("splits").schema)
-    catalog.merge("splits", source, ["library", "split_id", "inchikey"], update="t.split = s.split, "
-                  "t.pool_reason = s.pool_reason")  # fmt: skip
+    catalog.merge(
+        "splits", source, ["library", "split_id", "inchikey"], update="t.split = s.split, t.pool_reason = s.pool_reason"
+    )
     return moved, added

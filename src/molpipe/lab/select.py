@@ -52,8 +52,10 @@ def select(
     run = catalog.read("candidates").where(F.col("scoring_run_id") == run_id)
     meta = run.select("library", "acquisition", "model_name", "model_version").first()
     if meta is None:
-        raise ValueError(f"no scoring run {run_id!r} in candidates: see `molpipe sql 'SELECT DISTINCT scoring_run_id "
-                         "FROM candidates'`")  # fmt: skip
+        raise ValueError(
+            f"no scoring run {run_id!r} in candidates: see `molpipe sql 'SELECT DISTINCT scoring_run_id "
+            "FROM candidates'`"
+        )
     strategy = strategy or meta["acquisition"]
     n = options.k * max(1, options.oversample)
     if strategy == meta["acquisition"]:
@@ -61,8 +63,9 @@ def select(
     else:
         tracking.configure(catalog.settings, catalog.databricks)
         params = mlflow.get_run(run_id).data.params
-        context = AcquisitionContext(float(params["incumbent"]), float(params["beta"]), float(params["xi"]),
-                                     int(params["seed"]))  # fmt: skip
+        context = AcquisitionContext(
+            float(params["incumbent"]), float(params["beta"]), float(params["xi"]), int(params["seed"])
+        )
         rescored = _rescore(
             run.drop("acquisition_score"), Acquirer(strategy, context, params["direction"] == "maximize")
         )
@@ -75,18 +78,37 @@ def select(
     rows = catalog.spark.createDataFrame(
         batch[["inchikey", "smiles", "position", "prediction", "uncertainty", "acquisition_score"]]
     ).select(
-        F.lit(batch_id).alias("batch_id"), F.lit(run_id).alias("scoring_run_id"),
-        F.lit(meta["library"]).alias("library"), "inchikey", "smiles", F.col("position").cast("int"),
-        F.lit(strategy).alias("strategy"), F.lit(options.diversity).alias("diversity"), "prediction",
-        "uncertainty", "acquisition_score", F.current_timestamp().alias("selected_at"),
-    )  # fmt: skip
+        F.lit(batch_id).alias("batch_id"),
+        F.lit(run_id).alias("scoring_run_id"),
+        F.lit(meta["library"]).alias("library"),
+        "inchikey",
+        "smiles",
+        F.col("position").cast("int"),
+        F.lit(strategy).alias("strategy"),
+        F.lit(options.diversity).alias("diversity"),
+        "prediction",
+        "uncertainty",
+        "acquisition_score",
+        F.current_timestamp().alias("selected_at"),
+    )
     catalog.append("selections", rows)
-    title = (f"Lab batch {batch_id}: {len(batch)} of {meta['library']} by {strategy} ({options.diversity} diversity), "
-             f"{meta['model_name']} v{meta['model_version']}")  # fmt: skip
+    title = (
+        f"Lab batch {batch_id}: {len(batch)} of {meta['library']} by {strategy} ({options.diversity} diversity), "
+        f"{meta['model_name']} v{meta['model_version']}"
+    )
     files = write_batch(batch, Path(out_dir), batch_id, title)
     columns = ["position", "inchikey", "smiles", "prediction", "uncertainty", "acquisition_score"]
-    return SelectSummary(batch_id, run_id, meta["library"], strategy, options.diversity, options.k, len(batch), files,
-                         batch[columns].to_dict("records"))  # fmt: skip
+    return SelectSummary(
+        batch_id,
+        run_id,
+        meta["library"],
+        strategy,
+        options.diversity,
+        options.k,
+        len(batch),
+        files,
+        batch[columns].to_dict("records"),
+    )
 
 
 def _rescore(candidates, acquirer: Acquirer):

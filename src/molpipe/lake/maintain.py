@@ -133,8 +133,10 @@ def check_options(options: MaintainOptions) -> None:
     """Refuse a retention Delta would not keep safely (see the module's docstring), or a history too short to hold
     maintenance's own commits: a ValueError naming the setting."""
     if options.history_entries < OWN_COMMITS:
-        raise ValueError(f"config: maintain.history_entries={options.history_entries} is below {OWN_COMMITS}: the "
-                         "commits maintenance makes on a table are read back from its history")  # fmt: skip
+        raise ValueError(
+            f"config: maintain.history_entries={options.history_entries} is below {OWN_COMMITS}: the "
+            "commits maintenance makes on a table are read back from its history"
+        )
     if options.tables_at_once < 1:
         raise ValueError(f"config: maintain.tables_at_once={options.tables_at_once} must be at least 1")
     hours = options.retention_hours
@@ -158,8 +160,12 @@ def history_entry(
     version: int, timestamp: datetime, operation: str, metrics: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """One history entry, the same from either path (Spark's metrics are strings, deltalake's numbers)."""
-    return {"version": int(version), "timestamp": timestamp.astimezone(timezone.utc).isoformat(),
-            "operation": operation, "metrics": {k: _number(v) for k, v in (metrics or {}).items()}}  # fmt: skip
+    return {
+        "version": int(version),
+        "timestamp": timestamp.astimezone(timezone.utc).isoformat(),
+        "operation": operation,
+        "metrics": {k: _number(v) for k, v in (metrics or {}).items()},
+    }
 
 
 def removed_by_vacuum(operations: list[dict[str, Any]]) -> int:
@@ -184,9 +190,19 @@ def _maintain_table(delta, name: str, options: MaintainOptions, library: str | N
     history_after = delta.history(name, options.history_entries)
     version_before = history_before[0]["version"]
     operations = [entry for entry in reversed(history_after) if entry["version"] > version_before]
-    return TableMaintenance(name, before.files, after.files, before.bytes, after.bytes, removed_by_vacuum(operations),
-                            version_before, history_after[0]["version"], history_before, operations,
-                            round(time.monotonic() - started, 2))  # fmt: skip
+    return TableMaintenance(
+        name,
+        before.files,
+        after.files,
+        before.bytes,
+        after.bytes,
+        removed_by_vacuum(operations),
+        version_before,
+        history_after[0]["version"],
+        history_before,
+        operations,
+        round(time.monotonic() - started, 2),
+    )
 
 
 class _Detail(NamedTuple):
@@ -243,13 +259,18 @@ class _DeltaRs:
 
         table = self._table(name)
         sizes = pa.table(table.get_add_actions(flatten=True))["size_bytes"].to_pylist()
-        return _Detail(len(sizes), sum(sizes),
-                       table.metadata().configuration.get(RETENTION_PROPERTY))  # fmt: skip
+        return _Detail(len(sizes), sum(sizes), table.metadata().configuration.get(RETENTION_PROPERTY))
 
     def history(self, name: str, limit: int) -> list[dict[str, Any]]:
-        return [history_entry(entry["version"], datetime.fromtimestamp(entry["timestamp"] / 1000, timezone.utc),
-                              entry["operation"], entry.get("operationMetrics"))
-                for entry in self._table(name).history(limit)]  # fmt: skip
+        return [
+            history_entry(
+                entry["version"],
+                datetime.fromtimestamp(entry["timestamp"] / 1000, timezone.utc),
+                entry["operation"],
+                entry.get("operationMetrics"),
+            )
+            for entry in self._table(name).history(limit)
+        ]
 
     def set_retention(self, name: str, value: str) -> None:
         self._table(name).alter.set_table_properties({RETENTION_PROPERTY: value})

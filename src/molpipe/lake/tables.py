@@ -132,20 +132,29 @@ TABLES: dict[str, TableSpec] = {
 # SQL views over the tables ({name} is a table's SQL name): temporary views in a local session, Unity Catalog
 # views on Databricks. Registered with the tables they read (``molpipe sql`` can query them by name).
 VIEWS: dict[str, tuple[tuple[str, ...], str]] = {
-    "latest_candidates": (("candidates",), """
+    "latest_candidates": (
+        ("candidates",),
+        """
         SELECT c.* FROM {candidates} c
         JOIN (SELECT library, max_by(scoring_run_id, scored_at) AS run FROM {candidates} GROUP BY library) l
-          ON c.library = l.library AND c.scoring_run_id = l.run"""),
+          ON c.library = l.library AND c.scoring_run_id = l.run""",
+    ),
     "top_candidates": (("candidates",), "SELECT * FROM {candidates} WHERE rank <= 100"),
-    "best_per_scaffold": (("candidates",), """
+    "best_per_scaffold": (
+        ("candidates",),
+        """
         SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY scoring_run_id, scaffold ORDER BY rank) AS
-          scaffold_rank FROM {candidates}) WHERE scaffold_rank = 1"""),
-    "candidate_novelty": (("candidates", "splits"), """
+          scaffold_rank FROM {candidates}) WHERE scaffold_rank = 1""",
+    ),
+    "candidate_novelty": (
+        ("candidates", "splits"),
+        """
         SELECT c.*, 1 - c.ad_similarity AS novelty, t.scaffold IS NULL AS novel_scaffold
         FROM {candidates} c
         LEFT JOIN (SELECT DISTINCT split_id, scaffold FROM {splits} WHERE split = 'train') t
-          ON t.split_id = c.training_split_id AND t.scaffold = c.scaffold"""),
-}  # fmt: skip
+          ON t.split_id = c.training_split_id AND t.scaffold = c.scaffold""",
+    ),
+}
 
 
 class Catalog:

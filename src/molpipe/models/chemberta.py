@@ -72,8 +72,13 @@ class ChemBERTaDNN(ModelKind):
 
     def collate(self, molecules: Sequence[Features], state: dict[str, Any]):
         tokenizer = _tokenizer(state["tokenizer"], tuple(sorted(state["special_tokens"].items())))
-        return tokenizer([m["smiles"] for m in molecules], padding=True, truncation=True, max_length=self.max_length,
-                         return_tensors="pt")  # fmt: skip
+        return tokenizer(
+            [m["smiles"] for m in molecules],
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
 
 
 def resolve_pretrained(location: str) -> Path:

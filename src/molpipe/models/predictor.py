@@ -110,16 +110,19 @@ class Predictor:
         return features
 
     def predict_features(
-        self, molecules: Sequence[dict], uncertainty: str = "auto", samples: int = 10, batch_size: int = 256,
+        self,
+        molecules: Sequence[dict],
+        uncertainty: str = "auto",
+        samples: int = 10,
+        batch_size: int = 256,
         seed: int = 0,
-    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation [n, n_tasks] in label units (probabilities for classification).
 
         ``ensemble``: over the members; ``mc-dropout``: over ``samples`` passes of every member with dropout on
         (seeded per batch); ``none``: the members' mean and NaN; ``auto``: ``ensemble`` when there are several
         members, else ``none``."""
         import torch
-
 
         method = resolve_uncertainty(uncertainty, len(self.members))
         n_tasks = len(self.task.labels)
@@ -133,7 +136,9 @@ class Predictor:
                     if method == "mc-dropout":
                         torch.manual_seed(seed + start)
                         with _dropout_on(module):
-                            draws += [label_units(module(inputs), self.state, self.task).numpy() for _ in range(samples)]
+                            draws += [
+                                label_units(module(inputs), self.state, self.task).numpy() for _ in range(samples)
+                            ]
                     else:
                         draws.append(label_units(module(inputs), self.state, self.task).numpy())
                 stacked = np.stack(draws)
@@ -144,8 +149,9 @@ class Predictor:
 
     def predict(self, smiles: Sequence[Any], uncertainty: str = "auto", samples: int = 10) -> pd.DataFrame:
         n = len(smiles)
-        out = pd.DataFrame({"smiles": list(smiles), "standardized_smiles": None, "inchikey": None,
-                            "valid": False, "error": None})  # fmt: skip
+        out = pd.DataFrame(
+            {"smiles": list(smiles), "standardized_smiles": None, "inchikey": None, "valid": False, "error": None}
+        )
         ready: list[tuple[int, dict]] = []
         for i, text in enumerate(smiles):
             features, error, names = self.features(text)

@@ -57,9 +57,11 @@ def binned_ks(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def _as_array(values) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], dtype=float) if isinstance(values, list) else (
-        np.asarray(values, dtype=float)
-    )  # fmt: skip
+    return (
+        np.array([np.nan if v is None else v for v in values], dtype=float)
+        if isinstance(values, list)
+        else (np.asarray(values, dtype=float))
+    )
 
 
 @dataclass
@@ -84,9 +86,10 @@ class Measure:
 def verdict(measures: list[Measure]) -> tuple[bool, list[str]]:
     """Retrain when any measure with a threshold is past it; the reasons say which and by how much."""
     reasons = [
-        f"{m.metric}({m.feature}) {m.value:.3f} > {m.threshold:g}" if m.metric != "outside_ad_fraction" else
-        f"{m.value:.1%} of the run outside the applicability domain > {m.threshold:.0%}"
+        f"{m.metric}({m.feature}) {m.value:.3f} > {m.threshold:g}"
+        if m.metric != "outside_ad_fraction"
+        else f"{m.value:.1%} of the run outside the applicability domain > {m.threshold:.0%}"
         for m in measures
         if m.drifted
-    ]  # fmt: skip
+    ]
     return bool(reasons), reasons

@@ -113,16 +113,22 @@ def monitor(
         measures, scored = _measure(catalog, info, reference, names, options)
         drifted, reasons = drift.verdict(measures)
         retrain = drifted and reference.training_data_changed
-        path = report.drift_report(folder / f"{info['scoring_run_id']}.png", info, measures, drifted, retrain,
-                                   reasons, options)  # fmt: skip
+        path = report.drift_report(
+            folder / f"{info['scoring_run_id']}.png", info, measures, drifted, retrain, reasons, options
+        )
         _write(catalog, info, measures, drifted, retrain)
         _log_to_mlflow(info["scoring_run_id"], measures, drifted, retrain, path)
         result = RunDrift(
-            **{k: info[k] for k in RUN_COLUMNS}, training_library=reference.training_library, scored=scored,
-            drifted=drifted, training_data_changed=reference.training_data_changed, retrain=retrain,
-            reasons=reasons, report=str(path),
+            **{k: info[k] for k in RUN_COLUMNS},
+            training_library=reference.training_library,
+            scored=scored,
+            drifted=drifted,
+            training_data_changed=reference.training_data_changed,
+            retrain=retrain,
+            reasons=reasons,
+            report=str(path),
             measures={f"{m.metric}[{m.feature}]": round(m.value, 6) for m in measures},
-        )  # fmt: skip
+        )
         summary.runs.append(asdict(result))
         summary.monitored += 1
         summary.drifted |= drifted
@@ -171,13 +177,18 @@ def _reference(catalog: Catalog, info: dict[str, Any], names: list[str], options
     train = splits.where(F.col("split") == "train").select("inchikey").join(molecules, "inchikey")
     descriptors = descriptor_frame(catalog, training_library, train, names).toPandas()
     if descriptors.empty:
-        raise ValueError(f"model {info['model_name']} v{info['model_version']}: split {info['training_split_id']!r} "
-                         f"of {training_library!r} has no training molecules any more")  # fmt: skip
+        raise ValueError(
+            f"model {info['model_name']} v{info['model_version']}: split {info['training_split_id']!r} "
+            f"of {training_library!r} has no training molecules any more"
+        )
     # InChIKeys are hashes: the first N in their order are a fixed pseudo-random sample
     held_out = (
-        splits.where(F.col("split").isin("valid", "test")).select("inchikey").join(molecules, "inchikey")
-        .orderBy("inchikey").limit(options.reference_sample)
-    )  # fmt: skip
+        splits.where(F.col("split").isin("valid", "test"))
+        .select("inchikey")
+        .join(molecules, "inchikey")
+        .orderBy("inchikey")
+        .limit(options.reference_sample)
+    )
     predictor = load_predictor(PinnedModel.of(info["model_name"], info["model_version"]))
     values = held_out_predictions(catalog, predictor, training_library, held_out, info["label"])
     return Reference(training_library, descriptors[names], values, training_data_changed(catalog, card.lineage))
@@ -231,27 +242,61 @@ def _measure(catalog: Catalog, info, reference: Reference, names, options: Monit
     current_predictions = spark_bin_counts(run, {"prediction": prediction_edges})["prediction"]
     expected = drift.bin_counts(reference.predictions, prediction_edges)
     label = info["label"]
-    measures.append(_compared("prediction_psi", label, expected, current_predictions, prediction_edges,
-                              options.prediction_psi_threshold, options))  # fmt: skip
-    measures.append(Measure("prediction_ks", label, drift.binned_ks(expected, current_predictions), None,
-                            len(reference.predictions), int(current_predictions.sum())))  # fmt: skip
+    measures.append(
+        _compared(
+            "prediction_psi",
+            label,
+            expected,
+            current_predictions,
+            prediction_edges,
+            options.prediction_psi_threshold,
+            options,
+        )
+    )
+    measures.append(
+        Measure(
+            "prediction_ks",
+            label,
+            drift.binned_ks(expected, current_predictions),
+            None,
+            len(reference.predictions),
+            int(current_predictions.sum()),
+        )
+    )
     spread = float(np.std(reference.predictions)) if len(reference.predictions) > 1 else 0.0
     shift = (stats["mean"] - float(np.mean(reference.predictions))) / spread if spread > 0 else float("nan")
     measures.append(Measure("prediction_mean_shift", label, shift, None, len(reference.predictions), stats["n"]))
     ad = spark_bin_counts(run, {"ad_similarity": AD_EDGES})["ad_similarity"]
     enough = stats["n"] >= options.min_molecules
-    measures.append(Measure("outside_ad_fraction", f"ad_similarity<{options.ad_similarity:g}",
-                            stats["outside"] / stats["n"] if stats["n"] else float("nan"),
-                            options.max_outside_ad if enough else None, 0, stats["n"], current=ad.tolist(),
-                            edges=AD_EDGES.tolist()))  # fmt: skip
+    measures.append(
+        Measure(
+            "outside_ad_fraction",
+            f"ad_similarity<{options.ad_similarity:g}",
+            stats["outside"] / stats["n"] if stats["n"] else float("nan"),
+            options.max_outside_ad if enough else None,
+            0,
+            stats["n"],
+            current=ad.tolist(),
+            edges=AD_EDGES.tolist(),
+        )
+    )
     return measures, stats["n"]
 
 
 def _compared(metric, feature, expected, actual, edges, threshold, options: MonitorOptions) -> Measure:
     """A PSI measure; on fewer than ``min_molecules`` a side, reported without a threshold (too noisy to act on)."""
     enough = min(expected.sum(), actual.sum()) >= options.min_molecules
-    return Measure(metric, feature, drift.psi(expected, actual), threshold if enough else None, int(expected.sum()),
-                   int(actual.sum()), expected.tolist(), actual.tolist(), [float(e) for e in edges])  # fmt: skip
+    return Measure(
+        metric,
+        feature,
+        drift.psi(expected, actual),
+        threshold if enough else None,
+        int(expected.sum()),
+        int(actual.sum()),
+        expected.tolist(),
+        actual.tolist(),
+        [float(e) for e in edges],
+    )
 
 
 def spark_bin_counts(df, edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -277,13 +322,14 @@ def spark_bin_counts(df, edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _write(catalog: Catalog, info: dict[str, Any], measures: list[Measure], drifted: bool, retrain: bool) -> None:
     from pyspark.sql import functions as F
 
-    rows = [(m.metric, m.feature, _finite(m.value), m.threshold, m.drifted, m.n_reference, m.n_current)
-            for m in measures] + [("drifted", "", float(drifted), None, drifted, 0, 0),
-                                  ("retrain", "", float(retrain), None, retrain, 0, 0)]  # fmt: skip
+    rows = [
+        (m.metric, m.feature, _finite(m.value), m.threshold, m.drifted, m.n_reference, m.n_current) for m in measures
+    ] + [("drifted", "", float(drifted), None, drifted, 0, 0), ("retrain", "", float(retrain), None, retrain, 0, 0)]
     frame = catalog.spark.createDataFrame(
-        rows, "metric STRING, feature STRING, value DOUBLE, threshold DOUBLE, drifted BOOLEAN, n_reference BIGINT, "
-              "n_current BIGINT",
-    )  # fmt: skip
+        rows,
+        "metric STRING, feature STRING, value DOUBLE, threshold DOUBLE, drifted BOOLEAN, n_reference BIGINT, "
+        "n_current BIGINT",
+    )
     for column in RUN_COLUMNS:
         frame = frame.withColumn(column, F.lit(info[column]).cast("string"))
     frame = frame.withColumn("monitored_at", F.current_timestamp())
@@ -307,7 +353,7 @@ def _log_to_mlflow(run_id: str, measures: list[Measure], drifted: bool, retrain:
         Metric(f"drift.{m.metric}" + (f".{m.feature}" if m.metric == "psi" else ""), float(m.value), now, 0)
         for m in measures
         if np.isfinite(m.value)
-    ] + [Metric("drift.drifted", float(drifted), now, 0), Metric("drift.retrain", float(retrain), now, 0)]  # fmt: skip
+    ] + [Metric("drift.drifted", float(drifted), now, 0), Metric("drift.retrain", float(retrain), now, 0)]
     client = mlflow.MlflowClient()
     client.log_batch(run_id, metrics=metrics)
     client.set_tag(run_id, "molpipe.drift", "retrain" if retrain else "drifted" if drifted else "stable")

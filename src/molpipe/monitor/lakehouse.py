@@ -31,8 +31,9 @@ def granularity(text: str):
         raise ValueError(f"granularity {text!r}: choose from {choices}") from None
 
 
-def ensure_quality_monitor(client, table: str, output_schema: str, assets_dir: str, window: str,
-                           refresh: bool = True) -> dict[str, Any]:  # fmt: skip
+def ensure_quality_monitor(
+    client, table: str, output_schema: str, assets_dir: str, window: str, refresh: bool = True
+) -> dict[str, Any]:
     """Create the monitor on ``table`` (``catalog.schema.name``) unless it exists, then start a refresh."""
     from databricks.sdk.errors import NotFound
     from databricks.sdk.service.dataquality import DataProfilingConfig, Monitor, Refresh, TimeSeriesConfig
@@ -48,9 +49,11 @@ def ensure_quality_monitor(client, table: str, output_schema: str, assets_dir: s
     except NotFound:
         schema_id = client.schemas.get(output_schema).schema_id
         config = DataProfilingConfig(
-            output_schema_id=schema_id, assets_dir=assets_dir, slicing_exprs=SLICES,
+            output_schema_id=schema_id,
+            assets_dir=assets_dir,
+            slicing_exprs=SLICES,
             time_series=TimeSeriesConfig(timestamp_column=TIMESTAMP, granularities=[every]),
-        )  # fmt: skip
+        )
         monitor = client.data_quality.create_monitor(Monitor("table", table_id, data_profiling_config=config))
         created = True
     result: dict[str, Any] = {"table": table, "table_id": table_id, "created": created, "refresh_id": None}

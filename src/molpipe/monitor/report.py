@@ -46,12 +46,18 @@ def drift_report(
     if not drifted:
         verdict = "stable: every measure within its threshold"
     else:
-        action = ("RETRAIN: the training data has changed since this model was trained" if retrain else
-                  "no new training data since this model: send drifted molecules to the lab")  # fmt: skip
+        action = (
+            "RETRAIN: the training data has changed since this model was trained"
+            if retrain
+            else "no new training data since this model: send drifted molecules to the lab"
+        )
         verdict = "\n".join(textwrap.wrap(f"DRIFTED: {'; '.join(reasons)}", 150) + [action])
-    fig.suptitle(f"drift of scoring run {info['scoring_run_id']} ({info['library']}) against "
-                 f"{info['model_name']} v{info['model_version']}\n{verdict}",
-                 color=ALERT if drifted else "black", fontsize=11)  # fmt: skip
+    fig.suptitle(
+        f"drift of scoring run {info['scoring_run_id']} ({info['library']}) against "
+        f"{info['model_name']} v{info['model_version']}\n{verdict}",
+        color=ALERT if drifted else "black",
+        fontsize=11,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
@@ -76,8 +82,9 @@ def _ad_panel(ax, m: Measure, options: MonitorOptions) -> None:
     ax.bar(np.arange(len(labels)), shares(np.array(m.current)), color=CURRENT)
     ax.axvline(options.ad_similarity / 0.05 - 0.5, color=ALERT, linestyle="--", label=f"{options.ad_similarity:g}")
     ax.set_xticks(np.arange(len(labels)), labels, rotation=60, fontsize=6)
-    ax.set_title(f"max Tanimoto to training set: {m.value:.1%} outside", color=ALERT if m.drifted else "black",
-                 fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"max Tanimoto to training set: {m.value:.1%} outside", color=ALERT if m.drifted else "black", fontsize=9
+    )
     ax.legend(fontsize=6)
 
 

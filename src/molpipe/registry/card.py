@@ -40,17 +40,25 @@ class ModelCard:
         from their training run's tags."""
         tags = version.tags
         if "task" not in tags or "library" not in tags:
-            raise ValueError(f"model {version.name} v{version.version} has no molpipe model card: it was not "
-                             "registered by `molpipe train`")  # fmt: skip
+            raise ValueError(
+                f"model {version.name} v{version.version} has no molpipe model card: it was not "
+                "registered by `molpipe train`"
+            )
         task = json.loads(tags["task"])
         if "lineage" in tags:
             lineage = {table: int(v) for table, v in json.loads(tags["lineage"]).items()}
         else:
             lineage = _run_lineage(tags.get("run_id") or version.run_id)
         metrics = {k.removeprefix("test_"): float(v) for k, v in tags.items() if k.startswith("test_")}
-        return cls(run_id=tags.get("run_id") or version.run_id, model=tags.get("model", ""), library=tags["library"],
-                   split_id=tags["split_id"], task=Task(tuple(task["labels"]), task["kind"]), lineage=lineage,
-                   test_metrics=metrics)  # fmt: skip
+        return cls(
+            run_id=tags.get("run_id") or version.run_id,
+            model=tags.get("model", ""),
+            library=tags["library"],
+            split_id=tags["split_id"],
+            task=Task(tuple(task["labels"]), task["kind"]),
+            lineage=lineage,
+            test_metrics=metrics,
+        )
 
 
 def lineage_tag(location: str, version: int) -> str:

@@ -100,15 +100,41 @@ def validate(
     if champion is not None and champion.version != challenger.version and value is not None:
         champion_metrics, _ = _test_metrics(name, champion.version, test, targets, card.task)
     champion_version = str(champion.version) if champion else None
-    reasons = verdict(task=card.task, options=options, challenger=challenger_metrics, champion=champion_metrics,
-                      champion_version=champion_version)  # fmt: skip
-    result = ValidationResult(name, str(challenger.version), champion_version, not reasons, card.task.primary_metric,
-                              challenger_metrics, champion_metrics, reasons, len(test), invalid)  # fmt: skip
+    reasons = verdict(
+        task=card.task,
+        options=options,
+        challenger=challenger_metrics,
+        champion=champion_metrics,
+        champion_version=champion_version,
+    )
+    result = ValidationResult(
+        name,
+        str(challenger.version),
+        champion_version,
+        not reasons,
+        card.task.primary_metric,
+        challenger_metrics,
+        champion_metrics,
+        reasons,
+        len(test),
+        invalid,
+    )
     client = _client()
     client.set_model_version_tag(name, challenger.version, "validation_status", "passed" if result.passed else "failed")
-    client.set_model_version_tag(name, challenger.version, "validation", json.dumps(
-        {"metric": result.metric, "challenger": challenger_metrics, "champion": champion_metrics,
-         "champion_version": champion_version, "reasons": reasons}))  # fmt: skip
+    client.set_model_version_tag(
+        name,
+        challenger.version,
+        "validation",
+        json.dumps(
+            {
+                "metric": result.metric,
+                "challenger": challenger_metrics,
+                "champion": champion_metrics,
+                "champion_version": champion_version,
+                "reasons": reasons,
+            }
+        ),
+    )
     return result
 
 
@@ -136,8 +162,10 @@ def verdict(
     if best is not None:
         worse = best - value if task.higher_is_better else value - best
         if worse > options.margin:
-            reasons.append(f"{metric} {value:.4f} is worse than champion v{champion_version}'s {best:.4f} "
-                           f"by more than the margin {options.margin}")  # fmt: skip
+            reasons.append(
+                f"{metric} {value:.4f} is worse than champion v{champion_version}'s {best:.4f} "
+                f"by more than the margin {options.margin}"
+            )
     return reasons
 
 
@@ -149,11 +177,12 @@ def _test_split(catalog: Catalog, card: ModelCard):
     test = (
         catalog.read_version("splits", card.lineage["splits"])
         .where((F.col("library") == library) & (F.col("split_id") == card.split_id) & (F.col("split") == "test"))
-        .join(catalog.read_version("molecules", card.lineage["molecules"]).where(F.col("library") == library),
-              "inchikey")
+        .join(
+            catalog.read_version("molecules", card.lineage["molecules"]).where(F.col("library") == library), "inchikey"
+        )
         .select("smiles", *[F.col("labels")[label].alias(label) for label in card.task.labels])
         .toPandas()
-    )  # fmt: skip
+    )
     if test.empty:
         raise ValueError(f"split {card.split_id!r} of {library!r} has no test molecules to validate on")
     return test
@@ -178,8 +207,10 @@ def promote(name: str, *, force: bool = False, version: str | None = None) -> Al
     _expect(name, challenger, version)
     if not force and challenger.tags.get("validation_status") != "passed":
         status = challenger.tags.get("validation_status", "not validated")
-        raise ValueError(f"challenger v{challenger.version} of {name!r} is {status}: run `molpipe validate --model {name}` "
-                         "(or promote with --force)")  # fmt: skip
+        raise ValueError(
+            f"challenger v{challenger.version} of {name!r} is {status}: run `molpipe validate --model {name}` "
+            "(or promote with --force)"
+        )
     client = _client()
     champion = _version_by_alias(name, CHAMPION)
     history = _history(name)
@@ -207,8 +238,9 @@ def rollback(name: str) -> AliasChange:
 def _expect(name: str, challenger, version: str | None) -> None:
     """A job's validate and promote act on the version its train task registered, never on a later one."""
     if version and str(challenger.version) != str(version):
-        raise ValueError(f"the '{CHALLENGER}' of {name!r} is v{challenger.version}, not v{version}: "
-                         "a later training moved it")  # fmt: skip
+        raise ValueError(
+            f"the '{CHALLENGER}' of {name!r} is v{challenger.version}, not v{version}: a later training moved it"
+        )
 
 
 def _history(name: str) -> list[str]:

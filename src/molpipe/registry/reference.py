@@ -88,4 +88,6 @@ class PinnedModel:
         destination.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
-        return replace(self, folder=mlflow.artifacts.download_artifacts(artifact_uri=self.uri, dst_path=str(destination)))
+        return replace(
+            self, folder=mlflow.artifacts.download_artifacts(artifact_uri=self.uri, dst_path=str(destination))
+        )

@@ -29,8 +29,9 @@ def training_runs(experiment_ids: list[str], max_runs: int = 200) -> pd.DataFram
 
     if not experiment_ids:
         return pd.DataFrame(columns=["run_id", "start_time"])
-    runs = mlflow.search_runs(experiment_ids, "attributes.status = 'FINISHED'", max_results=max_runs,
-                              order_by=["attributes.start_time DESC"])  # fmt: skip
+    runs = mlflow.search_runs(
+        experiment_ids, "attributes.status = 'FINISHED'", max_results=max_runs, order_by=["attributes.start_time DESC"]
+    )
     if runs.empty or "params.model" not in runs:
         return pd.DataFrame(columns=["run_id", "start_time"])
     scoring = runs.get("tags.molpipe.kind", pd.Series(index=runs.index, dtype=object)) == "scoring"

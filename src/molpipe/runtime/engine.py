@@ -93,8 +93,10 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
 
     limits = {"SAIL_EXECUTION__DEFAULT_PARALLELISM": str(partitions)} if partitions > 0 else {}
     if memory_mb > 0:
-        limits |= {"SAIL_RUNTIME__MEMORY_POOL__TYPE": "fair",
-                   "SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE": str(memory_mb * 2**20)}  # fmt: skip
+        limits |= {
+            "SAIL_RUNTIME__MEMORY_POOL__TYPE": "fair",
+            "SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE": str(memory_mb * 2**20),
+        }
     with _environment(limits):
         server = SparkConnectServer("127.0.0.1", 0)  # Sail reads its configuration when the server starts
         server.start(background=True)
@@ -133,8 +135,14 @@ def started_engines() -> list[dict[str, Any]]:
 def session(settings: Settings, partitions: int = 0, memory_mb: int = 0) -> Iterator[tuple[Engine, Catalog]]:
     """An engine (see :func:`start_engine`) and the catalog of molpipe's tables on it, stopped on exit."""
     engine = start_engine(settings, partitions, memory_mb)
-    _STARTED.append({"kind": engine.kind, "startup_s": engine.startup_s, "udf_workers": engine.udf_workers,
-                     "udf_partitions": engine.udf_partitions})  # fmt: skip
+    _STARTED.append(
+        {
+            "kind": engine.kind,
+            "startup_s": engine.startup_s,
+            "udf_workers": engine.udf_workers,
+            "udf_partitions": engine.udf_partitions,
+        }
+    )
     try:
         yield engine, Catalog(engine.spark, settings, engine.kind == "databricks", engine.udf_partitions)
     finally:

@@ -49,8 +49,11 @@ def track(label: str, total: int | None = None, unit: str = "rows", every: float
             elif done != shown or time.monotonic() - printed_at >= 60:  # new counts, or a heartbeat a minute
                 elapsed = time.monotonic() - start
                 of = f"/{total:,}" if total else ""
-                print(f"[molpipe] {label}: {done:,}{of} {unit} in {elapsed:,.0f} s ({done / elapsed:,.0f}/s)",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"[molpipe] {label}: {done:,}{of} {unit} in {elapsed:,.0f} s ({done / elapsed:,.0f}/s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 printed_at = time.monotonic()
             shown = done
         if bar is not None:

@@ -146,17 +146,35 @@ def _launch(settings: Settings) -> SparkServer:
     import pyspark
 
     spark_home = Path(pyspark.__file__).parent
-    command = [str(spark_home / "bin" / "spark-submit"), "--class",
-               "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", master, "--name", "molpipe"]  # fmt: skip
+    command = [
+        str(spark_home / "bin" / "spark-submit"),
+        "--class",
+        "org.apache.spark.sql.connect.service.SparkConnectServer",
+        "--master",
+        master,
+        "--name",
+        "molpipe",
+    ]
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]
     command.append("spark-internal")
-    environment = {**os.environ, "SPARK_HOME": str(spark_home), "PYSPARK_PYTHON": sys.executable,
-                   "PYSPARK_DRIVER_PYTHON": sys.executable, "SPARK_CONNECT_AUTHENTICATE_TOKEN": token,
-                   "SPARK_LOCAL_IP": "127.0.0.1"}  # fmt: skip
+    environment = {
+        **os.environ,
+        "SPARK_HOME": str(spark_home),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_CONNECT_AUTHENTICATE_TOKEN": token,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=environment, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=environment,
+            start_new_session=True,
+        )
     server = SparkServer(process, f"sc://localhost:{port}/;token={token}", log, 0.0, slots)
     try:
         _wait_until_listening(server, port, options.start_timeout_s)
@@ -175,8 +193,10 @@ def _wait_until_listening(server: SparkServer, port: int, timeout_s: float) -> N
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.25)
-    raise RuntimeError(f"the Spark Connect server did not answer within {timeout_s:.0f} s "
-                       f"(spark_server.start_timeout_s):\n{_tail(server.log)}")  # fmt: skip
+    raise RuntimeError(
+        f"the Spark Connect server did not answer within {timeout_s:.0f} s "
+        f"(spark_server.start_timeout_s):\n{_tail(server.log)}"
+    )
 
 
 def _tail(log: Path, lines: int = 15) -> str:
@@ -209,8 +229,11 @@ def _jars_conf(settings: Settings) -> dict[str, str]:
     cache.mkdir(parents=True, exist_ok=True)
     ivy_settings = cache / "ivysettings.xml"
     ivy_settings.write_text(_IVY_SETTINGS.format(root=settings.spark_server.maven_repository))
-    return {"spark.jars.packages": delta_coordinate(settings=settings), "spark.jars.ivy": str(cache / "ivy"),
-            "spark.jars.ivySettings": str(ivy_settings)}  # fmt: skip
+    return {
+        "spark.jars.packages": delta_coordinate(settings=settings),
+        "spark.jars.ivy": str(cache / "ivy"),
+        "spark.jars.ivySettings": str(ivy_settings),
+    }
 
 
 def _remember_jars(settings: Settings) -> None:

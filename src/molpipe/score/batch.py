@@ -30,12 +30,25 @@ _predictors: dict[tuple[str, str], Predictor] = {}  # by (registry, models:/NAME
 _indexes: dict[int, TrainingIndex] = {}
 
 # what ScoreChunk returns per molecule, in this order
-SCORED_SCHEMA = pa.schema([("inchikey", pa.string()), ("prediction", pa.float64()), ("uncertainty", pa.float64()),
-                          ("ad_similarity", pa.float64()), ("error", pa.string())])  # fmt: skip
+SCORED_SCHEMA = pa.schema(
+    [
+        ("inchikey", pa.string()),
+        ("prediction", pa.float64()),
+        ("uncertainty", pa.float64()),
+        ("ad_similarity", pa.float64()),
+        ("error", pa.string()),
+    ]
+)
 # what ScoreBatch returns: the scores with the pool row's SMILES and scaffold and the acquisition score
-STAGED_SCHEMA = pa.schema([SCORED_SCHEMA.field("inchikey"), ("smiles", pa.string()), ("scaffold", pa.string()),
-                          *(SCORED_SCHEMA.field(n) for n in ("prediction", "uncertainty", "ad_similarity", "error")),
-                          ("acquisition_score", pa.float64())])  # fmt: skip
+STAGED_SCHEMA = pa.schema(
+    [
+        SCORED_SCHEMA.field("inchikey"),
+        ("smiles", pa.string()),
+        ("scaffold", pa.string()),
+        *(SCORED_SCHEMA.field(n) for n in ("prediction", "uncertainty", "ad_similarity", "error")),
+        ("acquisition_score", pa.float64()),
+    ]
+)
 
 
 def arrow_rows(batch) -> list[dict]:
@@ -119,8 +132,13 @@ class ScoreChunk:
                 if not np.isfinite(value):
                     out[i] = (rows[i]["inchikey"], None, None, None, "model returned a non-finite prediction")
                     continue
-                out[i] = (rows[i]["inchikey"], value, spread if np.isfinite(spread) else None,
-                          float(similarity[j]), None)  # fmt: skip
+                out[i] = (
+                    rows[i]["inchikey"],
+                    value,
+                    spread if np.isfinite(spread) else None,
+                    float(similarity[j]),
+                    None,
+                )
         return out
 
 
@@ -142,8 +160,15 @@ class ScoreBatch:
         valid = ok.to_numpy(zero_copy_only=False)
         values[valid] = self.acquisition(mean, std, columns["inchikey"].filter(ok).to_pylist())
         return pa.RecordBatch.from_arrays(
-            [columns["inchikey"], batch.column("smiles"), batch.column("scaffold"), columns["prediction"],
-             columns["uncertainty"], columns["ad_similarity"], columns["error"],
-             pa.array(values, pa.float64(), mask=~valid)],
+            [
+                columns["inchikey"],
+                batch.column("smiles"),
+                batch.column("scaffold"),
+                columns["prediction"],
+                columns["uncertainty"],
+                columns["ad_similarity"],
+                columns["error"],
+                pa.array(values, pa.float64(), mask=~valid),
+            ],
             schema=STAGED_SCHEMA,
-        )  # fmt: skip
+        )

@@ -116,43 +116,84 @@ def score(
             scoring_run = run.info.run_id
             mlflow.set_tags({"molpipe.kind": "scoring", "molpipe.library": library})
             if not run_id:
-                mlflow.log_params({"library": library, "model_name": ref.name, "model_version": version.version,
-                                   "model_alias": ref.alias or "", "label": label, "acquisition": options.acquisition,
-                                   "uncertainty": model_run.uncertainty, "mc_samples": options.mc_samples,
-                                   "beta": options.beta, "xi": options.xi, "direction": options.direction,
-                                   "seed": options.seed, "training_split_id": card.split_id,
-                                   "pool_split_id": pool_split or "", "incumbent": incumbent})  # fmt: skip
-            scoring = _scoring_task(model_run, index, staging, card.task.labels.index(label), options, incumbent,
-                                    workers)  # fmt: skip
+                mlflow.log_params(
+                    {
+                        "library": library,
+                        "model_name": ref.name,
+                        "model_version": version.version,
+                        "model_alias": ref.alias or "",
+                        "label": label,
+                        "acquisition": options.acquisition,
+                        "uncertainty": model_run.uncertainty,
+                        "mc_samples": options.mc_samples,
+                        "beta": options.beta,
+                        "xi": options.xi,
+                        "direction": options.direction,
+                        "seed": options.seed,
+                        "training_split_id": card.split_id,
+                        "pool_split_id": pool_split or "",
+                        "incumbent": incumbent,
+                    }
+                )
+            scoring = _scoring_task(
+                model_run, index, staging, card.task.labels.index(label), options, incumbent, workers
+            )
             pieces = _pool_slices(catalog, library, pool, model_run.folder.featurizers, options.slice_rows)
             phases = {"seconds_setup": time.monotonic() - started}
-            scored = _score_rows([catalog.spread(rows) for rows in pieces], scoring, workers, options.chunk_rows,
-                                 staging / "scored")  # fmt: skip
+            scored = _score_rows(
+                [catalog.spread(rows) for rows in pieces], scoring, workers, options.chunk_rows, staging / "scored"
+            )
             phases["seconds_score"] = time.monotonic() - started - sum(phases.values())
             stats = _run_stats(scored)
             if stats["invalid"]:
                 errors = scored.where(scored["error"].isNotNull()).select("inchikey", "error")
                 _quarantine(catalog, library, errors.join(pool, "inchikey"), scoring_run, pinned.uri)
-            labels = {"scoring_run_id": scoring_run, "library": library, "acquisition": options.acquisition,
-                      "label": label, "model_name": ref.name, "model_version": str(version.version),
-                      "model_alias": ref.alias, "training_split_id": card.split_id}  # fmt: skip
+            labels = {
+                "scoring_run_id": scoring_run,
+                "library": library,
+                "acquisition": options.acquisition,
+                "label": label,
+                "model_name": ref.name,
+                "model_version": str(version.version),
+                "model_alias": ref.alias,
+                "training_split_id": card.split_id,
+            }
             _write_candidates(catalog, scored, labels, replace_run=bool(run_id))
             top = _top(scored)
             phases["seconds_write"] = time.monotonic() - started - sum(phases.values())
-            mlflow.log_metrics({"pool": stats["pool"], "scored": stats["pool"] - stats["invalid"],
-                                "invalid": stats["invalid"], "mean_prediction": stats["mean_prediction"],
-                                "mean_uncertainty": stats["mean_uncertainty"],
-                                "mean_ad_similarity": stats["mean_ad_similarity"], **phases,
-                                "seconds": time.monotonic() - started})  # fmt: skip
+            mlflow.log_metrics(
+                {
+                    "pool": stats["pool"],
+                    "scored": stats["pool"] - stats["invalid"],
+                    "invalid": stats["invalid"],
+                    "mean_prediction": stats["mean_prediction"],
+                    "mean_uncertainty": stats["mean_uncertainty"],
+                    "mean_ad_similarity": stats["mean_ad_similarity"],
+                    **phases,
+                    "seconds": time.monotonic() - started,
+                }
+            )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ScoreSummary(
-        run_id=scoring_run, library=library, model_name=ref.name, model_version=str(version.version),
-        model_alias=ref.alias, label=label, training_split_id=card.split_id, pool_split_id=pool_split,
-        acquisition=options.acquisition, uncertainty=model_run.uncertainty, pool=stats["pool"],
-        scored=stats["pool"] - stats["invalid"], invalid=stats["invalid"], seconds=round(time.monotonic() - started, 1),
-        top=top, table=catalog.location("candidates"), phases={name: round(value, 1) for name, value in phases.items()},
-    )  # fmt: skip
+        run_id=scoring_run,
+        library=library,
+        model_name=ref.name,
+        model_version=str(version.version),
+        model_alias=ref.alias,
+        label=label,
+        training_split_id=card.split_id,
+        pool_split_id=pool_split,
+        acquisition=options.acquisition,
+        uncertainty=model_run.uncertainty,
+        pool=stats["pool"],
+        scored=stats["pool"] - stats["invalid"],
+        invalid=stats["invalid"],
+        seconds=round(time.monotonic() - started, 1),
+        top=top,
+        table=catalog.location("candidates"),
+        phases={name: round(value, 1) for name, value in phases.items()},
+    )
 
 
 def _check(options: ScoreOptions) -> None:
@@ -196,8 +237,15 @@ def _scoring_task(
     if workers > 1:  # local worker processes: a file, not megabytes pickled with every chunk
         (staging / "training-index.npz").write_bytes(index_source)
         index_source = str(staging / "training-index.npz")
-    chunk = ScoreChunk(model.source, index_source, label, model.uncertainty, options.mc_samples, options.seed,
-                       torch_threads=1 if workers > 1 else 0)  # fmt: skip
+    chunk = ScoreChunk(
+        model.source,
+        index_source,
+        label,
+        model.uncertainty,
+        options.mc_samples,
+        options.seed,
+        torch_threads=1 if workers > 1 else 0,
+    )
     context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)
     return ScoreBatch(chunk, Acquirer(options.acquisition, context, options.direction == "maximize"))
 
@@ -208,11 +256,19 @@ def _run_stats(scored) -> dict[str, float]:
 
     good = F.col("error").isNull()
     row = scored.agg(
-        F.count(F.lit(1)), F.count(F.col("error")), F.avg(F.when(good, F.col("prediction"))),
-        F.avg(F.when(good, F.col("uncertainty"))), F.avg(F.when(good, F.col("ad_similarity"))),
-    ).first()  # fmt: skip
-    return {"pool": row[0], "invalid": row[1], "mean_prediction": row[2] or 0.0, "mean_uncertainty": row[3] or 0.0,
-            "mean_ad_similarity": row[4] or 0.0}  # fmt: skip
+        F.count(F.lit(1)),
+        F.count(F.col("error")),
+        F.avg(F.when(good, F.col("prediction"))),
+        F.avg(F.when(good, F.col("uncertainty"))),
+        F.avg(F.when(good, F.col("ad_similarity"))),
+    ).first()
+    return {
+        "pool": row[0],
+        "invalid": row[1],
+        "mean_prediction": row[2] or 0.0,
+        "mean_uncertainty": row[3] or 0.0,
+        "mean_ad_similarity": row[4] or 0.0,
+    }
 
 
 def _ranked_order():
@@ -235,13 +291,24 @@ def _write_candidates(catalog: Catalog, scored, labels: dict[str, str | None], *
         )
     constant = {name: F.lit(value).cast("string") for name, value in labels.items()}
     rows_out = ranked.select(
-        constant["scoring_run_id"].alias("scoring_run_id"), constant["library"].alias("library"), "inchikey",
-        "smiles", "scaffold", "prediction", "uncertainty", "ad_similarity",
-        constant["acquisition"].alias("acquisition"), "acquisition_score", "rank", constant["label"].alias("label"),
-        constant["model_name"].alias("model_name"), constant["model_version"].alias("model_version"),
-        constant["model_alias"].alias("model_alias"), constant["training_split_id"].alias("training_split_id"),
+        constant["scoring_run_id"].alias("scoring_run_id"),
+        constant["library"].alias("library"),
+        "inchikey",
+        "smiles",
+        "scaffold",
+        "prediction",
+        "uncertainty",
+        "ad_similarity",
+        constant["acquisition"].alias("acquisition"),
+        "acquisition_score",
+        "rank",
+        constant["label"].alias("label"),
+        constant["model_name"].alias("model_name"),
+        constant["model_version"].alias("model_version"),
+        constant["model_alias"].alias("model_alias"),
+        constant["training_split_id"].alias("training_split_id"),
         F.current_timestamp().alias("scored_at"),
-    )  # fmt: skip
+    )
     if replace_run:  # a re-run replaces its rows; a new run id has none to replace
         run = labels["scoring_run_id"]
         catalog.spark.sql(f"DELETE FROM {catalog.ref('candidates')} WHERE scoring_run_id = '{run}'")
@@ -252,7 +319,9 @@ def _top(scored, n: int = 10) -> list[dict[str, Any]]:
     from pyspark.sql import functions as F
 
     best = scored.where(F.col("error").isNull()).orderBy(*_ranked_order()).limit(n)
-    rows = best.select("inchikey", "smiles", "prediction", "uncertainty", "ad_similarity", "acquisition_score").collect()
+    rows = best.select(
+        "inchikey", "smiles", "prediction", "uncertainty", "ad_similarity", "acquisition_score"
+    ).collect()
     return [{"rank": rank, **row.asDict()} for rank, row in enumerate(rows, start=1)]
 
 
@@ -349,12 +418,17 @@ def _quarantine(catalog: Catalog, library: str, errors, run_id: str, model_uri: 
     from pyspark.sql import functions as F
 
     rows = errors.select(
-        F.lit(library).alias("library"), F.lit(f"score:{run_id}").alias("load_id"),
-        F.lit(model_uri).alias("source_file"), F.col("first_source_row").alias("source_row"),
-        F.col("inchikey").alias("record_id"), F.col("smiles").alias("structure"),
-        F.lit("smiles").alias("structure_format"), F.lit(Reason.SCORING_ERROR.value).alias("reason"),
-        F.col("error").alias("detail"), F.current_timestamp().alias("quarantined_at"),
-    )  # fmt: skip
+        F.lit(library).alias("library"),
+        F.lit(f"score:{run_id}").alias("load_id"),
+        F.lit(model_uri).alias("source_file"),
+        F.col("first_source_row").alias("source_row"),
+        F.col("inchikey").alias("record_id"),
+        F.col("smiles").alias("structure"),
+        F.lit("smiles").alias("structure_format"),
+        F.lit(Reason.SCORING_ERROR.value).alias("reason"),
+        F.col("error").alias("detail"),
+        F.current_timestamp().alias("quarantined_at"),
+    )
     catalog.merge("quarantine", rows, ["library", "load_id", "record_id"])
 
 

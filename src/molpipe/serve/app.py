@@ -74,10 +74,16 @@ def _model_store(ref: ModelRef, *, options: ServeOptions, metrics: ServeMetrics)
     def swapped(new: ServedModel, old: ServedModel | None) -> None:
         metrics.model_loaded(new.name, new.version, new.alias, swapped=old is not None)
 
-    return ModelStore(ref, workers=options.workers, threads=options.threads, micro_batch=options.micro_batch,
-                      poll_s=options.poll_s,
-                      grace_s=max(2 * options.timeout_s, 10), on_swap=swapped,
-                      on_error=lambda _: metrics.load_failures.inc())  # fmt: skip
+    return ModelStore(
+        ref,
+        workers=options.workers,
+        threads=options.threads,
+        micro_batch=options.micro_batch,
+        poll_s=options.poll_s,
+        grace_s=max(2 * options.timeout_s, 10),
+        on_swap=swapped,
+        on_error=lambda _: metrics.load_failures.inc(),
+    )
 
 
 def _lifespan(store: ModelStore, *, log_fields: dict[str, Any]):
@@ -98,11 +104,20 @@ def _lifespan(store: ModelStore, *, log_fields: dict[str, Any]):
 
 def _add_middleware(app: FastAPI, *, metrics: ServeMetrics, options: ServeOptions) -> None:
     """The request envelope (id, bounded body, metrics, log line) around the routes, and CORS when configured."""
-    app.add_middleware(RequestEnvelope, metrics=metrics, max_body_bytes=options.max_body_bytes,
-                       timeout_s=options.timeout_s, log_smiles=options.log_smiles,
-                       routes={route.path for route in app.routes})  # fmt: skip
+    app.add_middleware(
+        RequestEnvelope,
+        metrics=metrics,
+        max_body_bytes=options.max_body_bytes,
+        timeout_s=options.timeout_s,
+        log_smiles=options.log_smiles,
+        routes={route.path for route in app.routes},
+    )
     origins = cors_origins(options)
     if origins:  # outermost, so that the envelope's own answers (413, 408) carry the CORS headers too
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-                           expose_headers=["X-Request-ID", "X-Model-Name", "X-Model-Version"])  # fmt: skip
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "X-Model-Name", "X-Model-Version"],
+        )

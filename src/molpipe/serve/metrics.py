@@ -14,20 +14,34 @@ class ServeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("molpipe_serve_requests", "HTTP requests by route, method and status",
-                                ["route", "method", "status"], registry=r)  # fmt: skip
-        self.latency = Histogram("molpipe_serve_request_duration_seconds", "Request latency by route", ["route"],
-                                 buckets=LATENCY_BUCKETS, registry=r)  # fmt: skip
+        self.requests = Counter(
+            "molpipe_serve_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "molpipe_serve_request_duration_seconds",
+            "Request latency by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.in_flight = Gauge("molpipe_serve_requests_in_flight", "Requests being answered", registry=r)
         self.molecules = Counter("molpipe_serve_molecules", "SMILES predicted, valid or not", ["outcome"], registry=r)
         self.invalid = Counter("molpipe_serve_invalid_smiles", "Rejected SMILES by reason", ["reason"], registry=r)
-        self.model_info = Gauge("molpipe_serve_model_info", "The model version being served (value 1)",
-                                ["model", "version", "alias"], registry=r)  # fmt: skip
+        self.model_info = Gauge(
+            "molpipe_serve_model_info",
+            "The model version being served (value 1)",
+            ["model", "version", "alias"],
+            registry=r,
+        )
         self.model_version = Gauge("molpipe_serve_model_version", "Registry version being served", registry=r)
         self.model_ready = Gauge("molpipe_serve_model_ready", "1 once a model is loaded", registry=r)
         self.swaps = Counter("molpipe_serve_model_swaps", "Model versions swapped in after the first", registry=r)
-        self.load_failures = Counter("molpipe_serve_model_load_failures",
-                                     "Registry look-ups or model loads that failed", registry=r)  # fmt: skip
+        self.load_failures = Counter(
+            "molpipe_serve_model_load_failures", "Registry look-ups or model loads that failed", registry=r
+        )
 
     def model_loaded(self, name: str, version: str, alias: str | None, swapped: bool) -> None:
         self.model_info.clear()

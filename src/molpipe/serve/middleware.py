@@ -36,8 +36,15 @@ class RequestContext:
 
 
 class RequestEnvelope:
-    def __init__(self, app, metrics: ServeMetrics, max_body_bytes: int, timeout_s: float, log_smiles: bool,
-                 routes: set[str] = frozenset()):  # fmt: skip
+    def __init__(
+        self,
+        app,
+        metrics: ServeMetrics,
+        max_body_bytes: int,
+        timeout_s: float,
+        log_smiles: bool,
+        routes: set[str] = frozenset(),
+    ):
         self.app = app
         self.routes = routes  # paths known before routing (a 413 is answered before the router runs)
         self.metrics = metrics
@@ -82,10 +89,16 @@ class RequestEnvelope:
             self.metrics.in_flight.dec()
             self.metrics.observe(route, scope["method"], status, seconds)
             fields: dict[str, Any] = {
-                "request_id": context.request_id, "method": scope["method"], "route": route, "status": status,
-                "latency_ms": round(seconds * 1000, 2), "model": context.model, "version": context.version,
-                "n_smiles": context.n_smiles, "n_invalid": context.n_invalid,
-            }  # fmt: skip
+                "request_id": context.request_id,
+                "method": scope["method"],
+                "route": route,
+                "status": status,
+                "latency_ms": round(seconds * 1000, 2),
+                "model": context.model,
+                "version": context.version,
+                "n_smiles": context.n_smiles,
+                "n_invalid": context.n_invalid,
+            }
             if self.log_smiles and context.smiles:
                 fields["smiles"] = context.smiles
             log_request(self.logger, fields)
@@ -94,8 +107,13 @@ class RequestEnvelope:
         """The whole body, replayed to the app; None when the request was already answered (413, 408)."""
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _answer(send, 413, f"request body of {int(declared):,} bytes is over the limit of "
-                                     f"{self.max_body_bytes:,} bytes (serve.max_body_bytes)", context)  # fmt: skip
+            await _answer(
+                send,
+                413,
+                f"request body of {int(declared):,} bytes is over the limit of "
+                f"{self.max_body_bytes:,} bytes (serve.max_body_bytes)",
+                context,
+            )
             return None
         chunks: list[bytes] = []
         size = 0
@@ -108,15 +126,20 @@ class RequestEnvelope:
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > self.max_body_bytes:
-                        await _answer(send, 413, f"request body is over the limit of {self.max_body_bytes:,} bytes "
-                                                 "(serve.max_body_bytes)", context)  # fmt: skip
+                        await _answer(
+                            send,
+                            413,
+                            f"request body is over the limit of {self.max_body_bytes:,} bytes (serve.max_body_bytes)",
+                            context,
+                        )
                         return None
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            await _answer(send, 408, f"request body not received within {self.timeout_s:g} s (serve.timeout_s)",
-                          context)  # fmt: skip
+            await _answer(
+                send, 408, f"request body not received within {self.timeout_s:g} s (serve.timeout_s)", context
+            )
             return None
         body = b"".join(chunks)
         replayed = False
@@ -133,7 +156,15 @@ class RequestEnvelope:
 
 async def _answer(send, status: int, detail: str, context: RequestContext) -> None:
     body = json.dumps({"detail": detail, "request_id": context.request_id}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

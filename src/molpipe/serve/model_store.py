@@ -53,10 +53,20 @@ class ServedModel:
         return tuple(self.runner.labels)
 
     def info(self) -> dict[str, Any]:
-        trained = {} if self.card is None else {"library": self.card.library, "split_id": self.card.split_id,
-                                                "test_metrics": self.card.test_metrics}  # fmt: skip
-        return {"model": self.name, "version": self.version, "alias": self.alias, "run_id": self.run_id,
-                "labels": list(self.labels), "loaded_at": self.loaded_at, **trained}  # fmt: skip
+        trained = (
+            {}
+            if self.card is None
+            else {"library": self.card.library, "split_id": self.card.split_id, "test_metrics": self.card.test_metrics}
+        )
+        return {
+            "model": self.name,
+            "version": self.version,
+            "alias": self.alias,
+            "run_id": self.run_id,
+            "labels": list(self.labels),
+            "loaded_at": self.loaded_at,
+            **trained,
+        }
 
     def retire(self, grace_s: float) -> None:
         """Close once every request that started on this model has finished (or after ``grace_s``)."""
@@ -157,10 +167,19 @@ class ModelStore:
             previous, self._current = self._current, served
         self.last_error = None
         self._loaded.set()
-        log.info("model loaded", extra={"fields": {
-            "event": "model_swap" if previous else "model_load", "model": served.name, "version": version,
-            "alias": served.alias, "previous_version": previous.version if previous else None,
-            "load_s": round(time.monotonic() - started, 2)}})  # fmt: skip
+        log.info(
+            "model loaded",
+            extra={
+                "fields": {
+                    "event": "model_swap" if previous else "model_load",
+                    "model": served.name,
+                    "version": version,
+                    "alias": served.alias,
+                    "previous_version": previous.version if previous else None,
+                    "load_s": round(time.monotonic() - started, 2),
+                }
+            },
+        )
         if self.on_swap:
             self.on_swap(served, previous)
         if previous is not None:
@@ -179,8 +198,12 @@ class ModelStore:
                 self.refresh()
             except Exception as exc:  # noqa: BLE001 (any failure leaves the current model serving)
                 self.last_error = f"loading {self.ref} failed: {type(exc).__name__}: {exc}"
-                log.error("model refresh failed", extra={"fields": {"event": "model_refresh_failed",
-                          "model": str(self.ref), "error": self.last_error}})  # fmt: skip
+                log.error(
+                    "model refresh failed",
+                    extra={
+                        "fields": {"event": "model_refresh_failed", "model": str(self.ref), "error": self.last_error}
+                    },
+                )
                 if self.on_error:
                     self.on_error(self.last_error)
             if self._current is not None and (self.poll_s <= 0 or self.ref.version is not None):

@@ -62,14 +62,16 @@ def predict_rows(predictor, smiles: Sequence[str]) -> list[dict[str, Any]]:
     rows = []
     for record in frame.to_dict("records"):
         valid = bool(record["valid"])
-        rows.append({
-            "smiles": record["smiles"],
-            "standardized_smiles": record["standardized_smiles"],
-            "inchikey": record["inchikey"],
-            "valid": valid,
-            "error": None if valid else record["error"],
-            "predictions": {label: _number(record[c]) for label, c in zip(labels, columns)} if valid else {},
-        })  # fmt: skip
+        rows.append(
+            {
+                "smiles": record["smiles"],
+                "standardized_smiles": record["standardized_smiles"],
+                "inchikey": record["inchikey"],
+                "valid": valid,
+                "error": None if valid else record["error"],
+                "predictions": {label: _number(record[c]) for label, c in zip(labels, columns)} if valid else {},
+            }
+        )
     return rows
 
 
@@ -79,8 +81,14 @@ def _number(value: Any) -> float | None:
 
 
 def _failed(smiles: str, error: str) -> dict[str, Any]:
-    return {"smiles": smiles, "standardized_smiles": None, "inchikey": None, "valid": False, "error": error,
-            "predictions": {}}  # fmt: skip
+    return {
+        "smiles": smiles,
+        "standardized_smiles": None,
+        "inchikey": None,
+        "valid": False,
+        "error": error,
+        "predictions": {},
+    }
 
 
 class InlineRunner(Runner):
@@ -141,8 +149,9 @@ class PoolRunner(Runner):
     def _new_executor(self) -> Executor:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(self.model_path,))  # fmt: skip
+        return ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_init_worker, initargs=(self.model_path,)
+        )
 
     def _chunks(self, smiles: Sequence[str]) -> list[list[str]]:
         size = max(_MIN_CHUNK, math.ceil(len(smiles) / self.workers))

@@ -44,8 +44,9 @@ def bearer_dependencies(token: str | None) -> list:
 
     def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)]) -> None:
         if credentials is None or credentials.scheme.lower() != "bearer":
-            raise HTTPException(401, "missing bearer token (Authorization: Bearer <token>)",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            raise HTTPException(
+                401, "missing bearer token (Authorization: Bearer <token>)", headers={"WWW-Authenticate": "Bearer"}
+            )
         if not hmac.compare_digest(credentials.credentials.encode(), expected):
             raise HTTPException(
                 401, "invalid bearer token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}

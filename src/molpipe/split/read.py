@@ -11,9 +11,13 @@ def latest_split_id(catalog: Catalog, library: str) -> str:
     from pyspark.sql import functions as F
 
     row = (
-        catalog.read("splits").where(F.col("library") == library)
-        .groupBy("split_id").agg(F.max("created_at").alias("at")).orderBy(F.desc("at")).first()
-    )  # fmt: skip
+        catalog.read("splits")
+        .where(F.col("library") == library)
+        .groupBy("split_id")
+        .agg(F.max("created_at").alias("at"))
+        .orderBy(F.desc("at"))
+        .first()
+    )
     if row is None:
         raise ValueError(f"library {library!r} has no split: run `molpipe split --library {library}` first")
     return row["split_id"]

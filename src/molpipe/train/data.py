@@ -78,10 +78,11 @@ def materialize(
     # cannot resolve columns inside higher-order functions such as exists()
     observed = functools.reduce(lambda a, b: a | b, [F.col("labels")[label].isNotNull() for label in task.labels])
     rows = (
-        table["splits"].where((F.col("split_id") == split_id) & F.col("split").isin(*SPLITS))
+        table["splits"]
+        .where((F.col("split_id") == split_id) & F.col("split").isin(*SPLITS))
         .select("inchikey", "split")
         .join(table["molecules"].where(observed).select("inchikey", "smiles", y), "inchikey")
-    )  # fmt: skip
+    )
     rows = join_features(rows, table["features"], featurizers)
     result = Materialized(str(root), task, split_id, versions)
     for split in SPLITS:
@@ -91,8 +92,9 @@ def materialize(
     if result.counts["train"] == 0:
         raise ValueError(
             f"split {split_id!r} of {library!r} has no training molecules with the features "
-            + ", ".join(f.spec for f in featurizers) + f": run `molpipe featurize --library {library} --featurizers …`"
-        )  # fmt: skip
+            + ", ".join(f.spec for f in featurizers)
+            + f": run `molpipe featurize --library {library} --featurizers …`"
+        )
     return result
 
 
@@ -119,8 +121,11 @@ class Shard:
         pending: list[dict] = []
 
         def emit(rows: list[dict]):
-            return ([r["inchikey"] for r in rows], [row_features(r, self.featurizers) for r in rows],
-                    np.array([r["y"] for r in rows], dtype=np.float32))  # fmt: skip
+            return (
+                [r["inchikey"] for r in rows],
+                [row_features(r, self.featurizers) for r in rows],
+                np.array([r["y"] for r in rows], dtype=np.float32),
+            )
 
         out: list[dict] = []
         for row in self.rows():

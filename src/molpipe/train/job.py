@@ -115,8 +115,15 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
             client = mlflow.MlflowClient()
             version = str(info.registered_model_version)
             client.set_registered_model_alias(registered, CHALLENGER, version)
-            card = ModelCard(run_id=run.info.run_id, model=config.model, library=library, split_id=split_id,
-                             task=task, lineage=data.versions, test_metrics=outcome["test"])  # fmt: skip
+            card = ModelCard(
+                run_id=run.info.run_id,
+                model=config.model,
+                library=library,
+                split_id=split_id,
+                task=task,
+                lineage=data.versions,
+                test_metrics=outcome["test"],
+            )
             for key, value in card.tags().items():
                 client.set_model_version_tag(registered, version, key, value)
     finally:
@@ -193,13 +200,25 @@ def _log_inputs(catalog: Catalog, data, library, config: TrainConfig, task, spli
     from mlflow.data.delta_dataset_source import DeltaDatasetSource
     from mlflow.data.meta_dataset import MetaDataset
 
-    mlflow.log_params({"model": config.model, "library": library, "labels": ",".join(task.labels), "task": task.kind,
-                       "split_id": split_id, "num_processes": num_processes, "epochs": config.epochs,
-                       "batch_size": config.batch_size, "learning_rate": config.learning_rate,
-                       "weight_decay": config.weight_decay, "patience": config.patience, "seed": config.seed,
-                       "ensemble": config.ensemble,
-                       **{f"model.{k}": v for k, v in config.model_params.items()},
-                       **{f"count.{k}": v for k, v in data.counts.items()}})  # fmt: skip
+    mlflow.log_params(
+        {
+            "model": config.model,
+            "library": library,
+            "labels": ",".join(task.labels),
+            "task": task.kind,
+            "split_id": split_id,
+            "num_processes": num_processes,
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate,
+            "weight_decay": config.weight_decay,
+            "patience": config.patience,
+            "seed": config.seed,
+            "ensemble": config.ensemble,
+            **{f"model.{k}": v for k, v in config.model_params.items()},
+            **{f"count.{k}": v for k, v in data.counts.items()},
+        }
+    )
     for table, version in data.versions.items():
         mlflow.set_tag(LINEAGE_TAG.format(table=table), lineage_tag(catalog.location(table), version))
         if catalog.databricks:
@@ -209,8 +228,16 @@ def _log_inputs(catalog: Catalog, data, library, config: TrainConfig, task, spli
         else:
             source = DeltaDatasetSource(path=catalog.location(table), delta_table_version=version)
         mlflow.log_input(MetaDataset(source, name=table), context="training")
-    mlflow.log_dict({"train": asdict(config), "task": asdict(task), "split_id": split_id, "table_versions": data.versions,
-                     "settings": asdict(catalog.settings)}, "config.json")  # fmt: skip
+    mlflow.log_dict(
+        {
+            "train": asdict(config),
+            "task": asdict(task),
+            "split_id": split_id,
+            "table_versions": data.versions,
+            "settings": asdict(catalog.settings),
+        },
+        "config.json",
+    )
     _log_split(catalog, library, split_id, data.versions["splits"])
 
 
@@ -233,10 +260,18 @@ def _model_folder(out: Path, folder: Path, config: TrainConfig, task, settings) 
     for member, name in enumerate(weights):
         shutil.copy(out / f"member-{member}" / "model.pt", folder / name)
     shutil.copy(out / "member-0" / "state.json", folder / "state.json")
-    (folder / "config.json").write_text(json.dumps({
-        "model": config.model, "model_params": config.model_params, "task": asdict(task), "weights": weights,
-        "standardize": asdict(settings.standardize), "molpipe_version": __version__,
-    }))  # fmt: skip
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model": config.model,
+                "model_params": config.model_params,
+                "task": asdict(task),
+                "weights": weights,
+                "standardize": asdict(settings.standardize),
+                "molpipe_version": __version__,
+            }
+        )
+    )
     return folder
 
 
@@ -261,7 +296,7 @@ def _log_pyfunc(model_dir: Path, registered: str):
                 ColSpec("string", "error", required=False),
             ]
             + [ColSpec("double", name, required=False) for name in outputs]
-        ),  # fmt: skip
+        ),
         params=ParamSchema([ParamSpec("uncertainty", "string", "auto"), ParamSpec("samples", "long", 10)]),
     )
     requirements = [

@@ -88,8 +88,12 @@ def train_rank(config: dict, data: dict, out_dir: str) -> dict:
             optimizer.step()
             losses.append(loss.item())
         valid = _evaluate(module, kind, state, task, materialized.files("valid"), featurizers, rank, world, device)
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else math.nan,
-               **{f"valid_{k}": v for k, v in valid.items()}, "seconds": time.monotonic() - started}  # fmt: skip
+        row = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)) if losses else math.nan,
+            **{f"valid_{k}": v for k, v in valid.items()},
+            "seconds": time.monotonic() - started,
+        }
         history.append(row)
         score = valid.get(task.primary_metric)
         if score is not None and (best is None or (score > best if task.higher_is_better else score < best)):
@@ -101,8 +105,15 @@ def train_rank(config: dict, data: dict, out_dir: str) -> dict:
         module.load_state_dict(best_state)
     test = _evaluate(module, kind, state, task, materialized.files("test"), featurizers, rank, world, device, keep=True)
     checksum = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in module.parameters())).hexdigest()
-    outcome = {"rank": rank, "world_size": world, "weights_sha256": checksum, "best_epoch": best_epoch,
-               "history": history, "test": test["metrics"], "device": str(device)}  # fmt: skip
+    outcome = {
+        "rank": rank,
+        "world_size": world,
+        "weights_sha256": checksum,
+        "best_epoch": best_epoch,
+        "history": history,
+        "test": test["metrics"],
+        "device": str(device),
+    }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     where = {"host": socket.gethostname(), "pid": os.getpid()}
@@ -131,8 +142,10 @@ def _evaluate(module, kind, state, task: Task, files, featurizers, rank, world, 
             predictions.append(label_units(logits, state, task).numpy())
             targets.append(y)
     n_tasks = len(task.labels)
-    local = (np.concatenate(predictions) if predictions else np.zeros((0, n_tasks), np.float32),
-             np.concatenate(targets) if targets else np.zeros((0, n_tasks), np.float32))  # fmt: skip
+    local = (
+        np.concatenate(predictions) if predictions else np.zeros((0, n_tasks), np.float32),
+        np.concatenate(targets) if targets else np.zeros((0, n_tasks), np.float32),
+    )
     if world > 1:
         gathered: list[Any] = [None] * world
         dist.all_gather_object(gathered, local)

@@ -72,12 +72,20 @@ def pretrain(catalog: Catalog, *, library: str, config: PretrainConfig, out: str
     if count == 0:
         raise ValueError(f"library {library!r} has no molecules: run `molpipe featurize --library {library}` first")
     tokenizer = build_tokenizer((smiles for smiles, _ in _stream(catalog, library)), model_max_length=config.max_length)
-    model = RobertaForMaskedLM(RobertaConfig(
-        vocab_size=len(tokenizer), hidden_size=config.hidden, num_hidden_layers=config.layers,
-        num_attention_heads=config.heads, intermediate_size=4 * config.hidden,
-        max_position_embeddings=config.max_length + 2, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, type_vocab_size=1,
-    ))  # fmt: skip
+    model = RobertaForMaskedLM(
+        RobertaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=config.hidden,
+            num_hidden_layers=config.layers,
+            num_attention_heads=config.heads,
+            intermediate_size=4 * config.hidden,
+            max_position_embeddings=config.max_length + 2,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+            type_vocab_size=1,
+        )
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     tracking.configure(catalog.settings, catalog.databricks)
     experiment = tracking.experiment_id(catalog.settings, library, "pretrain", catalog.databricks)
@@ -90,8 +98,14 @@ def pretrain(catalog: Catalog, *, library: str, config: PretrainConfig, out: str
             model.train()
             with progress.track(f"pretrain epoch {epoch + 1}/{config.epochs}", total=count, unit="molecules"):
                 for batch in _batches(catalog, library, config.batch_size, train=True, seed=config.seed + epoch):
-                    inputs, labels = _mask(tokenizer(batch, padding=True, truncation=True, max_length=config.max_length,
-                                                     return_tensors="pt"), tokenizer, config.mask_probability, generator)  # fmt: skip
+                    inputs, labels = _mask(
+                        tokenizer(
+                            batch, padding=True, truncation=True, max_length=config.max_length, return_tensors="pt"
+                        ),
+                        tokenizer,
+                        config.mask_probability,
+                        generator,
+                    )
                     loss = model(**inputs, labels=labels).loss
                     optimizer.zero_grad()
                     loss.backward()
@@ -106,9 +120,17 @@ def pretrain(catalog: Catalog, *, library: str, config: PretrainConfig, out: str
         model.roberta.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         mlflow.log_artifacts(str(folder), "pretrained")
-    return PretrainSummary(library, str(folder), run.info.run_id, count, len(tokenizer),
-                           sum(p.numel() for p in model.roberta.parameters()), config.epochs, valid_loss,
-                           round(time.monotonic() - started, 1))  # fmt: skip
+    return PretrainSummary(
+        library,
+        str(folder),
+        run.info.run_id,
+        count,
+        len(tokenizer),
+        sum(p.numel() for p in model.roberta.parameters()),
+        config.epochs,
+        valid_loss,
+        round(time.monotonic() - started, 1),
+    )
 
 
 def _smiles_query(catalog: Catalog, library: str):
@@ -166,8 +188,12 @@ def _valid_loss(model, tokenizer, catalog, library, config: PretrainConfig, gene
     losses, weights = [], []
     with torch.no_grad():
         for batch in _batches(catalog, library, 256, train=False, seed=0):
-            inputs, labels = _mask(tokenizer(batch, padding=True, truncation=True, max_length=config.max_length,
-                                             return_tensors="pt"), tokenizer, config.mask_probability, generator)  # fmt: skip
+            inputs, labels = _mask(
+                tokenizer(batch, padding=True, truncation=True, max_length=config.max_length, return_tensors="pt"),
+                tokenizer,
+                config.mask_probability,
+                generator,
+            )
             if (labels != -100).any():
                 losses.append(model(**inputs, labels=labels).loss.item())
                 weights.append(len(batch))

@@ -100,5 +100,12 @@ def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: 
     mlflow.MlflowClient().set_model_version_tag(
         registered.model_name, registered.version, "tune_run_id", parent.info.run_id
     )
-    return TuneSummary(parent.info.run_id, trials, metric, study.best_value, {**best_params, "learning_rate": learning_rate},
-                       registered, round(time.monotonic() - started, 1))  # fmt: skip
+    return TuneSummary(
+        parent.info.run_id,
+        trials,
+        metric,
+        study.best_value,
+        {**best_params, "learning_rate": learning_rate},
+        registered,
+        round(time.monotonic() - started, 1),
+    )
