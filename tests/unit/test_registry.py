@@ -82,3 +82,25 @@ def test_a_bare_name_gets_the_unity_catalog_prefix_on_databricks_only():
     assert full.registered(settings=settings, databricks=True) == full and str(full) == "prod.chem.hiv_gnn/4"
     with pytest.raises(ValueError, match="expected NAME@alias"):
         ModelRef.parse("hiv gnn")
+
+
+def test_a_version_registered_before_the_card_held_its_lineage_takes_it_from_its_run(monkeypatch):
+    import mlflow
+
+    run_tags = {
+        "molpipe.lineage.molecules": "/h/warehouse/molecules@v7",
+        "molpipe.lineage.splits": "/h/splits@v2",
+        "mlflow.user": "someone",
+    }
+    client = SimpleNamespace(get_run=lambda run_id: SimpleNamespace(data=SimpleNamespace(tags=run_tags)))
+    monkeypatch.setattr(mlflow, "MlflowClient", lambda: client)
+    old = {
+        "run_id": "r0",
+        "library": "hiv",
+        "split_id": "s0",
+        "model": "gnn",
+        "task": '{"labels": ["HIV_active"], "kind": "classification"}',
+        "test_roc_auc": "0.8",
+    }
+    card = ModelCard.of(SimpleNamespace(name="hiv_gnn", version="1", run_id="r0", tags=old))
+    assert card.lineage == {"molecules": 7, "splits": 2} and card.test_metrics == {"roc_auc": 0.8}

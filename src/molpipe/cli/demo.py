@@ -24,7 +24,12 @@ EXAMPLE_QUERY = (
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = job(sub, "demo", "ingest, featurize and split the bundled MoleculeNet HIV library, then query it")
+    p = job(
+        sub,
+        "demo",
+        "the whole loop on the bundled MoleculeNet HIV library: ingest, featurize, split, query, train, "
+        "validate, promote (forced if validation fails: a demo), score and pick a lab batch",
+    )
     p.add_argument("--featurizers", help="default: the configured featurizers")
     p.set_defaults(handler=_demo)
 
@@ -57,10 +62,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         say(f"== molpipe demo: MoleculeNet HIV ({path}), engine: {engine.kind}, {engine.udf_workers} worker(s)")
         say(f"$ molpipe ingest {path} --library {LIBRARY} --label-cols HIV_active")
         loaded = ingest(catalog, path=path, library=LIBRARY, label_cols=["HIV_active"])
-        say(
-            f"  {loaded.rows_read:,} rows (load {loaded.load_id})"
-            + (" already loaded" if loaded.already_loaded else "")
-        )
+        say(loaded.describe())
         say(f"$ molpipe featurize --library {LIBRARY} --featurizers {','.join(f.name for f in chosen)}")
         featurized = featurize(catalog, library=LIBRARY, featurizers=chosen, workers=engine.udf_workers)
         say(featurized.describe())
@@ -77,13 +79,12 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         config = TrainConfig(model="gnn", model_params=QUICK_GNN, epochs=4, batch_size=64, patience=4)
         request = TrainRequest(LIBRARY, MODEL_NAME, ("HIV_active",), split_id=splits.split_id, num_processes=2)
         trained = train(catalog, request, config)
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in trained.test_metrics.items())
-        say(f"  test {metrics}; registered {trained.model_name} v{trained.version} as '{trained.alias}'")
+        say(trained.describe())
         say(f"$ molpipe validate --model {MODEL_NAME} && molpipe promote --model {MODEL_NAME}")
         validation = lifecycle.validate(catalog, name=trained.model_name, options=settings.validation)
-        say(f"  validation {'passed' if validation.passed else 'failed: ' + '; '.join(validation.reasons)}")
+        say(validation.describe())
         promoted = lifecycle.promote(trained.model_name, force=not validation.passed)
-        say(f"  champion: {trained.model_name} v{promoted.champion}" + ("" if validation.passed else " (forced: demo)"))
+        say(promoted.describe() + ("" if validation.passed else " (forced: a demo promotes whatever validation says)"))
         say(f"$ molpipe score --library {LIBRARY} --model {MODEL_NAME}@champion --acquisition ucb")
         scored = score(
             catalog, library=LIBRARY, model=f"{MODEL_NAME}@champion", options=settings.score, workers=engine.udf_workers
@@ -93,7 +94,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         batch = select(
             catalog, run_id=scored.run_id, options=dataclasses.replace(settings.select, k=24), out_dir="reports"
         )
-        say(f"  lab batch {batch.batch_id}: {batch.selected} molecules -> {batch.files['html']} (and .csv)")
+        say(batch.describe())
         tables = catalog.register_existing()
         locations = {name: catalog.location(name) for name in tables}
         versions = {name: catalog.version(name) for name in tables}

@@ -115,7 +115,7 @@ def score(
         with mlflow.start_run(**run_args) as run:
             scoring_run = run.info.run_id
             mlflow.set_tags({"molpipe.kind": "scoring", "molpipe.library": library})
-            if not run_id:
+            if not run_id:  # a re-run keeps the parameters it was first logged with
                 mlflow.log_params(
                     {
                         "library": library,
@@ -123,16 +123,11 @@ def score(
                         "model_version": version.version,
                         "model_alias": ref.alias or "",
                         "label": label,
-                        "acquisition": options.acquisition,
                         "uncertainty": model_run.uncertainty,
-                        "mc_samples": options.mc_samples,
-                        "beta": options.beta,
-                        "xi": options.xi,
-                        "direction": options.direction,
-                        "seed": options.seed,
                         "training_split_id": card.split_id,
                         "pool_split_id": pool_split or "",
                         "incumbent": incumbent,
+                        **_option_params(options),
                     }
                 )
             scoring = _scoring_task(
@@ -161,18 +156,7 @@ def score(
             _write_candidates(catalog, scored, labels, replace_run=bool(run_id))
             top = _top(scored)
             phases["seconds_write"] = time.monotonic() - started - sum(phases.values())
-            mlflow.log_metrics(
-                {
-                    "pool": stats["pool"],
-                    "scored": stats["pool"] - stats["invalid"],
-                    "invalid": stats["invalid"],
-                    "mean_prediction": stats["mean_prediction"],
-                    "mean_uncertainty": stats["mean_uncertainty"],
-                    "mean_ad_similarity": stats["mean_ad_similarity"],
-                    **phases,
-                    "seconds": time.monotonic() - started,
-                }
-            )
+            mlflow.log_metrics({**stats, **phases, "seconds": time.monotonic() - started})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ScoreSummary(
@@ -187,7 +171,7 @@ def score(
         acquisition=options.acquisition,
         uncertainty=model_run.uncertainty,
         pool=stats["pool"],
-        scored=stats["pool"] - stats["invalid"],
+        scored=stats["scored"],
         invalid=stats["invalid"],
         seconds=round(time.monotonic() - started, 1),
         top=top,
@@ -264,11 +248,18 @@ def _run_stats(scored) -> dict[str, float]:
     ).first()
     return {
         "pool": row[0],
+        "scored": row[0] - row[1],
         "invalid": row[1],
         "mean_prediction": row[2] or 0.0,
         "mean_uncertainty": row[3] or 0.0,
         "mean_ad_similarity": row[4] or 0.0,
     }
+
+
+def _option_params(options: ScoreOptions) -> dict[str, Any]:
+    """The scoring options a run logs as MLflow parameters."""
+    names = ("acquisition", "mc_samples", "beta", "xi", "direction", "seed")
+    return {name: getattr(options, name) for name in names}
 
 
 def _ranked_order():
