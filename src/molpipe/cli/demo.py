@@ -42,7 +42,11 @@ def bundled_library() -> str:
     return str(resources.files("molpipe") / "data" / "hiv.csv.gz")
 
 
-def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = False) -> dict[str, Any]:
+def run_demo(
+    settings: Settings, featurizers: str | None = None, quiet: bool = False, *, library_file: str | None = None
+) -> dict[str, Any]:
+    """The loop end to end on ``library_file`` (default: the bundled MoleculeNet HIV), each step printed as the
+    command that does it; returns every step's summary."""
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
@@ -55,7 +59,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
     from molpipe.train.loop import TrainConfig
 
     say = (lambda *_: None) if quiet else print
-    path = bundled_library()
+    path = library_file or bundled_library()
     chosen = parse_featurizers(featurizers or settings.featurize.featurizers)
     started = time.monotonic()
     with session(settings) as (engine, catalog):
@@ -70,6 +74,7 @@ def run_demo(settings: Settings, featurizers: str | None = None, quiet: bool = F
         splits = split(catalog, library=LIBRARY, method="scaffold", pool_fraction=0.1, seed=0)
         say(splits.describe())
         say(f'$ molpipe sql "{EXAMPLE_QUERY}"')
+        catalog.register_existing()  # the tables by name, as `molpipe sql` has them
         result = catalog.spark.sql(EXAMPLE_QUERY).toPandas()
         say(result.to_string(index=False))
         params = " ".join(f"--param {k}={v}" for k, v in QUICK_GNN.items())
