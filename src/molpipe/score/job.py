@@ -280,26 +280,9 @@ def _write_candidates(catalog: Catalog, scored, labels: dict[str, str | None], *
         ranked = scored.where(F.col("error").isNull()).withColumn(
             "rank", F.row_number().over(Window.orderBy(*_ranked_order())).cast("bigint")
         )
-    constant = {name: F.lit(value).cast("string") for name, value in labels.items()}
-    rows_out = ranked.select(
-        constant["scoring_run_id"].alias("scoring_run_id"),
-        constant["library"].alias("library"),
-        "inchikey",
-        "smiles",
-        "scaffold",
-        "prediction",
-        "uncertainty",
-        "ad_similarity",
-        constant["acquisition"].alias("acquisition"),
-        "acquisition_score",
-        "rank",
-        constant["label"].alias("label"),
-        constant["model_name"].alias("model_name"),
-        constant["model_version"].alias("model_version"),
-        constant["model_alias"].alias("model_alias"),
-        constant["training_split_id"].alias("training_split_id"),
-        F.current_timestamp().alias("scored_at"),
-    )
+    # the run's constant columns beside the scored ones; append takes the table's columns by name, in its order
+    constants = [F.lit(value).cast("string").alias(name) for name, value in labels.items()]
+    rows_out = ranked.select("*", *constants, F.current_timestamp().alias("scored_at"))
     if replace_run:  # a re-run replaces its rows; a new run id has none to replace
         run = labels["scoring_run_id"]
         catalog.spark.sql(f"DELETE FROM {catalog.ref('candidates')} WHERE scoring_run_id = '{run}'")
