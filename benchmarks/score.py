@@ -201,6 +201,7 @@ def main() -> None:
 
     from featurize import cpu_seconds, write_sample
 
+    from molpipe.chem.filters import Screen
     from molpipe.config import ScoreOptions, load_settings
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
@@ -210,8 +211,9 @@ def main() -> None:
     from molpipe.registry.reference import PinnedModel
     from molpipe.runtime.engine import session
     from molpipe.score.batch import ScoreChunk
-    from molpipe.score.job import _training_index, _training_set
+    from molpipe.score.job import _training_index
     from molpipe.split.job import split
+    from molpipe.split.read import training_set
     from molpipe.train.job import TrainRequest, train
     from molpipe.train.loop import TrainConfig
 
@@ -238,8 +240,11 @@ def main() -> None:
             version = mlflow.MlflowClient().get_model_version_by_alias(MODEL, "champion")
             ref = PinnedModel.of(MODEL, version.version)
             card = ModelCard.of(version)
-            index, _ = _training_index(_training_set(catalog, "esol", card.split_id, card.task.labels[0]), 1, True)
-            chunk = ScoreChunk(ref, index.to_bytes(), 0, args.uncertainty, ScoreOptions().mc_samples)
+            training = training_set(catalog, library="esol", split_id=card.split_id, label=card.task.labels[0])
+            index, _ = _training_index(training, 1, True)
+            filters = settings.filters  # the job's own filters, so both sides do the same work per molecule
+            screen = Screen.of(profile_name=filters.profile, alerts=filters.alerts, smarts_file=filters.smarts_file)
+            chunk = ScoreChunk(ref, index.to_bytes(), 0, args.uncertainty, ScoreOptions().mc_samples, screen)
             for n in (int(x) for x in args.sizes.split(",")):
                 library = f"zinc{n}"
                 sample = Path(tmp) / f"{library}.csv"

@@ -84,12 +84,24 @@ class ScoreOptions:
 
 
 @dataclass(frozen=True)
+class FilterOptions:
+    """Medicinal-chemistry filters (:mod:`molpipe.chem.filters`): what scoring measures per candidate and the profile
+    that ``candidates.passes_filters`` records and ``molpipe select`` applies by default."""
+
+    profile: str = "drug-like"  # drug-like, lead-like, fragment or none
+    alerts: str = "pains,brenk,nih"  # alert sets scoring matches (any of pains, brenk, nih, zinc, chembl)
+    smarts_file: str = ""  # your own alerts, a CSV with name and smarts columns: matched in scoring, family "custom"
+
+
+@dataclass(frozen=True)
 class SelectOptions:
     """``molpipe select``: the lab batch."""
 
     k: int = 96
-    diversity: str = "maxmin"  # maxmin (on fingerprints), scaffold (round-robin over scaffolds) or none
-    oversample: int = 10  # diversity picks from the k * oversample best-scored candidates
+    diversity: str = "sphere"  # sphere, butina, maxmin, scaffold or none (see molpipe.lab.diversity)
+    similarity: float = 0.6  # sphere/butina: Tanimoto (Morgan) at which a candidate is too like a better one
+    max_per_scaffold: int = 2  # picks sharing one Murcko scaffold (0: no cap)
+    oversample: int = 10  # diversity picks from the k * oversample best-scored candidates that pass the filters
 
 
 @dataclass(frozen=True)
@@ -167,6 +179,7 @@ class Settings:
     split: SplitOptions = field(default_factory=SplitOptions)
     validation: ValidationOptions = field(default_factory=ValidationOptions)
     score: ScoreOptions = field(default_factory=ScoreOptions)
+    filters: FilterOptions = field(default_factory=FilterOptions)
     select: SelectOptions = field(default_factory=SelectOptions)
     monitor: MonitorOptions = field(default_factory=MonitorOptions)
     serve: ServeOptions = field(default_factory=ServeOptions)

@@ -35,6 +35,21 @@ CANDIDATE_COLUMNS = [
     "model_alias",
     "training_split_id",
     "scored_at",
+    "alerts",
+    "mol_weight",
+    "clogp",
+    "tpsa",
+    "hbd",
+    "hba",
+    "rotatable_bonds",
+    "formal_charge",
+    "heavy_atoms",
+    "qed",
+    "sa_score",
+    "ro5_violations",
+    "filter_profile",
+    "passes_filters",
+    "filter_reasons",
 ]
 
 
@@ -62,6 +77,33 @@ def test_candidates_schema_ranks_and_pool(champion):
     assert ((rows["ad_similarity"] > 0) & (rows["ad_similarity"] <= 1)).all()
     trained = champion.read("splits").where(F.col("split") != "pool").select("inchikey").toPandas()["inchikey"]
     assert not set(rows["inchikey"]) & set(trained)  # never a molecule the model saw
+
+
+def test_candidates_carry_the_filters_of_each_molecule(champion):
+    """The scoring workers' alerts, properties and verdict are exactly what molpipe.chem.filters gives on the same
+    molecule; the lab_ready_candidates view holds the ones that pass, in rank order."""
+    from rdkit import Chem
+
+    from molpipe.chem.filters import PROFILES, AlertMatcher, assess
+
+    summary = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="greedy"))
+    rows = champion.read("candidates").where(F.col("scoring_run_id") == summary.run_id).toPandas()
+    matcher = AlertMatcher()
+    for row in rows.to_dict("records"):
+        expected = assess(Chem.MolFromSmiles(row["smiles"]), matcher=matcher, judged_by=PROFILES["drug-like"])
+        assert list(row["alerts"]) == expected.alerts and list(row["filter_reasons"]) == expected.reasons
+        assert row["passes_filters"] == expected.passes and row["ro5_violations"] == expected.ro5_violations
+        assert row["qed"] == pytest.approx(expected.properties["qed"]) and row["hbd"] == expected.properties["hbd"]
+    assert set(rows["filter_profile"]) == {"drug-like"}
+    assert summary.passing_filters == int(rows["passes_filters"].sum())
+    assert 0 < summary.passing_filters < len(rows)  # the HIV sample has molecules on both sides
+    champion.register_existing()
+    ready = champion.spark.sql(
+        f"SELECT inchikey, rank, lab_rank FROM lab_ready_candidates WHERE scoring_run_id = '{summary.run_id}'"
+    ).toPandas()
+    passing = rows[rows["passes_filters"]].sort_values("rank")
+    assert ready.sort_values("lab_rank")["inchikey"].tolist() == passing["inchikey"].tolist()
+    assert sorted(ready["lab_rank"]) == list(range(1, len(passing) + 1))
 
 
 def test_rerun_replaces_its_rows_and_a_new_run_adds_its_own(champion):
@@ -123,11 +165,13 @@ def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champ
         out_dir=tmp_path,
         strategy="greedy",
     )
-    assert batch.selected == 8 and batch.strategy == "greedy"
+    assert batch.selected == 8 and batch.strategy == "greedy" and batch.filters == "drug-like"
     csv = pd.read_csv(batch.files["csv"])
-    assert list(csv["position"]) == list(range(1, 9)) and csv["inchikey"].is_unique
+    assert list(csv["position"]) == list(range(1, 9)) and csv["inchikey"].is_unique and csv["passes_filters"].all()
+    assert csv["mol_weight"].max() <= 500 and csv["qed"].min() >= 0.3 and csv["scaffold"].value_counts().max() <= 2
+    assert batch.considered >= 8 and sum(batch.exclusions.values()) >= batch.considered - 8 * 3
     html = open(batch.files["html"]).read()
-    assert html.count("<svg") == 8 and csv["smiles"][0] in html
+    assert csv["smiles"][0] in html and "nearest labelled training molecules" in html and "Chemical space" in html
     stored = champion.read("selections").where(F.col("batch_id") == batch.batch_id).count()
     assert stored == 8
 

@@ -93,10 +93,36 @@ def test_diversity_picks(data_dir):
     smiles = pd.read_csv(data_dir / "hiv_sample.csv")["smiles"].tolist()[:60]
     phenols = ["Oc1ccccc1", "Cc1ccc(O)cc1", "CCc1ccc(O)cc1", "CCCc1ccc(O)cc1"]
     ordered = pd.DataFrame({"smiles": phenols + smiles, "scaffold": ["c1ccccc1"] * 4 + [f"s{i}" for i in range(60)]})
-    assert list(pick(ordered, 5, "none").index) == [0, 1, 2, 3, 4]
-    by_scaffold = pick(ordered, 5, "scaffold")
+    assert list(pick(ordered, k=5, method="none").index) == [0, 1, 2, 3, 4]
+    by_scaffold = pick(ordered, k=5, method="scaffold")
     assert list(by_scaffold.index) == [0, 4, 5, 6, 7]  # one phenol, then the best of every other scaffold
-    spread = pick(ordered, 5, "maxmin")
+    spread = pick(ordered, k=5, method="maxmin")
     assert 0 in spread.index and len(set(spread.index) & {1, 2, 3}) == 0  # the near-copies of the first are skipped
+    capped = pick(ordered, k=5, method="none", max_per_scaffold=2)
+    assert list(capped.index) == [0, 1, 4, 5, 6]  # two phenols at most
     with pytest.raises(ValueError, match="unknown diversity"):
-        pick(ordered, 5, "tanimoto")
+        pick(ordered, k=5, method="tanimoto")
+
+
+def test_sphere_and_butina_take_the_best_of_each_neighbourhood_in_rank_order(data_dir):
+    from rdkit import DataStructs
+
+    from molpipe.lab.diversity import _fingerprints
+
+    smiles = pd.read_csv(data_dir / "hiv_sample.csv")["smiles"].tolist()[:80]
+    ordered = pd.DataFrame({"smiles": smiles, "scaffold": [f"s{i}" for i in range(80)]})
+    for method in ("sphere", "butina"):
+        chosen = pick(ordered, k=10, method=method, similarity=0.3)
+        assert len(chosen) == 10 and chosen.index.is_monotonic_increasing and chosen.index[0] == 0
+    sphere = pick(ordered, k=10, method="sphere", similarity=0.3)
+    prints = _fingerprints(sphere["smiles"])
+    for i, fingerprint in enumerate(prints[1:], start=1):  # no pick is 0.3 like a better one
+        assert max(DataStructs.BulkTanimotoSimilarity(fingerprint, prints[:i])) < 0.3
+    skipped = [i for i in range(sphere.index[-1]) if i not in sphere.index]
+    everything = _fingerprints(ordered["smiles"])
+    for i in skipped:  # every candidate passed over is 0.3 like a better pick
+        better = [everything[j] for j in sphere.index if j < i]
+        assert max(DataStructs.BulkTanimotoSimilarity(everything[i], better)) >= 0.3
+    phenols = ["Oc1ccccc1", "Cc1ccc(O)cc1", "CCc1ccc(O)cc1", "CCCc1ccc(O)cc1"]
+    near_copies = pd.DataFrame({"smiles": phenols * 3, "scaffold": ["c1ccccc1"] * 12})
+    assert len(pick(near_copies, k=6, method="sphere")) == 6  # too few neighbourhoods: the best others fill it

@@ -132,11 +132,12 @@ def test_scoring_shows_its_run_and_top_candidates():
         }
     ]
     summary = ScoreSummary(
-        "r1", "lib", "m", "3", "champion", "y", "s1", "s2", "ucb", "ensemble", 12345, 12300, 45, 12.3, top, "candidates"
-    )
+        "r1", "lib", "m", "3", "champion", "y", "s1", "s2", "ucb", "ensemble", 12345, 12300, 45, "drug-like", 4100,
+        12.3, top, "candidates",
+    )  # fmt: skip
     assert summary.describe().splitlines() == [
         "scored 12,300 of 12,345 pool molecules of lib with m v3 (y; ensemble uncertainty, ucb acquisition) in 12 s; "
-        "45 failed (quarantined)",
+        "45 failed (quarantined); 4,100 pass the drug-like filters",
         "scoring run r1 -> candidates",
         "top candidates:",
         "  rank  prediction  uncertainty  AD sim  acquisition  SMILES",
@@ -156,9 +157,12 @@ def test_an_engine_memory_pool_too_small_names_the_settings_and_nothing_else_is_
 
 
 def test_the_lab_batch_and_the_results_say_where_they_went():
-    batch = SelectSummary("b1", "r1", "lib", "ucb", "maxmin", 24, 24, {"csv": "/r/b.csv", "html": "/r/b.html"})
+    files = {"csv": "/r/b.csv", "html": "/r/b.html"}
+    exclusions = {"alert:brenk": 120, "mol_weight>500": 40}
+    batch = SelectSummary("b1", "r1", "lib", "ucb", "sphere", 24, 24, "drug-like", 400, exclusions, files)
     assert batch.describe().splitlines() == [
-        "batch b1: 24 molecules by ucb (maxmin diversity)",
+        "batch b1: 24 molecules by ucb (sphere diversity, drug-like filters)",
+        "  400 best candidates considered; exclusions by reason: alert:brenk 120, mol_weight>500 40",
         "  /r/b.csv",
         "  /r/b.html",
     ]

@@ -17,7 +17,7 @@ import csv
 import os
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -71,6 +71,7 @@ class Profile:
     alerts: tuple[str, ...] = ()  # families (see FAMILIES, or "custom")
     windows: tuple[tuple[str, float | None, float | None], ...] = ()  # (property, low, high), inclusive
     description: str = ""
+    custom: "CustomAlerts | None" = None  # a user's SMARTS (family "custom")
 
     def reasons(self, *, alerts: Sequence[str], properties: Mapping[str, Any]) -> list[str]:
         """Why a molecule with these alert names and measured properties fails the profile (empty: it passes).
@@ -162,7 +163,8 @@ def profile(spec: str, *, custom: "CustomAlerts | None" = None) -> Profile:
     chosen = PROFILES[spec]
     if custom is None:
         return chosen
-    return Profile(f"{chosen.name}+{custom.path.name}", (*chosen.alerts, CUSTOM), chosen.windows, chosen.description)
+    description = f"{chosen.description}; no alert of {custom.path.name} ({len(custom.patterns)} SMARTS)"
+    return Profile(f"{chosen.name}+{custom.path.name}", (*chosen.alerts, CUSTOM), chosen.windows, description, custom)
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ class CustomAlerts:
     """A user's own alerts: a CSV file with ``name`` and ``smarts`` columns (quoted where a SMARTS has a comma)."""
 
     path: Path
-    patterns: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    patterns: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def read(cls, path: str | Path) -> "CustomAlerts":
@@ -303,3 +305,34 @@ def assess(mol: Chem.Mol, *, matcher: AlertMatcher, judged_by: Profile) -> Asses
     alerts = matcher.names(mol)
     values = properties(mol)
     return Assessment(alerts, values, ro5_violations(values), judged_by.reasons(alerts=alerts, properties=values))
+
+
+@dataclass(frozen=True)
+class Screen:
+    """Picklable: the alert sets a scoring worker matches (and the profile's own SMARTS) and the profile it judges
+    by; one matcher per process."""
+
+    families: tuple[str, ...] = DEFAULT_ALERTS
+    judged_by: Profile = PROFILES["drug-like"]
+
+    @classmethod
+    def of(cls, *, profile_name: str, alerts: str, smarts_file: str = "") -> "Screen":
+        """From the ``[filters]`` settings; the profile's own alert families are always matched."""
+        judged_by = profile(profile_name, custom=CustomAlerts.read(smarts_file) if smarts_file else None)
+        families = [name.strip() for name in alerts.split(",") if name.strip()]
+        return cls.judging(judged_by, families=families)
+
+    @classmethod
+    def judging(cls, judged_by: Profile, *, families: Sequence[str] = ()) -> "Screen":
+        """``families`` and whatever else ``judged_by`` excludes on."""
+        families = [*families, *(f for f in judged_by.alerts if f != CUSTOM and f not in families)]
+        AlertMatcher(families)  # an unknown set fails here, on the driver, not in every worker
+        return cls(tuple(families), judged_by)
+
+    def __call__(self, mol: Chem.Mol) -> Assessment:
+        return assess(mol, matcher=_matcher(self.families, self.judged_by.custom), judged_by=self.judged_by)
+
+
+@lru_cache(maxsize=4)
+def _matcher(families: tuple[str, ...], custom: CustomAlerts | None) -> AlertMatcher:
+    return AlertMatcher(families, custom)

@@ -95,7 +95,7 @@ def run_demo(
             catalog, library=LIBRARY, model=f"{MODEL_NAME}@champion", options=settings.score, workers=engine.udf_workers
         )
         say(scored.describe())
-        say(f"$ molpipe select --run {scored.run_id} --k 24 --diversity maxmin --out reports")
+        say(f"$ molpipe select --run {scored.run_id} --k 24 --out reports")
         batch = select(
             catalog, run_id=scored.run_id, options=dataclasses.replace(settings.select, k=24), out_dir="reports"
         )

@@ -12,11 +12,18 @@ from molpipe.config import Settings
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = job(sub, "select", "pick the lab batch from a scoring run: CSV + HTML report with depictions")
+    p = job(sub, "select", "pick the lab batch from a scoring run: filtered, diverse, a CSV and an HTML report")
     p.add_argument("--run", required=True, help="scoring run id (see the candidates table)")
     p.add_argument("--k", type=int, help="molecules in the batch (default: [select] k)")
     p.add_argument("--strategy", help="acquisition to rank by (default: the run's own)")
-    p.add_argument("--diversity", choices=["maxmin", "scaffold", "none"])
+    p.add_argument(
+        "--filters",
+        help="drug-like, lead-like, fragment, none, or a CSV of named SMARTS (name,smarts) added to the configured "
+        "profile (default: [filters] profile)",
+    )
+    p.add_argument("--diversity", help="sphere, butina, maxmin, scaffold or none (default: [select] diversity)")
+    p.add_argument("--similarity", type=float, help="sphere/butina Tanimoto threshold (default: [select] similarity)")
+    p.add_argument("--max-per-scaffold", type=int, help="cap per Murcko scaffold, 0: none ([select] max_per_scaffold)")
     p.add_argument("--out", default="reports", help="folder for the batch files (default ./reports)")
     p.set_defaults(handler=_select)
 
@@ -38,7 +45,13 @@ def _select(args, settings: Settings) -> dict[str, Any]:
     from molpipe.lab.select import select
     from molpipe.runtime.engine import session
 
-    changes = {k: v for k, v in {"k": args.k, "diversity": args.diversity}.items() if v}
+    given = {
+        "k": args.k,
+        "diversity": args.diversity,
+        "similarity": args.similarity,
+        "max_per_scaffold": args.max_per_scaffold,
+    }
+    changes = {name: value for name, value in given.items() if value is not None}
     with session(settings) as (_, catalog):
         summary = select(
             catalog,
@@ -46,6 +59,7 @@ def _select(args, settings: Settings) -> dict[str, Any]:
             options=dataclasses.replace(settings.select, **changes),
             out_dir=args.out,
             strategy=args.strategy,
+            filters=args.filters,
         )
     return report(args, summary)
 

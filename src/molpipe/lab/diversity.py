@@ -1,50 +1,106 @@
-"""Diversity-aware batch selection: k molecules from candidates already ordered by acquisition score.
+"""Diversity-aware batch selection: k molecules from candidates already ordered by acquisition score, best first.
 
 Pure functions of the candidates (a pandas frame sorted best first), so they are tested without Spark:
 
-* ``maxmin``: MaxMin on Morgan fingerprints (RDKit's ``MaxMinPicker``) seeded with the best-scored molecule: each
-  next pick is the candidate least similar to everything picked so far;
+* ``sphere`` (default): sphere exclusion in rank order: a candidate is taken unless it is at least ``similarity``
+  (Tanimoto on Morgan bits) like one taken before it, so every pick is the best of its neighbourhood;
+* ``butina``: Taylor-Butina clusters at ``similarity``, and the best-ranked member of each cluster, best first;
+* ``maxmin``: MaxMin (RDKit's ``MaxMinPicker``) seeded with the best candidate: each next pick is the one least like
+  everything picked so far, whatever its rank (it favours outliers);
 * ``scaffold``: round-robin over Murcko scaffolds: the best of every scaffold, then the second best, ...;
 * ``none``: the top k.
-The picks are returned in acquisition order.
+
+``max_per_scaffold`` caps how many picks share one Murcko scaffold (acyclic molecules share the empty one): only the
+best ``max_per_scaffold`` of each scaffold are eligible. Where sphere or Butina leave fewer than k picks, the best
+eligible candidates not yet taken fill the batch. The picks are returned in acquisition order.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from molpipe.score.domain import N_BITS, on_bits
 
-DIVERSITY = ("maxmin", "scaffold", "none")
+DIVERSITY = ("sphere", "butina", "maxmin", "scaffold", "none")
 
 
-def pick(ordered: pd.DataFrame, k: int, method: str, seed: int = 0) -> pd.DataFrame:
+def pick(
+    ordered: pd.DataFrame,
+    *,
+    k: int,
+    method: str,
+    similarity: float = 0.6,
+    max_per_scaffold: int = 0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """``k`` rows of ``ordered`` (columns ``smiles``, ``scaffold``; best first) chosen by ``method``."""
     if method not in DIVERSITY:
         raise ValueError(f"unknown diversity {method!r}; choose from {', '.join(DIVERSITY)}")
     if k <= 0:
         raise ValueError(f"a batch needs k >= 1 molecules, not {k}")
-    if len(ordered) <= k or method == "none":
-        return ordered.head(k)
+    if not 0.0 < similarity <= 1.0:
+        raise ValueError(f"select similarity must be in (0, 1], not {similarity}")
+    eligible = ordered
+    if max_per_scaffold > 0:
+        eligible = ordered[ordered.groupby(ordered["scaffold"].fillna(""), sort=False).cumcount() < max_per_scaffold]
+    if len(eligible) <= k or method == "none":
+        return eligible.head(k)
     if method == "scaffold":
-        turn = ordered.groupby(ordered["scaffold"].fillna(""), sort=False).cumcount()
-        return (
-            ordered.assign(_turn=turn.to_numpy())
-            .sort_values("_turn", kind="stable")
-            .head(k)
-            .drop(columns="_turn")
-            .sort_index()
-        )
-    return ordered.iloc[sorted(_maxmin(ordered["smiles"].tolist(), k, seed))]
+        turn = eligible.groupby(eligible["scaffold"].fillna(""), sort=False).cumcount()
+        chosen = np.argsort(turn.to_numpy(), kind="stable")[:k]
+    elif method == "maxmin":
+        chosen = _maxmin(_fingerprints(eligible["smiles"]), k, seed)
+    elif method == "sphere":
+        chosen = _sphere(_fingerprints(eligible["smiles"]), k, similarity)
+    else:
+        chosen = _butina(_fingerprints(eligible["smiles"]), k, similarity)
+    return eligible.iloc[sorted(_filled(list(chosen), len(eligible), k))]
 
 
-def _maxmin(smiles: list[str], k: int, seed: int) -> list[int]:
+def _filled(chosen: list[int], n: int, k: int) -> list[int]:
+    """``chosen`` topped up to ``k`` with the best positions not in it."""
+    taken = set(chosen)
+    return chosen + [i for i in range(n) if i not in taken][: max(0, k - len(chosen))]
+
+
+def _fingerprints(smiles: pd.Series) -> list:
     from rdkit import DataStructs
-    from rdkit.SimDivFilters import rdSimDivPickers
 
-    fingerprints = []
+    out = []
     for text in smiles:
         vector = DataStructs.ExplicitBitVect(N_BITS)
         vector.SetBitsFromList([int(b) for b in on_bits(text)])
-        fingerprints.append(vector)
+        out.append(vector)
+    return out
+
+
+def _sphere(fingerprints: list, k: int, similarity: float) -> list[int]:
+    from rdkit import DataStructs
+
+    taken: list[int] = []
+    for i, fingerprint in enumerate(fingerprints):
+        if len(taken) == k:
+            break
+        kept = [fingerprints[j] for j in taken]
+        if not kept or max(DataStructs.BulkTanimotoSimilarity(fingerprint, kept)) < similarity:
+            taken.append(i)
+    return taken
+
+
+def _butina(fingerprints: list, k: int, similarity: float) -> list[int]:
+    from rdkit import DataStructs
+    from rdkit.ML.Cluster import Butina
+
+    distances = []
+    for i in range(1, len(fingerprints)):
+        distances.extend(1.0 - s for s in DataStructs.BulkTanimotoSimilarity(fingerprints[i], fingerprints[:i]))
+    clusters = Butina.ClusterData(distances, len(fingerprints), 1.0 - similarity, isDistData=True)
+    return sorted(min(cluster) for cluster in clusters)[:k]  # the best-ranked member of each cluster
+
+
+def _maxmin(fingerprints: list, k: int, seed: int) -> list[int]:
+    from rdkit.SimDivFilters import rdSimDivPickers
+
     picker = rdSimDivPickers.MaxMinPicker()
     return list(picker.LazyBitVectorPick(fingerprints, len(fingerprints), k, firstPicks=[0], seed=seed))

@@ -27,18 +27,22 @@ class TableSpec:
     description: str = ""
 
     @cached_property
-    def column_names(self) -> list[str]:
-        """The columns in the order of :attr:`columns` (the DDL's top-level items; types nest commas in <>); parsed
-        once per spec, as every read selects them."""
-        names, depth, item = [], 0, ""
+    def column_items(self) -> list[str]:
+        """The DDL's top-level items (``name TYPE``; types nest commas in <>), parsed once per spec."""
+        items, depth, item = [], 0, ""
         for char in self.columns + ",":
             depth += {"<": 1, ">": -1}.get(char, 0)
             if char == "," and depth == 0:
-                names.append(item.split()[0].strip("`"))
+                items.append(" ".join(item.split()))
                 item = ""
             else:
                 item += char
-        return names
+        return items
+
+    @cached_property
+    def column_names(self) -> list[str]:
+        """The columns in the order of :attr:`columns`; every read selects them."""
+        return [item.split()[0].strip("`") for item in self.column_items]
 
 
 TABLES: dict[str, TableSpec] = {
@@ -102,14 +106,18 @@ TABLES: dict[str, TableSpec] = {
             """scoring_run_id STRING, library STRING, inchikey STRING, smiles STRING, scaffold STRING,
             prediction DOUBLE, uncertainty DOUBLE, ad_similarity DOUBLE, acquisition STRING, acquisition_score DOUBLE,
             rank BIGINT, label STRING, model_name STRING, model_version STRING, model_alias STRING,
-            training_split_id STRING, scored_at TIMESTAMP""",
-            description="the scored pool, one row per molecule and scoring run, ranked by acquisition score",
+            training_split_id STRING, scored_at TIMESTAMP, alerts ARRAY<STRING>, mol_weight DOUBLE, clogp DOUBLE,
+            tpsa DOUBLE, hbd INT, hba INT, rotatable_bonds INT, formal_charge INT, heavy_atoms INT, qed DOUBLE,
+            sa_score DOUBLE, ro5_violations INT, filter_profile STRING, passes_filters BOOLEAN,
+            filter_reasons ARRAY<STRING>""",
+            description="the scored pool, one row per molecule and scoring run, ranked by acquisition score, with its "
+            "structural alerts, properties and the verdict of the run's filter profile",
         ),
         TableSpec(
             "selections",
             """batch_id STRING, scoring_run_id STRING, library STRING, inchikey STRING, smiles STRING, position INT,
             strategy STRING, diversity STRING, prediction DOUBLE, uncertainty DOUBLE, acquisition_score DOUBLE,
-            selected_at TIMESTAMP""",
+            selected_at TIMESTAMP, filters STRING""",
             description="the molecules sent to the lab, per batch",
         ),
         TableSpec(
@@ -140,6 +148,12 @@ VIEWS: dict[str, tuple[tuple[str, ...], str]] = {
           ON c.library = l.library AND c.scoring_run_id = l.run""",
     ),
     "top_candidates": (("candidates",), "SELECT * FROM {candidates} WHERE rank <= 100"),
+    "lab_ready_candidates": (
+        ("candidates",),
+        """
+        SELECT *, row_number() OVER (PARTITION BY scoring_run_id ORDER BY rank) AS lab_rank
+        FROM {candidates} WHERE passes_filters""",
+    ),
     "best_per_scaffold": (
         ("candidates",),
         """
@@ -205,12 +219,17 @@ class Catalog:
             self.spark.sql(
                 f"CREATE TABLE IF NOT EXISTS {self._identifier(name)} ({spec.columns}) USING delta{partition}"
             )
+            missing = _missing(self.spark.table(self._identifier(name)).columns, spec)
+            if missing:  # a table an earlier molpipe created
+                self.spark.sql(f"ALTER TABLE {self._identifier(name)} ADD COLUMNS ({', '.join(missing)})")
         elif not self.exists(name):
             # an empty write, not CREATE TABLE: Sail has no DDL on a path identifier; mode "ignore" leaves a table
             # that another job created meanwhile as it is
             self.warehouse.mkdir(parents=True, exist_ok=True)
             empty = self.spark.createDataFrame([], spec.columns).write.format("delta").mode("ignore")
             empty.partitionBy(*spec.partition_by).save(str(self.path(name)))
+        else:
+            _add_missing_local_columns(self.path(name), spec)
         self._ready.add(name)
 
     def exists(self, name: str) -> bool:
@@ -309,6 +328,37 @@ def stage(df, path, *more):
 def _in_spec_order(frame, name: str):
     """``frame``'s columns of table ``name``, in its spec's order (taken from the spec: no schema round trip)."""
     return frame.select(*(f"`{c}`" for c in _spec(name).column_names))
+
+
+def _missing(present: Sequence[str], spec: TableSpec) -> list[str]:
+    """The spec's columns a table written by an earlier molpipe lacks, as DDL items (new columns are added at the
+    end of a spec, so an evolved table keeps the spec's order)."""
+    have = set(present)
+    return [item for name, item in zip(spec.column_names, spec.column_items) if name not in have]
+
+
+def _add_missing_local_columns(path: Path, spec: TableSpec) -> None:
+    """Evolve a local table through the ``deltalake`` package: Sail has no ``ALTER TABLE``, and the new columns are
+    nullable, so the rows already written read them as null."""
+    from deltalake import DeltaTable
+
+    table = DeltaTable(str(path))
+    missing = _missing([field.name for field in table.schema().fields], spec)
+    if missing:
+        table.alter.add_columns([_delta_field(item) for item in missing])
+
+
+def _delta_field(item: str):
+    """A ``deltalake`` field from a DDL item such as ``alerts ARRAY<STRING>`` (primitives and arrays of them)."""
+    from deltalake.schema import ArrayType, Field, PrimitiveType
+
+    name, kind = item.split(None, 1)
+    kind = kind.strip().upper()
+    primitive = {"STRING": "string", "DOUBLE": "double", "FLOAT": "float", "INT": "integer", "BIGINT": "long"}
+    primitive |= {"BOOLEAN": "boolean", "TIMESTAMP": "timestamp"}
+    if kind.startswith("ARRAY<") and kind.endswith(">"):
+        return Field(name.strip("`"), ArrayType(PrimitiveType(primitive[kind[6:-1]])), nullable=True)
+    return Field(name.strip("`"), PrimitiveType(primitive[kind]), nullable=True)
 
 
 def _spec(name: str) -> TableSpec:

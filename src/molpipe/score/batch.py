@@ -1,4 +1,5 @@
-"""What a scoring worker does with a chunk of pool rows: prediction, uncertainty and applicability domain.
+"""What a scoring worker does with a chunk of pool rows: prediction, uncertainty, applicability domain and the
+medicinal-chemistry filters (alerts, properties, the profile's verdict), all from one parse of each molecule.
 
 Plain functions of row dicts (the columns :func:`molpipe.featurize.read.join_features` gives: ``inchikey``,
 ``smiles`` and stored feature columns, null where a molecule lacks a spec), so the Spark job, the throughput
@@ -19,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 from rdkit import Chem
 
+from molpipe.chem.filters import PROPERTIES, Assessment, Screen
 from molpipe.featurize.read import row_features
 from molpipe.models.predictor import Predictor, load_model_folder
 from molpipe.registry.reference import PinnedModel
@@ -29,6 +31,18 @@ _lock = threading.Lock()
 _predictors: dict[tuple[str, str], Predictor] = {}  # by (registry, models:/NAME/VERSION): homes reuse names
 _indexes: dict[int, TrainingIndex] = {}
 
+_COUNTS = ("hbd", "hba", "rotatable_bonds", "formal_charge", "heavy_atoms")  # the integer properties
+# what the filters give per molecule: candidates' columns of the same names (null where the model failed)
+FILTER_SCHEMA = pa.schema(
+    [
+        ("alerts", pa.list_(pa.string())),
+        *((name, pa.int32() if name in _COUNTS else pa.float64()) for name in PROPERTIES),
+        ("ro5_violations", pa.int32()),
+        ("passes_filters", pa.bool_()),
+        ("filter_reasons", pa.list_(pa.string())),
+    ]
+)
+_NO_FILTERS = (None,) * len(FILTER_SCHEMA)
 # what ScoreChunk returns per molecule, in this order
 SCORED_SCHEMA = pa.schema(
     [
@@ -37,6 +51,7 @@ SCORED_SCHEMA = pa.schema(
         ("uncertainty", pa.float64()),
         ("ad_similarity", pa.float64()),
         ("error", pa.string()),
+        *FILTER_SCHEMA,
     ]
 )
 # what ScoreBatch returns: the scores with the pool row's SMILES and scaffold and the acquisition score
@@ -45,10 +60,19 @@ STAGED_SCHEMA = pa.schema(
         SCORED_SCHEMA.field("inchikey"),
         ("smiles", pa.string()),
         ("scaffold", pa.string()),
-        *(SCORED_SCHEMA.field(n) for n in ("prediction", "uncertainty", "ad_similarity", "error")),
+        *(field for field in SCORED_SCHEMA if field.name != "inchikey"),
         ("acquisition_score", pa.float64()),
     ]
 )
+
+
+def filter_values(assessment: Assessment) -> tuple:
+    """An assessment as the values of :data:`FILTER_SCHEMA`."""
+    values = [
+        None if value != value else int(value) if name in _COUNTS else value
+        for name, value in assessment.properties.items()
+    ]
+    return (assessment.alerts, *values, assessment.ro5_violations, assessment.passes, assessment.reasons)
 
 
 def arrow_rows(batch) -> list[dict]:
@@ -91,6 +115,10 @@ def training_index(source: bytes | str) -> TrainingIndex:
         return _indexes[key]
 
 
+# a molecule the model predicts without a structure RDKit parses (a model on stored features only)
+_UNPARSED = (None,) * (len(FILTER_SCHEMA) - 2) + (False, ["unparsable"])
+
+
 @dataclass(frozen=True)
 class ScoreChunk:
     """Picklable: what :func:`molpipe.runtime.parallel.map_chunks` runs on each chunk of rows."""
@@ -100,6 +128,7 @@ class ScoreChunk:
     label: int  # which of the model's labels is scored
     uncertainty: str
     samples: int
+    screen: Screen  # the alerts, properties and filter verdict of every molecule scored
     seed: int = 0
     torch_threads: int = 0  # >0: cap torch's threads (one per worker process when a pool shares the cores)
 
@@ -111,9 +140,9 @@ class ScoreChunk:
         predictor = load_predictor(self.model)
         shared = FINGERPRINT in predictor.featurizers  # the model reads the domain's own fingerprint
         out: list[tuple] = [None] * len(rows)  # type: ignore[list-item]
-        ready, features, bits = [], [], []
+        ready, features, bits, filters = [], [], [], []
         for i, row in enumerate(rows):
-            try:  # one parse per molecule, one domain fingerprint, for the features computed here and the domain
+            try:  # one parse per molecule, for the features computed here, the domain and the filters
                 mol = Chem.MolFromSmiles(row["smiles"]) if row["smiles"] else None
                 fingerprint = FINGERPRINT.compute(mol) if mol is not None else None
                 given = row_features(row, predictor.featurizers)
@@ -121,16 +150,18 @@ class ScoreChunk:
                     given[FINGERPRINT.name] = fingerprint
                 features.append(predictor.complete(given, mol))
                 bits.append(on_bits(None) if fingerprint is None else bits_of(fingerprint))
+                filters.append(_UNPARSED if mol is None else filter_values(self.screen(mol)))
                 ready.append(i)
             except Exception as exc:  # one molecule's failure is its row's error, never the batch's
-                out[i] = (row["inchikey"], None, None, None, f"{type(exc).__name__}: {exc}")
+                out[i] = (row["inchikey"], None, None, None, f"{type(exc).__name__}: {exc}", *_NO_FILTERS)
         if ready:
             mean, std = predictor.predict_features(features, self.uncertainty, self.samples, seed=self.seed)
             similarity = training_index(self.index).max_similarity(bits)
             for j, i in enumerate(ready):
                 value, spread = float(mean[j, self.label]), float(std[j, self.label])
                 if not np.isfinite(value):
-                    out[i] = (rows[i]["inchikey"], None, None, None, "model returned a non-finite prediction")
+                    error = "model returned a non-finite prediction"
+                    out[i] = (rows[i]["inchikey"], None, None, None, error, *_NO_FILTERS)
                     continue
                 out[i] = (
                     rows[i]["inchikey"],
@@ -138,6 +169,7 @@ class ScoreChunk:
                     spread if np.isfinite(spread) else None,
                     float(similarity[j]),
                     None,
+                    *filters[j],
                 )
         return out
 
@@ -159,16 +191,8 @@ class ScoreBatch:
         values = np.full(len(scored), np.nan)
         valid = ok.to_numpy(zero_copy_only=False)
         values[valid] = self.acquisition(mean, std, columns["inchikey"].filter(ok).to_pylist())
+        given = {"smiles": batch.column("smiles"), "scaffold": batch.column("scaffold")}
+        given["acquisition_score"] = pa.array(values, pa.float64(), mask=~valid)
         return pa.RecordBatch.from_arrays(
-            [
-                columns["inchikey"],
-                batch.column("smiles"),
-                batch.column("scaffold"),
-                columns["prediction"],
-                columns["uncertainty"],
-                columns["ad_similarity"],
-                columns["error"],
-                pa.array(values, pa.float64(), mask=~valid),
-            ],
-            schema=STAGED_SCHEMA,
+            [columns[f.name] if f.name in columns else given[f.name] for f in STAGED_SCHEMA], schema=STAGED_SCHEMA
         )

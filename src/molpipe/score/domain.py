@@ -64,10 +64,27 @@ class TrainingIndex:
 
     def max_similarity(self, queries: Sequence[np.ndarray], block: int = 64) -> np.ndarray:
         """Max Tanimoto of each query (its on-bits) to the training set; 0 for an empty set or query."""
-        n = len(self.sizes)
         out = np.zeros(len(queries))
-        if n == 0:
-            return out
+        if len(self.sizes):
+            for start, similarity in self._similarities(queries, block):
+                out[start : start + len(similarity)] = similarity.max(axis=1)
+        return out
+
+    def nearest(self, queries: Sequence[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` training molecules most like each query: their ids (positions in the indexed order) and
+        Tanimoto similarities, best first; ``(len(queries), min(k, len(self)))`` arrays."""
+        k = min(k, len(self.sizes))
+        ids, values = np.zeros((len(queries), k), dtype=np.int64), np.zeros((len(queries), k))
+        if k:
+            for start, similarity in self._similarities(queries, 64):
+                best = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+                ids[start : start + len(best)] = best
+                values[start : start + len(best)] = np.take_along_axis(similarity, best, axis=1)
+        return ids, values
+
+    def _similarities(self, queries: Sequence[np.ndarray], block: int):
+        """(first query's position, Tanimoto of a block of queries to every training molecule), block by block."""
+        n = len(self.sizes)
         sizes = self.sizes.astype(np.float32)[None, :]
         for start in range(0, len(queries), block):
             part = queries[start : start + block]
@@ -78,9 +95,7 @@ class TrainingIndex:
                     common[row] = np.bincount(hits, minlength=n)
             union = np.array([len(q) for q in part], dtype=np.float32)[:, None] + sizes - common
             with np.errstate(divide="ignore", invalid="ignore"):
-                similarity = np.nan_to_num(common / union, nan=0.0, posinf=0.0)
-            out[start : start + len(part)] = similarity.max(axis=1)
-        return out
+                yield start, np.nan_to_num(common / union, nan=0.0, posinf=0.0)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from molpipe.chem.filters import Screen
 from molpipe.chem.reasons import Reason
 from molpipe.config import ScoreOptions
 from molpipe.featurize.read import join_features
@@ -32,12 +33,14 @@ from molpipe.score import WORKER_MODULES
 from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
 from molpipe.score.batch import STAGED_SCHEMA, ScoreBatch, ScoreChunk, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
-from molpipe.split.read import SPLITS, latest_split_id
+from molpipe.split.read import SPLITS, latest_split_id, training_set
 
 # A rank is one global order: the single sorted partition Spark Connect warns about (at plan time) is intended.
 warnings.filterwarnings("ignore", message=".*No Partition Defined for Window operation")
 
-_STAGED_DDL = ", ".join(f"{f.name} {'STRING' if f.type == pa.string() else 'DOUBLE'}" for f in STAGED_SCHEMA)
+_DDL_TYPES = {pa.string(): "STRING", pa.float64(): "DOUBLE", pa.int32(): "INT", pa.bool_(): "BOOLEAN"}
+_DDL_TYPES[pa.list_(pa.string())] = "ARRAY<STRING>"
+_STAGED_DDL = ", ".join(f"{f.name} {_DDL_TYPES[f.type]}" for f in STAGED_SCHEMA)
 
 
 @dataclass
@@ -55,6 +58,8 @@ class ScoreSummary:
     pool: int
     scored: int
     invalid: int
+    filter_profile: str
+    passing_filters: int
     seconds: float
     top: list[dict[str, Any]] = field(default_factory=list)
     table: str = ""
@@ -65,7 +70,8 @@ class ScoreSummary:
         lines = [
             f"scored {self.scored:,} of {self.pool:,} pool molecules of {self.library} with {self.model_name} "
             f"v{self.model_version} ({self.label}; {self.uncertainty} uncertainty, {self.acquisition} acquisition) "
-            f"in {self.seconds:.0f} s; {self.invalid} failed (quarantined)",
+            f"in {self.seconds:.0f} s; {self.invalid} failed (quarantined); {self.passing_filters:,} pass the "
+            f"{self.filter_profile} filters",
             f"scoring run {self.run_id} -> {self.table}",
             "top candidates:",
             "  rank  prediction  uncertainty  AD sim  acquisition  SMILES",
@@ -104,10 +110,12 @@ def score(
     if label not in card.task.labels:
         raise ValueError(f"model {ref.name} v{version.version} predicts {', '.join(card.task.labels)}, not {label!r}")
     pinned = PinnedModel.of(ref.name, str(version.version))
+    filters = settings.filters
+    screen = Screen.of(profile_name=filters.profile, alerts=filters.alerts, smarts_file=filters.smarts_file)
     staging = settings.home_path / "staging" / f"score-{library}-{uuid.uuid4().hex[:8]}"
     try:
         model_run = _load_model(pinned, staging, workers, options.uncertainty)
-        training = _training_set(catalog, card.library, card.split_id, label)
+        training = training_set(catalog, library=card.library, split_id=card.split_id, label=label)
         index, incumbent = _training_index(training, workers, options.direction == "maximize")
         pool, pool_split = _pool(catalog, library, split_id, card.library, card.split_id)
         experiment = mlflow.get_run(version.run_id).info.experiment_id
@@ -127,11 +135,13 @@ def score(
                         "training_split_id": card.split_id,
                         "pool_split_id": pool_split or "",
                         "incumbent": incumbent,
+                        "filter_profile": screen.judged_by.name,
+                        "filter_alerts": ",".join(screen.families),
                         **_option_params(options),
                     }
                 )
             scoring = _scoring_task(
-                model_run, index, staging, card.task.labels.index(label), options, incumbent, workers
+                model_run, index, staging, card.task.labels.index(label), options, incumbent, workers, screen
             )
             pieces = _pool_slices(catalog, library, pool, model_run.folder.featurizers, options.slice_rows)
             phases = {"seconds_setup": time.monotonic() - started}
@@ -152,6 +162,7 @@ def score(
                 "model_version": str(version.version),
                 "model_alias": ref.alias,
                 "training_split_id": card.split_id,
+                "filter_profile": screen.judged_by.name,
             }
             _write_candidates(catalog, scored, labels, replace_run=bool(run_id))
             top = _top(scored)
@@ -173,6 +184,8 @@ def score(
         pool=stats["pool"],
         scored=stats["scored"],
         invalid=stats["invalid"],
+        filter_profile=screen.judged_by.name,
+        passing_filters=int(stats["passing_filters"]),
         seconds=round(time.monotonic() - started, 1),
         top=top,
         table=catalog.location("candidates"),
@@ -214,7 +227,14 @@ def _load_model(pinned: PinnedModel, staging, workers: int, uncertainty: str) ->
 
 
 def _scoring_task(
-    model: _ModelRun, index: TrainingIndex, staging, label: int, options: ScoreOptions, incumbent: float, workers: int
+    model: _ModelRun,
+    index: TrainingIndex,
+    staging,
+    label: int,
+    options: ScoreOptions,
+    incumbent: float,
+    workers: int,
+    screen: Screen,
 ) -> ScoreBatch:
     """What each worker runs on a batch of pool rows: the model's scores of ``label`` and their acquisition."""
     index_source: bytes | str = index.to_bytes()
@@ -227,6 +247,7 @@ def _scoring_task(
         label,
         model.uncertainty,
         options.mc_samples,
+        screen,
         options.seed,
         torch_threads=1 if workers > 1 else 0,
     )
@@ -245,6 +266,7 @@ def _run_stats(scored) -> dict[str, float]:
         F.avg(F.when(good, F.col("prediction"))),
         F.avg(F.when(good, F.col("uncertainty"))),
         F.avg(F.when(good, F.col("ad_similarity"))),
+        F.count(F.when(good & F.col("passes_filters"), F.lit(1))),
     ).first()
     return {
         "pool": row[0],
@@ -253,6 +275,7 @@ def _run_stats(scored) -> dict[str, float]:
         "mean_prediction": row[2] or 0.0,
         "mean_uncertainty": row[3] or 0.0,
         "mean_ad_similarity": row[4] or 0.0,
+        "passing_filters": row[5],
     }
 
 
@@ -297,19 +320,6 @@ def _top(scored, n: int = 10) -> list[dict[str, Any]]:
         "inchikey", "smiles", "prediction", "uncertainty", "ad_similarity", "acquisition_score"
     ).collect()
     return [{"rank": rank, **row.asDict()} for rank, row in enumerate(rows, start=1)]
-
-
-def _training_set(catalog: Catalog, library: str, split_id: str, label: str):
-    """The model's training molecules (split ``train``) with their value of ``label``."""
-    from pyspark.sql import functions as F
-
-    return (
-        catalog.read("splits")
-        .where((F.col("library") == library) & (F.col("split_id") == split_id) & (F.col("split") == "train"))
-        .select("inchikey")
-        .join(catalog.read("molecules").where(F.col("library") == library), "inchikey")
-        .select("smiles", F.col("labels")[label].alias("value"))
-    )
 
 
 def _bits_chunk(smiles: list[str]) -> list:

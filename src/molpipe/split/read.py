@@ -1,4 +1,5 @@
-"""Reading the ``splits`` table back: which split ids a library has, and the names of the labeled splits."""
+"""Reading the ``splits`` table back: which split ids a library has, the names of the labeled splits, and a model's
+training molecules with their labels."""
 
 from __future__ import annotations
 
@@ -21,3 +22,17 @@ def latest_split_id(catalog: Catalog, library: str) -> str:
     if row is None:
         raise ValueError(f"library {library!r} has no split: run `molpipe split --library {library}` first")
     return row["split_id"]
+
+
+def training_set(catalog: Catalog, *, library: str, split_id: str, label: str):
+    """The molecules of ``split_id``'s ``train`` part, with their measured value of ``label`` (``smiles``,
+    ``inchikey``, ``value``): what a model was fitted on, for its applicability domain and nearest neighbours."""
+    from pyspark.sql import functions as F
+
+    return (
+        catalog.read("splits")
+        .where((F.col("library") == library) & (F.col("split_id") == split_id) & (F.col("split") == "train"))
+        .select("inchikey")
+        .join(catalog.read("molecules").where(F.col("library") == library), "inchikey")
+        .select("inchikey", "smiles", F.col("labels")[label].alias("value"))
+    )
