@@ -1,18 +1,21 @@
-"""Active learning on MoleculeNet HIV: select -> reveal -> retrain, each strategy against random selection.
+"""Active learning on MoleculeNet HIV: select -> reveal -> retrain, each arm against random selection.
 
-    python benchmarks/active_learning.py [--strategies ucb,greedy,random] [--rounds 3] [--initial 0.1]
-                                         [--model fp-mlp] [--epochs 8]
+    python benchmarks/active_learning.py [--arms ucb:sphere:drug-like,ucb:maxmin:drug-like,random:none:drug-like]
+                                         [--rounds 3] [--initial 0.1] [--model fp-mlp] [--epochs 8]
 
-HIV is ingested once per strategy (its own library, so the loops do not share a split) and featurized (Morgan bits).
-A balanced scaffold split keeps ``--initial`` of the labeled molecules for train/valid/test; the rest is the
-pool, its labels hidden from training. Each round trains the model (``molpipe train``), scores the pool
-(``molpipe score`` with the strategy), picks the batch (``molpipe select``, no diversity step, so strategies are
-compared as they are) and "measures" it: the batch's true labels go back in as a results file through
-``molpipe ingest-results``, which moves those molecules from the pool into training for the next round. Batches
-are sized so that the selection covers 1 % of the pool after the first round and 5 % after the last.
+An arm is ``strategy:diversity:filters``: the acquisition ``molpipe score`` ranks by, the diversity step of
+``molpipe select`` and the filter profile it applies (``none``: no filter). HIV is ingested once per arm (its own
+library, so the loops do not share a split) and featurized (Morgan bits). A balanced scaffold split keeps
+``--initial`` of the labeled molecules for train/valid/test; the rest is the pool, its labels hidden from training.
+Each round trains the model (``molpipe train``), scores the pool (``molpipe score`` with the strategy), picks the
+batch (``molpipe select`` with the arm's diversity and filters, default ``[select]`` settings otherwise) and
+"measures" it: the batch's true labels go back in as a results file through ``molpipe ingest-results``, which moves
+those molecules from the pool into training for the next round. Batches are sized so that the selection covers 1 %
+of the pool after the first round and 5 % after the last.
 
-Reported per strategy: actives found, the fraction of the pool's actives found, and the enrichment factor at 1 %
-and 5 % of the pool selected (hit rate of the selection / hit rate of the pool; random selection is ~1).
+Reported per arm: actives found, the fraction of the pool's actives found, the enrichment factor at 1 % and 5 % of
+the pool selected (hit rate of the selection / hit rate of the pool; random selection is ~1), and the fraction of
+the picks that pass the default filter profile (``drug-like``, as the scoring run judged them).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def batch_sizes(pool: int, rounds: int) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--strategies", default="ucb,greedy,random")
+    parser.add_argument("--arms", default="ucb:sphere:drug-like,ucb:maxmin:drug-like,random:none:drug-like")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--initial", type=float, default=0.1, help="fraction of HIV labeled at the start")
     parser.add_argument("--model", default="fp-mlp")
@@ -69,9 +72,10 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="molpipe-bench-al-") as tmp:
         with session(load_settings().replace(home=str(Path(tmp) / "home"))) as (engine, catalog):
-            for strategy in args.strategies.split(","):
+            for number_of_arm, arm in enumerate(args.arms.split(",")):
+                strategy, diversity, filters = arm.split(":")
                 started = time.monotonic()
-                library = f"hiv_{strategy}"
+                library = f"hiv_arm{number_of_arm}"
                 ingest(catalog, path=bundled_library(), library=library, label_cols=[LABEL])
                 featurize(catalog, library=library, featurizers=morgan, workers=engine.udf_workers)
                 split_id = split(
@@ -85,27 +89,33 @@ def main() -> None:
                     .toPandas()
                 )
                 pool, pool_actives = len(truth), int((truth[LABEL] >= 0.5).sum())
-                selected = hits = 0
+                selected = hits = passing = 0
                 trace = []
                 for number, k in enumerate(batch_sizes(pool, args.rounds)):
                     config = TrainConfig(model=args.model, model_params=params, epochs=args.epochs, seed=number)
-                    request = TrainRequest(library, f"al_{strategy}", (LABEL,), split_id=split_id, num_processes=1)
+                    request = TrainRequest(library, f"al_{library}", (LABEL,), split_id=split_id, num_processes=1)
                     train(catalog, request, config)
-                    lifecycle.promote(f"al_{strategy}", force=True)
+                    lifecycle.promote(f"al_{library}", force=True)
                     scored = score(
                         catalog,
                         library=library,
-                        model=f"al_{strategy}@champion",
+                        model=f"al_{library}@champion",
                         options=ScoreOptions(acquisition=strategy, seed=number),
                         workers=engine.udf_workers,
                     )
                     batch = select(
                         catalog,
                         run_id=scored.run_id,
-                        options=SelectOptions(k=k, diversity="none"),
+                        options=SelectOptions(k=k, diversity=diversity),
                         out_dir=Path(tmp) / "lab",
+                        filters=filters,
                     )
-                    measured = truth[truth["inchikey"].isin([row["inchikey"] for row in batch.batch])]
+                    picked = [row["inchikey"] for row in batch.batch]
+                    measured = truth[truth["inchikey"].isin(picked)]
+                    verdict = catalog.read("candidates").where(
+                        (F.col("scoring_run_id") == scored.run_id) & F.col("inchikey").isin(picked)
+                    )
+                    passing += verdict.where(F.col("passes_filters")).count()
                     results_file = Path(tmp) / f"{library}-round{number}.csv"
                     measured[["smiles", LABEL]].to_csv(results_file, index=False)
                     ingest_results(
@@ -131,18 +141,23 @@ def main() -> None:
                         }
                     )
                     print(
-                        f"{strategy} round {number + 1}: {selected:,} selected ({selected / pool:.1%} of the pool), "
-                        f"{hits} actives, EF {enrichment:.2f}",
+                        f"{arm} round {number + 1}: {selected:,} selected ({selected / pool:.1%} of the pool), "
+                        f"{hits} actives, EF {enrichment:.2f}, {passing / selected:.0%} pass drug-like",
                         flush=True,
                     )
                 results.append(
                     {
+                        "arm": arm,
                         "strategy": strategy,
+                        "diversity": diversity,
+                        "filters": filters,
+                        "passing": passing / selected,
                         "pool": pool,
                         "pool_actives": pool_actives,
                         "rounds": trace,
                         "ef_1": trace[0]["enrichment"],
                         "ef_5": trace[-1]["enrichment"],
+                        "hits": hits,
                         "found": hits / pool_actives,
                         "seconds": time.monotonic() - started,
                     }
@@ -152,8 +167,9 @@ def main() -> None:
     for row in results:
         versus = f"  ({row['ef_5'] / random['ef_5']:.1f} x random)" if random and random["ef_5"] else ""
         print(
-            f"  {row['strategy']:<9} EF@1% {row['ef_1']:5.2f}  EF@5% {row['ef_5']:5.2f}  actives found "
-            f"{row['found']:.1%} of {row['pool_actives']}{versus}  ({row['seconds']:.0f} s)"
+            f"  {row['arm']:<24} EF@1% {row['ef_1']:5.2f}  EF@5% {row['ef_5']:5.2f}  actives found "
+            f"{row['found']:.1%} of {row['pool_actives']}  picks passing drug-like {row['passing']:.0%}{versus}  "
+            f"({row['seconds']:.0f} s)"
         )
     if args.json:
         print(json.dumps(results))
