@@ -145,7 +145,13 @@ def test_multitask_training_with_missing_labels_from_the_command_line(tmp_path, 
             "--json",
         )
     )
-    assert picked["selected"] == 5 and os.path.exists(picked["files"]["html"])
+    assert picked["selected"] == 5 and os.path.exists(picked["files"]["html"]) and picked["filters"] == "drug-like"
+    broken = tmp_path / "alerts.csv"
+    broken.write_text("name,smarts\nbroken,C(((\n")
+    refused = molpipe(home, "select", "--run", scored["run_id"], "--filters", str(broken), check=False)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        f"molpipe select: error: {broken}:2: column smarts: not a valid SMARTS pattern with a name: 'C((('"
+    ]
     wrong = molpipe(home, "score", "--library", "tox21", "--model", "tox21_fp_mlp", "--label", "NR-X", check=False)
     assert wrong.returncode == 2 and "not 'NR-X'" in wrong.stderr
     starved = molpipe(

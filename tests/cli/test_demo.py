@@ -1,6 +1,7 @@
 """``make demo`` runs the whole loop: here on the HIV sample instead of the bundled 41k molecules (the same code,
 minutes less), every step must succeed and account for every row."""
 
+import pandas as pd
 import pytest
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
@@ -18,5 +19,8 @@ def test_the_demo_runs_the_whole_loop(data_dir, tmp_path, monkeypatch, capsys):
     assert result["champion"]["version"] == result["train"]["version"] == "1"
     assert result["score"]["scored"] > 0 and result["select"]["selected"] > 0
     assert (tmp_path / result["select"]["files"]["html"]).is_file()
+    batch = pd.read_csv(tmp_path / result["select"]["files"]["csv"], keep_default_na=False)
+    assert batch["passes_filters"].all() and batch["mol_weight"].max() <= 500 and batch["qed"].min() >= 0.3
+    assert not batch["alerts"].str.contains("pains|brenk").any()  # what the lab would strike first
     for step in ("$ molpipe ingest", "$ molpipe sql", "$ molpipe score", "$ molpipe select", "MLflow UI"):
         assert step in out

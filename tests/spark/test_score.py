@@ -327,3 +327,28 @@ def test_workers_load_the_drivers_copy_of_the_model_or_the_registrys(champion, t
         features = [predictor.complete(row) for row in smiles]
         predictions.append(predictor.predict_features(features, "none")[0])
     assert np.array_equal(*predictions) and np.isfinite(predictions[0]).all()
+
+
+def test_a_candidates_table_written_before_the_filters_gains_their_columns(catalog):
+    """A home from an earlier molpipe: its candidates table lacks the filter columns; the first job to use it adds
+    them (null in the old rows) and appends runs with them, on either engine."""
+    from deltalake import DeltaTable
+
+    from molpipe.lake.tables import TABLES, Catalog
+
+    spec = TABLES["candidates"]
+    old = ", ".join(spec.column_items[: CANDIDATE_COLUMNS.index("scored_at") + 1])
+    row = [("r0", "lib", "K", "CCO", "", 0.5, None, 0.3, "ucb", 0.5, 1, "y", "m", "1", None, "s", None)]
+    path = str(catalog.path("candidates"))
+    catalog.spark.createDataFrame(row, old).write.format("delta").partitionBy("library").save(path)
+    evolved = Catalog(catalog.spark, catalog.settings)
+    evolved.ensure("candidates")
+    names = [field.name for field in DeltaTable(path).schema().fields]
+    added = CANDIDATE_COLUMNS[CANDIDATE_COLUMNS.index("scored_at") + 1 :]
+    assert sorted(names) == sorted(CANDIDATE_COLUMNS) and names[-len(added) :] == added  # at the end, in order
+    new = evolved.read("candidates").where(F.col("scoring_run_id") == "r0").select("*")
+    evolved.append(
+        "candidates", new.withColumn("scoring_run_id", F.lit("r1")).withColumn("alerts", F.array(F.lit("x")))
+    )
+    rows = evolved.read("candidates").orderBy("scoring_run_id").toPandas()
+    assert rows["alerts"][0] is None and list(rows["alerts"][1]) == ["x"] and rows["passes_filters"].isna().all()
