@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from rdkit import Chem, RDConfig
-from rdkit.Chem import QED, Crippen, Descriptors, FilterCatalog, rdMolDescriptors
+import numpy as np
+from rdkit import Chem, DataStructs, RDConfig
+from rdkit.Chem import QED, Crippen, Descriptors, FilterCatalog, MolSurf, rdMolDescriptors
 
 _CATALOGS = FilterCatalog.FilterCatalogParams.FilterCatalogs
 # the alert sets by name: RDKit's catalogs (ChEMBL is its union of the Glaxo, Dundee, BMS, MLSMR, Inpharmatica, LINT
@@ -201,28 +203,28 @@ class AlertMatcher:
             raise ValueError(f"unknown alert set {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
         self.families = tuple(families)
         self.custom = custom
-        self._entries: list[tuple[str, FilterCatalog.FilterCatalog]] = [
-            (name, _catalog(name)) for family in self.families for name in FAMILIES[family]
-        ]
+        screens = [_screen(name) for family in self.families for name in FAMILIES[family]]
+        # every catalog entry of the chosen sets in order, named, with the pattern-fingerprint bits a match needs
+        self._named: list[tuple[str, Any]] = [named for screen in screens for named in screen.named]
+        self._required = np.concatenate([screen.required for screen in screens])
+        self._always = np.concatenate([screen.always for screen in screens])
         self._custom = [(name, Chem.MolFromSmarts(smarts)) for name, smarts in (custom.patterns if custom else ())]
 
     def names(self, mol: Chem.Mol) -> list[str]:
         """Every alert the molecule matches, ``<set>:<description>``, each once, in catalog order."""
         out: list[str] = []
-        for set_name, catalog in self._entries:
-            for entry in catalog.GetMatches(mol):
-                name = f"{set_name}:{entry.GetDescription()}"
-                if name not in out:
-                    out.append(name)
+        for name, entry in self._candidates(_pattern_bits(mol)):
+            if entry.HasFilterMatch(mol) and name not in out:
+                out.append(name)
         out.extend(f"{CUSTOM}:{name}" for name, pattern in self._custom if mol.HasSubstructMatch(pattern))
         return out
 
     def atoms(self, mol: Chem.Mol) -> dict[str, list[int]]:
         """Each matched alert's atoms (for highlighting a depiction)."""
         out: dict[str, list[int]] = {}
-        for set_name, catalog in self._entries:
-            for entry in catalog.GetMatches(mol):
-                atoms = out.setdefault(f"{set_name}:{entry.GetDescription()}", [])
+        for name, entry in self._candidates(_pattern_bits(mol)):
+            if entry.HasFilterMatch(mol):
+                atoms = out.setdefault(name, [])
                 for match in entry.GetFilterMatches(mol):
                     atoms.extend(atom for _, atom in match.atomPairs if atom not in atoms)
         for name, pattern in self._custom:
@@ -230,6 +232,14 @@ class AlertMatcher:
                 atoms = out.setdefault(f"{CUSTOM}:{name}", [])
                 atoms.extend(atom for atom in match if atom not in atoms)
         return out
+
+    def _candidates(self, bits: np.ndarray | None) -> list[tuple[str, Any]]:
+        """The catalog entries, in order, that the screen leaves for a molecule of these pattern-fingerprint words:
+        all of them where it could not be fingerprinted."""
+        if bits is None:
+            return self._named
+        keep = self._always | ~np.bitwise_and(self._required, ~bits).any(axis=1)
+        return [self._named[i] for i in np.flatnonzero(keep)]
 
 
 _catalog_lock = threading.Lock()
@@ -243,6 +253,82 @@ def _catalog(name: str) -> FilterCatalog.FilterCatalog:
         return FilterCatalog.FilterCatalog(params)
 
 
+# The screen. Every built-in entry is one SmartsMatcher (RDKit's MakeFilterCatalogEntry): it matches when its pattern
+# matches at least min_count times, so never unless the pattern matches once, and a pattern can only match a molecule
+# whose pattern fingerprint has every bit of the pattern's own (what RDKit's SubstructLibrary screens on). An entry is
+# screened only where its serialization proves it that plain matcher with min_count >= 1; any other (a compound
+# matcher, a count of zero, a serialization this RDKit writes otherwise) is matched on every molecule.
+_FP_SIZE = 2048
+_PICKLE_MAGIC = b"\xef\xbe\xad\xde"  # how an RDKit molecule pickle starts
+_COUNTS = re.compile(rb" (\d+) (\d+) ")
+
+
+@dataclass(frozen=True)
+class _Screen:
+    named: list[tuple[str, Any]]  # (``<set>:<description>``, entry) in catalog order
+    required: np.ndarray  # (entries, words) uint64: the bits a match needs; zeros where not screened
+    always: np.ndarray  # (entries,) bool: not screened, matched on every molecule
+
+
+@lru_cache(maxsize=None)
+def _screen(name: str) -> _Screen:
+    catalog = _catalog(name)
+    entries = [catalog.GetEntryWithIdx(i) for i in range(catalog.GetNumEntries())]
+    words = _FP_SIZE // 64
+    required = np.zeros((len(entries), words), dtype=np.uint64)
+    always = np.ones(len(entries), dtype=bool)
+    for i, entry in enumerate(entries):
+        pattern = _smarts_pattern(entry)
+        if pattern is not None:
+            required[i] = _bits(Chem.PatternFingerprint(pattern, fpSize=_FP_SIZE))
+            always[i] = False
+    return _Screen([(f"{name}:{entry.GetDescription()}", entry) for entry in entries], required, always)
+
+
+def _smarts_pattern(entry: Any) -> Chem.Mol | None:
+    """The pattern of an entry that is a single SmartsMatcher matching at least once, else None."""
+    try:
+        data = entry.Serialize()
+        start = data.find(_PICKLE_MAGIC)
+        if start < 0:
+            return None
+        head, _, length = data[:start].rstrip(b" ").rpartition(b" ")  # the pickle's length ends the head
+        end = start + int(length)
+        counts = _COUNTS.match(data, end)  # min_count, max_count
+        if counts is None or int(counts[1]) < 1:
+            return None
+        pattern = Chem.Mol(data[start:end])
+        description = entry.GetDescription()
+        # the same matcher rebuilt from the pattern and counts must serialize to the same head and counts
+        probe = FilterCatalog.FilterCatalogEntry(
+            description, FilterCatalog.SmartsMatcher(description, pattern, int(counts[1]), int(counts[2]))
+        ).Serialize()
+        probe_start = probe.find(_PICKLE_MAGIC)
+        probe_head, _, probe_length = probe[:probe_start].rstrip(b" ").rpartition(b" ")
+        probe_counts = _COUNTS.match(probe, probe_start + int(probe_length))
+        if probe_head != head or probe_counts is None or probe_counts[0] != counts[0]:
+            return None
+        if _PICKLE_MAGIC in data[end:]:  # a second pattern: not a single matcher
+            return None
+        return pattern
+    except Exception:  # anything unexpected: not screened
+        return None
+
+
+def _bits(fingerprint: Any) -> np.ndarray:
+    return np.frombuffer(DataStructs.BitVectToBinaryText(fingerprint), dtype=np.uint64)
+
+
+def _pattern_bits(mol: Chem.Mol) -> np.ndarray | None:
+    """The molecule's pattern-fingerprint words, or None where it cannot be screened (no ring information yet:
+    fingerprinting would add it, and the matchers must see the molecule as given)."""
+    try:
+        mol.GetRingInfo().NumRings()
+        return _bits(Chem.PatternFingerprint(mol, fpSize=_FP_SIZE))
+    except Exception:
+        return None
+
+
 @lru_cache(maxsize=1)
 def _sascorer():
     """RDKit's Contrib SA score (Ertl & Schuffenhauer 2009); its fragment table loads once per process."""
@@ -253,6 +339,34 @@ def _sascorer():
 
     sascorer.readFragmentScores()
     return sascorer
+
+
+def _qed(mol: Chem.Mol) -> float:
+    """RDKit's ``QED.qed(mol)``, the same value: ``QED.properties`` computed term by term as it does, except that its
+    structural alerts are counted by one FilterCatalog call (the same substructure match of each alert, without a
+    Python call per alert)."""
+    hmol = Chem.RemoveHs(mol)
+    values = QED.QEDproperties(
+        MW=rdMolDescriptors._CalcMolWt(hmol),
+        ALOGP=Crippen.MolLogP(hmol),
+        HBA=sum(len(hmol.GetSubstructMatches(pattern)) for pattern in QED.Acceptors if hmol.HasSubstructMatch(pattern)),
+        HBD=rdMolDescriptors.CalcNumHBD(hmol),
+        PSA=MolSurf.TPSA(hmol),
+        ROTB=rdMolDescriptors.CalcNumRotatableBonds(hmol, rdMolDescriptors.NumRotatableBondsOptions.Strict),
+        AROM=len(Chem.GetSSSR(Chem.DeleteSubstructs(Chem.Mol(hmol), QED.AliphaticRings))),
+        ALERTS=len(_qed_alerts().GetMatches(hmol)),
+    )
+    return QED.qed(hmol, qedProperties=values)
+
+
+@lru_cache(maxsize=1)
+def _qed_alerts() -> FilterCatalog.FilterCatalog:
+    """QED's structural alerts as a catalog: a SmartsMatcher of each pattern, matching when it matches once."""
+    with _catalog_lock:
+        catalog = FilterCatalog.FilterCatalog()
+        for i, alert in enumerate(QED.StructuralAlerts):
+            catalog.AddEntry(FilterCatalog.FilterCatalogEntry(str(i), FilterCatalog.SmartsMatcher(str(i), alert, 1)))
+        return catalog
 
 
 def properties(mol: Chem.Mol) -> dict[str, float]:
@@ -275,7 +389,7 @@ _MEASURES = {
     "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds,
     "formal_charge": Chem.GetFormalCharge,
     "heavy_atoms": lambda mol: mol.GetNumHeavyAtoms(),
-    "qed": QED.qed,
+    "qed": _qed,
     "sa_score": lambda mol: _sascorer().calculateScore(mol),
 }
 
