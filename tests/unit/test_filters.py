@@ -33,7 +33,9 @@ def test_alerts_are_named_by_set_and_match_rdkit_catalogs(data_dir):
 def test_properties_are_rdkits_own():
     mol = Chem.MolFromSmiles(ASPIRIN)
     values = properties(mol)
-    assert values["mol_weight"] == pytest.approx(Descriptors.MolWt(mol)) and values["qed"] == pytest.approx(QED.qed(mol))
+    assert values["mol_weight"] == pytest.approx(Descriptors.MolWt(mol)) and values["qed"] == pytest.approx(
+        QED.qed(mol)
+    )
     assert (values["hbd"], values["hba"], values["heavy_atoms"], values["formal_charge"]) == (1, 3, 13, 0)
     assert 1 < values["sa_score"] < 3  # aspirin is easy to make (the SA score runs from 1, easy, to 10)
 

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 from rdkit import Chem, DataStructs, RDConfig
-from rdkit.Chem import QED, Crippen, Descriptors, FilterCatalog, MolSurf, rdMolDescriptors
+from rdkit.Chem import QED, Crippen, Descriptors, FilterCatalog, rdMolDescriptors
 
 _CATALOGS = FilterCatalog.FilterCatalogParams.FilterCatalogs
 # the alert sets by name: RDKit's catalogs (ChEMBL is its union of the Glaxo, Dundee, BMS, MLSMR, Inpharmatica, LINT
@@ -341,34 +341,6 @@ def _sascorer():
     return sascorer
 
 
-def _qed(mol: Chem.Mol) -> float:
-    """RDKit's ``QED.qed(mol)``, the same value: ``QED.properties`` computed term by term as it does, except that its
-    structural alerts are counted by one FilterCatalog call (the same substructure match of each alert, without a
-    Python call per alert)."""
-    hmol = Chem.RemoveHs(mol)
-    values = QED.QEDproperties(
-        MW=rdMolDescriptors._CalcMolWt(hmol),
-        ALOGP=Crippen.MolLogP(hmol),
-        HBA=sum(len(hmol.GetSubstructMatches(pattern)) for pattern in QED.Acceptors if hmol.HasSubstructMatch(pattern)),
-        HBD=rdMolDescriptors.CalcNumHBD(hmol),
-        PSA=MolSurf.TPSA(hmol),
-        ROTB=rdMolDescriptors.CalcNumRotatableBonds(hmol, rdMolDescriptors.NumRotatableBondsOptions.Strict),
-        AROM=len(Chem.GetSSSR(Chem.DeleteSubstructs(Chem.Mol(hmol), QED.AliphaticRings))),
-        ALERTS=len(_qed_alerts().GetMatches(hmol)),
-    )
-    return QED.qed(hmol, qedProperties=values)
-
-
-@lru_cache(maxsize=1)
-def _qed_alerts() -> FilterCatalog.FilterCatalog:
-    """QED's structural alerts as a catalog: a SmartsMatcher of each pattern, matching when it matches once."""
-    with _catalog_lock:
-        catalog = FilterCatalog.FilterCatalog()
-        for i, alert in enumerate(QED.StructuralAlerts):
-            catalog.AddEntry(FilterCatalog.FilterCatalogEntry(str(i), FilterCatalog.SmartsMatcher(str(i), alert, 1)))
-        return catalog
-
-
 def properties(mol: Chem.Mol) -> dict[str, float]:
     """The measured properties (:data:`PROPERTIES`) of a parsed molecule; NaN where RDKit fails on one."""
     out: dict[str, float] = {}
@@ -389,7 +361,7 @@ _MEASURES = {
     "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds,
     "formal_charge": Chem.GetFormalCharge,
     "heavy_atoms": lambda mol: mol.GetNumHeavyAtoms(),
-    "qed": _qed,
+    "qed": QED.qed,
     "sa_score": lambda mol: _sascorer().calculateScore(mol),
 }
 
