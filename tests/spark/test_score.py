@@ -174,6 +174,10 @@ def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champ
     assert csv["smiles"][0] in html and "nearest labelled training molecules" in html and "Chemical space" in html
     stored = champion.read("selections").where(F.col("batch_id") == batch.batch_id).count()
     assert stored == 8
+    carbon = tmp_path / "carbon.csv"  # a user's alert every molecule has: nothing can go to the lab
+    carbon.write_text("name,smarts\ncarbon,[#6]\n")
+    with pytest.raises(ValueError, match=r"passes the drug-like\+carbon.csv filters \(alert:custom \d+"):
+        select(champion, run_id=run.run_id, options=SelectOptions(k=8), out_dir=tmp_path, filters=str(carbon))
 
     # the lab measures the batch: the held-out labels of those molecules come back as a results file
     labels = champion.read("molecules").select("inchikey", F.col("labels")["HIV_active"].alias("HIV_active"))

@@ -97,6 +97,12 @@ def select(
         ranked = _rescore(run.drop("acquisition_score"), acquirer).orderBy(F.desc("acquisition_score"), "inchikey")
     matched = tuple(name for name in params.get("filter_alerts", "").split(",") if name)
     eligible, considered, exclusions = _passing(ranked, options.k * max(1, options.oversample), chosen, matched)
+    if eligible.empty:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in list(exclusions.items())[:5])
+        raise ValueError(
+            f"none of the {considered} candidates of run {run_id} passes the {chosen.name} filters ({reasons}): "
+            "choose another --filters profile (none: no filter)"
+        )
     batch = pick(
         eligible.reset_index(drop=True),
         k=options.k,
