@@ -3,8 +3,9 @@
     python benchmarks/active_learning.py [--arms ucb:sphere:drug-like,ucb:maxmin:drug-like,random:none:drug-like]
                                          [--rounds 3] [--initial 0.1] [--model fp-mlp] [--epochs 8]
 
-An arm is ``strategy:diversity:filters``: the acquisition ``molpipe score`` ranks by, the diversity step of
-``molpipe select`` and the filter profile it applies (``none``: no filter). HIV is ingested once per arm (its own
+An arm is ``strategy:diversity:filters[:similarity]``: the acquisition ``molpipe score`` ranks by, the diversity
+step of ``molpipe select``, the filter profile it applies (``none``: no filter) and the Tanimoto threshold of
+``sphere``/``butina`` (default ``[select] similarity``). HIV is ingested once per arm (its own
 library, so the loops do not share a split) and featurized (Morgan bits). A balanced scaffold split keeps
 ``--initial`` of the labeled molecules for train/valid/test; the rest is the pool, its labels hidden from training.
 Each round trains the model (``molpipe train``), scores the pool (``molpipe score`` with the strategy), picks the
@@ -75,7 +76,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="molpipe-bench-al-") as tmp:
         with session(load_settings().replace(home=str(Path(tmp) / "home"))) as (engine, catalog):
             for number_of_arm, arm in enumerate(args.arms.split(",")):
-                strategy, diversity, filters = arm.split(":")
+                strategy, diversity, filters, *threshold = arm.split(":")
+                similarity = float(threshold[0]) if threshold else SelectOptions().similarity
                 started = time.monotonic()
                 library = f"hiv_arm{number_of_arm}"
                 ingest(catalog, path=bundled_library(), library=library, label_cols=[LABEL])
@@ -109,7 +111,7 @@ def main() -> None:
                     batch = select(
                         catalog,
                         run_id=scored.run_id,
-                        options=SelectOptions(k=k, diversity=diversity),
+                        options=SelectOptions(k=k, diversity=diversity, similarity=similarity),
                         out_dir=Path(tmp) / "lab",
                         filters=filters,
                     )
