@@ -1,10 +1,9 @@
-"""Medicinal-chemistry filters on real molecules: named alerts, properties against RDKit's own functions, profiles
-and a user's SMARTS file."""
+"""Medicinal-chemistry filters on known molecules: named alerts, properties against RDKit's own functions, profiles
+and a user's SMARTS file (the alerts against RDKit's catalogs on real molecules: test_alerts.py)."""
 
-import pandas as pd
 import pytest
 from rdkit import Chem
-from rdkit.Chem import QED, Descriptors, FilterCatalog
+from rdkit.Chem import QED, Descriptors
 
 from molpipe.chem.filters import PROFILES, AlertMatcher, CustomAlerts, Screen, assess, profile, properties
 
@@ -13,21 +12,12 @@ ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"  # a phenol ester: Brenk flags it
 RHODANINE = "O=C1NC(=S)SC1=Cc1ccccc1"  # a 5-benzylidene rhodanine: PAINS ene_rhod
 
 
-def test_alerts_are_named_by_set_and_match_rdkit_catalogs(data_dir):
+def test_alerts_are_named_by_set():
     matcher = AlertMatcher(("pains", "brenk"))
     names = matcher.names(Chem.MolFromSmiles(RHODANINE))
     assert any(name.startswith("pains_a:ene_rhod") for name in names), names
     assert matcher.names(Chem.MolFromSmiles(IBUPROFEN)) == []
     assert matcher.names(Chem.MolFromSmiles(ASPIRIN)) == ["brenk:phenol_ester"]
-    params = FilterCatalog.FilterCatalogParams()
-    params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.BRENK)
-    brenk = FilterCatalog.FilterCatalog(params)
-    for smiles in pd.read_csv(data_dir / "hiv_sample.csv")["smiles"][:150]:
-        mol = Chem.MolFromSmiles(smiles)
-        if mol is None:
-            continue
-        expected = sorted({f"brenk:{entry.GetDescription()}" for entry in brenk.GetMatches(mol)})
-        assert sorted(n for n in matcher.names(mol) if n.startswith("brenk:")) == expected, smiles
 
 
 def test_properties_are_rdkits_own():
