@@ -98,8 +98,8 @@ class SelectOptions:
     """``molpipe select``: the lab batch."""
 
     k: int = 96
-    diversity: str = "sphere"  # sphere, butina, maxmin, scaffold or none (see molpipe.lab.diversity)
-    similarity: float = 0.6  # sphere/butina: Tanimoto (Morgan) at which a candidate is too like a better one
+    diversity: str = "butina"  # butina, sphere, maxmin, scaffold or none (see molpipe.lab.diversity)
+    similarity: float = 0.75  # butina/sphere: Tanimoto (Morgan) at which a candidate is too like a better one
     max_per_scaffold: int = 2  # picks sharing one Murcko scaffold (0: no cap)
     oversample: int = 10  # diversity picks from the k * oversample best-scored candidates that pass the filters
 

@@ -21,8 +21,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="drug-like, lead-like, fragment, none, or a CSV of named SMARTS (name,smarts) added to the configured "
         "profile (default: [filters] profile)",
     )
-    p.add_argument("--diversity", help="sphere, butina, maxmin, scaffold or none (default: [select] diversity)")
-    p.add_argument("--similarity", type=float, help="sphere/butina Tanimoto threshold (default: [select] similarity)")
+    p.add_argument("--diversity", help="butina, sphere, maxmin, scaffold or none (default: [select] diversity)")
+    p.add_argument("--similarity", type=float, help="butina/sphere Tanimoto threshold (default: [select] similarity)")
     p.add_argument("--max-per-scaffold", type=int, help="cap per Murcko scaffold, 0: none ([select] max_per_scaffold)")
     p.add_argument("--out", default="reports", help="folder for the batch files (default ./reports)")
     p.set_defaults(handler=_select)

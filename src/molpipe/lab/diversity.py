@@ -2,9 +2,11 @@
 
 Pure functions of the candidates (a pandas frame sorted best first), so they are tested without Spark:
 
-* ``sphere`` (default): sphere exclusion in rank order: a candidate is taken unless it is at least ``similarity``
-  (Tanimoto on Morgan bits) like one taken before it, so every pick is the best of its neighbourhood;
-* ``butina``: Taylor-Butina clusters at ``similarity``, and the best-ranked member of each cluster, best first;
+* ``butina`` (the default: it found the most actives in benchmarks/active_learning.py, docs/performance.md):
+  Taylor-Butina clusters at ``similarity`` (Tanimoto on Morgan bits), and the best-ranked member of each cluster,
+  best first;
+* ``sphere``: sphere exclusion in rank order: a candidate is taken unless it is at least ``similarity`` like one
+  taken before it, so every pick is the best of its neighbourhood;
 * ``maxmin``: MaxMin (RDKit's ``MaxMinPicker``) seeded with the best candidate: each next pick is the one least like
   everything picked so far, whatever its rank (it favours outliers);
 * ``scaffold``: round-robin over Murcko scaffolds: the best of every scaffold, then the second best, ...;
@@ -22,7 +24,7 @@ import pandas as pd
 
 from molpipe.score.domain import N_BITS, on_bits
 
-DIVERSITY = ("sphere", "butina", "maxmin", "scaffold", "none")
+DIVERSITY = ("butina", "sphere", "maxmin", "scaffold", "none")
 
 
 def pick(
@@ -30,7 +32,7 @@ def pick(
     *,
     k: int,
     method: str,
-    similarity: float = 0.6,
+    similarity: float = 0.75,
     max_per_scaffold: int = 0,
     seed: int = 0,
 ) -> pd.DataFrame:
