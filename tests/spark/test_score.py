@@ -356,3 +356,19 @@ def test_a_candidates_table_written_before_the_filters_gains_their_columns(catal
     )
     rows = evolved.read("candidates").orderBy("scoring_run_id").toPandas()
     assert rows["alerts"][0] is None and list(rows["alerts"][1]) == ["x"] and rows["passes_filters"].isna().all()
+
+
+def test_a_run_that_measures_no_filters_still_gives_a_filtered_batch(champion, tmp_path):
+    """[filters] profile none without alert sets: scoring stores no filter columns (the fast path), and select
+    measures the candidates it considers."""
+    from molpipe.config import FilterOptions, SelectOptions
+    from molpipe.lab.select import select
+    from molpipe.lake.tables import Catalog
+
+    fast = Catalog(champion.spark, champion.settings.replace(filters=FilterOptions(profile="none", alerts="")))
+    run = score(fast, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="greedy", uncertainty="none"))
+    rows = fast.read("candidates").where(F.col("scoring_run_id") == run.run_id).toPandas()
+    assert rows["alerts"].isna().all() and rows["qed"].isna().all() and set(rows["filter_profile"]) == {"none"}
+    batch = select(fast, run_id=run.run_id, options=SelectOptions(k=5), out_dir=tmp_path, filters="drug-like")
+    picks = pd.read_csv(batch.files["csv"])
+    assert batch.selected == 5 and picks["passes_filters"].all() and picks["qed"].min() >= 0.3

@@ -67,5 +67,7 @@ def test_a_users_smarts_file_adds_named_alerts(tmp_path):
 def test_screen_from_settings_matches_what_its_profile_needs():
     screen = Screen.of(profile_name="lead-like", alerts="pains")
     assert screen.families == ("pains", "brenk", "nih")  # the profile's own sets are always matched
+    assert Screen.of(profile_name="none", alerts="") is None  # nothing to measure: scoring stores no filters
+    assert Screen.of(profile_name="none", alerts="pains").families == ("pains",)
     with pytest.raises(ValueError, match="unknown alert set 'painz'"):
         Screen.of(profile_name="drug-like", alerts="painz")

@@ -402,10 +402,14 @@ class Screen:
     judged_by: Profile = PROFILES["drug-like"]
 
     @classmethod
-    def of(cls, *, profile_name: str, alerts: str, smarts_file: str = "") -> "Screen":
-        """From the ``[filters]`` settings; the profile's own alert families are always matched."""
+    def of(cls, *, profile_name: str, alerts: str, smarts_file: str = "") -> "Screen | None":
+        """From the ``[filters]`` settings; the profile's own alert families are always matched. None where there is
+        nothing to measure (profile ``none``, no alert set, no SMARTS file): scoring then stores no filter columns,
+        and ``molpipe select`` measures the candidates it considers."""
         judged_by = profile(profile_name, custom=CustomAlerts.read(smarts_file) if smarts_file else None)
         families = [name.strip() for name in alerts.split(",") if name.strip()]
+        if judged_by.name == "none" and not families:
+            return None
         return cls.judging(judged_by, families=families)
 
     @classmethod

@@ -128,7 +128,7 @@ class ScoreChunk:
     label: int  # which of the model's labels is scored
     uncertainty: str
     samples: int
-    screen: Screen  # the alerts, properties and filter verdict of every molecule scored
+    screen: Screen | None  # the alerts, properties and filter verdict of every molecule scored; None: not measured
     seed: int = 0
     torch_threads: int = 0  # >0: cap torch's threads (one per worker process when a pool shares the cores)
 
@@ -150,7 +150,10 @@ class ScoreChunk:
                     given[FINGERPRINT.name] = fingerprint
                 features.append(predictor.complete(given, mol))
                 bits.append(on_bits(None) if fingerprint is None else bits_of(fingerprint))
-                filters.append(_UNPARSED if mol is None else filter_values(self.screen(mol)))
+                if self.screen is None:
+                    filters.append(_NO_FILTERS)
+                else:
+                    filters.append(_UNPARSED if mol is None else filter_values(self.screen(mol)))
                 ready.append(i)
             except Exception as exc:  # one molecule's failure is its row's error, never the batch's
                 out[i] = (row["inchikey"], None, None, None, f"{type(exc).__name__}: {exc}", *_NO_FILTERS)

@@ -70,8 +70,12 @@ class ScoreSummary:
         lines = [
             f"scored {self.scored:,} of {self.pool:,} pool molecules of {self.library} with {self.model_name} "
             f"v{self.model_version} ({self.label}; {self.uncertainty} uncertainty, {self.acquisition} acquisition) "
-            f"in {self.seconds:.0f} s; {self.invalid} failed (quarantined); {self.passing_filters:,} pass the "
-            f"{self.filter_profile} filters",
+            f"in {self.seconds:.0f} s; {self.invalid} failed (quarantined); "
+            + (
+                f"{self.passing_filters:,} pass the {self.filter_profile} filters"
+                if self.filter_profile != "none"
+                else "no filter profile"
+            ),
             f"scoring run {self.run_id} -> {self.table}",
             "top candidates:",
             "  rank  prediction  uncertainty  AD sim  acquisition  SMILES",
@@ -112,6 +116,7 @@ def score(
     pinned = PinnedModel.of(ref.name, str(version.version))
     filters = settings.filters
     screen = Screen.of(profile_name=filters.profile, alerts=filters.alerts, smarts_file=filters.smarts_file)
+    profile_name = screen.judged_by.name if screen else "none"
     staging = settings.home_path / "staging" / f"score-{library}-{uuid.uuid4().hex[:8]}"
     try:
         model_run = _load_model(pinned, staging, workers, options.uncertainty)
@@ -135,8 +140,8 @@ def score(
                         "training_split_id": card.split_id,
                         "pool_split_id": pool_split or "",
                         "incumbent": incumbent,
-                        "filter_profile": screen.judged_by.name,
-                        "filter_alerts": ",".join(screen.families),
+                        "filter_profile": profile_name,
+                        "filter_alerts": ",".join(screen.families) if screen else "",
                         **_option_params(options),
                     }
                 )
@@ -162,7 +167,7 @@ def score(
                 "model_version": str(version.version),
                 "model_alias": ref.alias,
                 "training_split_id": card.split_id,
-                "filter_profile": screen.judged_by.name,
+                "filter_profile": profile_name,
             }
             _write_candidates(catalog, scored, labels, replace_run=bool(run_id))
             top = _top(scored)
@@ -184,7 +189,7 @@ def score(
         pool=stats["pool"],
         scored=stats["scored"],
         invalid=stats["invalid"],
-        filter_profile=screen.judged_by.name,
+        filter_profile=profile_name,
         passing_filters=int(stats["passing_filters"]),
         seconds=round(time.monotonic() - started, 1),
         top=top,
@@ -234,7 +239,7 @@ def _scoring_task(
     options: ScoreOptions,
     incumbent: float,
     workers: int,
-    screen: Screen,
+    screen: Screen | None,
 ) -> ScoreBatch:
     """What each worker runs on a batch of pool rows: the model's scores of ``label`` and their acquisition."""
     index_source: bytes | str = index.to_bytes()
