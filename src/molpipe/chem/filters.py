@@ -194,14 +194,19 @@ class CustomAlerts:
         return cls(path, tuple(patterns))
 
 
+def known_families(families: Sequence[str]) -> tuple[str, ...]:
+    """``families`` as a tuple, or the error naming the first unknown one and the choices."""
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown alert set {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
+    return tuple(families)
+
+
 class AlertMatcher:
     """The named alerts of a molecule, from a set of families (and a user's SMARTS), one catalog built per process."""
 
     def __init__(self, families: Sequence[str] = DEFAULT_ALERTS, custom: CustomAlerts | None = None):
-        unknown = [f for f in families if f not in FAMILIES]
-        if unknown:
-            raise ValueError(f"unknown alert set {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
-        self.families = tuple(families)
+        self.families = known_families(families)
         self.custom = custom
         screens = [_screen(name) for family in self.families for name in FAMILIES[family]]
         # every catalog entry of the chosen sets in order, named, with the pattern-fingerprint bits a match needs
@@ -416,8 +421,7 @@ class Screen:
     def judging(cls, judged_by: Profile, *, families: Sequence[str] = ()) -> "Screen":
         """``families`` and whatever else ``judged_by`` excludes on."""
         families = [*families, *(f for f in judged_by.alerts if f != CUSTOM and f not in families)]
-        AlertMatcher(families)  # an unknown set fails here, on the driver, not in every worker
-        return cls(tuple(families), judged_by)
+        return cls(known_families(families), judged_by)  # an unknown set fails here, not in every worker
 
     def __call__(self, mol: Chem.Mol) -> Assessment:
         return assess(mol, matcher=_matcher(self.families, self.judged_by.custom), judged_by=self.judged_by)

@@ -17,22 +17,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from molpipe.chem.filters import PROPERTIES
 from molpipe.config import MonitorOptions
 from molpipe.lab.space import chemical_space
 
-PROPERTY_COLUMNS = [
-    "mol_weight",
-    "clogp",
-    "tpsa",
-    "hbd",
-    "hba",
-    "rotatable_bonds",
-    "formal_charge",
-    "heavy_atoms",
-    "qed",
-    "sa_score",
-    "ro5_violations",
-]
+PROPERTY_COLUMNS = [*PROPERTIES, "ro5_violations"]
 COLUMNS = [
     "position",
     "inchikey",
@@ -350,7 +339,8 @@ def alert_atoms(mol: Any, names: Sequence[str]) -> dict[str, list[int]]:
     """The atoms of each of ``names`` in ``mol``; a name no catalog matches (e.g. a custom SMARTS) is left out."""
     from molpipe.chem.filters import FAMILIES, AlertMatcher
 
-    found = AlertMatcher(families=tuple(FAMILIES)).atoms(mol)
+    sets = {name.split(":", 1)[0] for name in names}  # match only the families the pick's alerts come from
+    found = AlertMatcher(families=tuple(f for f, members in FAMILIES.items() if sets & set(members))).atoms(mol)
     return {name: found[name] for name in names if found.get(name)}
 
 
