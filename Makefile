@@ -1,4 +1,5 @@
-# The two commands of the quick start: `make demo` and `make test`. Both create .venv on first use.
+# The two commands of the quick start: `make demo` and `make test`. Both create .venv on first use. uv installs
+# the exact pins of constraints.txt (37 s on a fresh machine against pip's 127 s from its cache; docs/performance.md).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -10,8 +11,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[local,test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
+	$(PY) -m uv pip install --python $(PY) --quiet -c constraints.txt -e '.[local,test]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)

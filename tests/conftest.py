@@ -112,12 +112,15 @@ def copy_home(catalog):
     return copy
 
 
+SCORED_OPTIONS = {"acquisition": "ucb", "mc_samples": 2}  # the options of scored_home's two runs
+
+
 @pytest.fixture(scope="session")
 def scored_home(build_home, data_dir):
     """A molpipe home built once per session, to copy (never to write to): the HIV sample featurized (morgan,
     rdkit2d) and split (30 % of the labeled molecules held out into the pool), an fp-mlp champion ``hiv_mlp`` trained
     on it, and two scoring runs by that champion: HIV's own pool and ESOL's molecules (featurized with morgan
-    only). Returns the home folder and the scoring run ids by library."""
+    only). Returns the home folder and the scoring summaries by library."""
     from molpipe.config import ScoreOptions
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
@@ -137,10 +140,9 @@ def scored_home(build_home, data_dir):
         lifecycle.promote("hiv_mlp", force=True)
         ingest(catalog, path=data_dir / "esol_sample.csv", library="esol")
         featurize(catalog, library="esol", featurizers=parse_featurizers("morgan"), workers=1)
-        options = ScoreOptions(acquisition="ucb", mc_samples=2)
+        options = ScoreOptions(**SCORED_OPTIONS)
         return {
-            name: score(catalog, library=name, model="hiv_mlp@champion", options=options).run_id
-            for name in ("hiv", "esol")
+            name: score(catalog, library=name, model="hiv_mlp@champion", options=options) for name in ("hiv", "esol")
         }
 
     return build_home("scored", steps)
@@ -149,8 +151,15 @@ def scored_home(build_home, data_dir):
 @pytest.fixture
 def scored(scored_home, copy_home):
     """``catalog`` on a private copy of :func:`scored_home`; returns it and the scoring run ids."""
-    home, runs = scored_home
-    return copy_home(home), runs
+    home, summaries = scored_home
+    return copy_home(home), {name: summary.run_id for name, summary in summaries.items()}
+
+
+@pytest.fixture(scope="session")
+def hiv_scoring(scored_home):
+    """The summary of :func:`scored_home`'s scoring run of HIV's pool (``ScoreOptions(**SCORED_OPTIONS)``), for
+    tests that check a run without paying for one of their own (some 6 s each on Apache Spark)."""
+    return scored_home[1]["hiv"]
 
 
 @pytest.fixture

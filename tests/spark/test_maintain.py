@@ -1,6 +1,6 @@
 """`molpipe maintain` on a library grown in several loads: fewer files, the same rows, OPTIMIZE in the history, a
-second run that changes nothing, one library's partitions only, a killed job's leftovers vacuumed, and the job
-entry point. Under ``--engine spark`` through Delta's SQL commands, on embedded Sail through ``deltalake``."""
+second run that changes nothing, and the job entry point on one library's partitions only, with a killed job's
+leftovers vacuumed. Under ``--engine spark`` through Delta's SQL commands, on embedded Sail through ``deltalake``."""
 
 import os
 import time
@@ -86,38 +86,34 @@ def test_compaction_keeps_the_rows_and_a_second_run_changes_nothing(grown, engin
     assert features(catalog) == rows
 
 
-def test_one_library_is_compacted_and_a_killed_jobs_leftovers_are_vacuumed(grown, engine_kind):
-    catalog = grown
+def test_the_job_compacts_one_library_and_vacuums_a_killed_jobs_leftovers(
+    grown, run_job_script, monkeypatch, engine_name, job_engine
+):
+    catalog, home = grown, grown.settings.home_path
     before = files_per_library(catalog)
     leftover = next((catalog.path("features") / "library=esol").glob("featurizer=*")) / "part-killed-job.parquet"
     leftover.write_bytes(b"PAR1")
     month_ago = time.time() - 30 * 86400
     os.utime(leftover, (month_ago, month_ago))
-    with pytest.raises(ValueError, match="library 'hvi' has no loads"):
-        maintain(catalog, engine_kind=engine_kind, options=MaintainOptions(), library="hvi")
-
-    summary = maintain(catalog, engine_kind=engine_kind, options=MaintainOptions(), library="hiv")
-    after = files_per_library(catalog)
-    assert after["hiv"] < before["hiv"] and after["esol"] == before["esol"]
-    maintained = {t.table: t for t in summary.tables}
-    assert "featurizer_specs" not in maintained and "featurizer_specs" not in summary.absent  # no library partitions
-    assert maintained["features"].removed_by_vacuum == 1 and not leftover.exists()
-
-
-def test_the_job_entry_point(grown, run_job_script, monkeypatch, engine_name, job_engine):
-    home = grown.settings.home_path
     monkeypatch.setenv("MOLPIPE_HOME", str(home))
     monkeypatch.setenv("MOLPIPE_MAINTAIN__RETENTION_HOURS", "24")
     code, summary, _, err = run_job_script("maintain", "--json")
     assert code == 2 and "maintain.retention_hours=24 is outside 168-720" in err
-
     monkeypatch.setenv("MOLPIPE_MAINTAIN__RETENTION_HOURS", "336")
+    code, summary, _, err = run_job_script("maintain", "--library", "hvi", "--json")
+    assert code == 2 and "library 'hvi' has no loads" in err
+
     code, summary, published, _ = run_job_script("maintain", "--library", "hiv", "--json")
     assert code == 0 and published["retention_hours"] == 336 and published["library"] == "hiv"
     assert summary["method"] == ("sql" if engine_name == "spark" else "deltalake")
-    features = next(t for t in summary["tables"] if t["table"] == "features")
+    after = files_per_library(catalog)
+    assert after["hiv"] < before["hiv"] and after["esol"] == before["esol"]
+    maintained = {t["table"]: t for t in summary["tables"]}
+    assert "featurizer_specs" not in maintained and "featurizer_specs" not in summary["absent"]  # no library partitions
+    features = maintained["features"]
     assert features["files_after"] < features["files_before"]
     assert [op["operation"] for op in features["operations"]][:2] == ["SET TBLPROPERTIES", "OPTIMIZE"]
+    assert features["removed_by_vacuum"] == 1 and not leftover.exists()  # 30 days old, past the 14 days kept
     assert DeltaTable(str(home / "warehouse" / "features")).metadata().configuration == {
         "delta.deletedFileRetentionDuration": "interval 336 hours"
     }

@@ -38,6 +38,15 @@ def hiv_home(build_home, data_dir):
     return build_home("hiv", lambda c: run(c, data_dir / "hiv_sample.csv", label_cols=["HIV_active"]))
 
 
+ESOL_ROLES = {"id_col": "Compound ID", "label_cols": ["measured log solubility in mols per litre"]}
+
+
+@pytest.fixture(scope="module")
+def esol_home(build_home, data_dir):
+    """The ESOL sample ingested and featurized (CHEAP) as library ``lib``: the home and (load, featurize summary)."""
+    return build_home("esol", lambda c: run(c, data_dir / "esol_sample.csv", **ESOL_ROLES))
+
+
 def test_every_bad_row_ends_in_exactly_one_place(bad_rows_home, copy_home):
     home, (loaded, summary) = bad_rows_home
     catalog = copy_home(home)
@@ -77,15 +86,22 @@ def test_every_bad_row_ends_in_exactly_one_place(bad_rows_home, copy_home):
 @pytest.mark.parametrize(
     "name, roles",
     [
-        ("hiv_sample.csv", {"label_cols": ["HIV_active"]}),
         ("tox21_sample.csv", {"label_cols": ["NR-AR", "NR-AhR", "SR-p53"]}),
-        ("esol_sample.csv", {"id_col": "Compound ID", "label_cols": ["measured log solubility in mols per litre"]}),
         ("solubility_sample.sdf", {"id_col": "ID", "label_cols": ["SOL"]}),
         ("zinc_sample.csv.gz", {}),
     ],
 )
 def test_count_invariant_on_each_dataset(catalog, data_dir, name, roles):
-    loaded, summary = run(catalog, data_dir / name, **roles)
+    assert_accounted(catalog, *run(catalog, data_dir / name, **roles))
+
+
+@pytest.mark.parametrize("built", ["hiv_home", "esol_home"])
+def test_count_invariant_on_the_hiv_and_esol_samples(built, request, copy_home):
+    home, (loaded, summary) = request.getfixturevalue(built)
+    assert_accounted(copy_home(home), loaded, summary)
+
+
+def assert_accounted(catalog, loaded, summary):
     assert summary.rows_read == loaded.rows_read > 0
     assert summary.molecules_new + summary.duplicates + summary.quarantined == summary.rows_read
     tables = {t: catalog.read(t).count() for t in ("library_raw", "molecule_sources", "quarantine", "molecules")}
@@ -136,19 +152,20 @@ def test_second_file_merges_with_dedup_across_files(bad_rows_home, copy_home, tm
     assert catalog.read("features").where(F.col("featurizer") == "graph").count() == 4
 
 
-def test_added_featurizer_is_backfilled_for_existing_molecules(catalog, data_dir):
-    _, first = run(catalog, data_dir / "esol_sample.csv", featurizers="morgan:n_bits=128")
-    second = featurize(catalog, library="lib", featurizers=parse_featurizers("morgan:n_bits=128,maccs"), workers=1)
+def test_added_featurizer_is_backfilled_for_existing_molecules(esol_home, copy_home):
+    home, (_, first) = esol_home
+    catalog = copy_home(home)
+    second = featurize(catalog, library="lib", featurizers=parse_featurizers("morgan:n_bits=256,maccs"), workers=1)
     assert second.rows_read == 0 and second.features_computed == {"maccs": first.molecules_new}
     specs = {r["featurizer"]: r for r in catalog.read("featurizer_specs").collect()}
     assert (
         specs["maccs"]["dim"] == 167
-        and specs["morgan"]["params"] == '{"chirality": false, "counts": false, "n_bits": 128, "radius": 2}'
+        and specs["morgan"]["params"] == '{"chirality": false, "counts": false, "n_bits": 256, "radius": 2}'
     )
 
 
-def test_stored_graphs_become_pyg_data(catalog, data_dir):
-    run(catalog, data_dir / "esol_sample.csv", label_cols=["measured log solubility in mols per litre"])
+def test_stored_graphs_become_pyg_data(esol_home, copy_home):
+    catalog = copy_home(esol_home[0])
     row = (
         catalog.read("features")
         .where(F.col("featurizer") == "graph")
@@ -188,10 +205,9 @@ def test_featurizer_errors_are_quarantined(catalog, data_dir):
     assert catalog.read("features").join(catalog.read("molecules"), "inchikey", "left_anti").count() == 0
 
 
-def test_process_pool_through_spark_gives_identical_tables(catalog, data_dir):
-    ingest(catalog, path=data_dir / "hiv_sample.csv", library="inline", label_cols=["HIV_active"])
+def test_process_pool_through_spark_gives_identical_tables(hiv_home, copy_home, data_dir):
+    catalog = copy_home(hiv_home[0])  # library lib featurized in line (workers = 1)
     ingest(catalog, path=data_dir / "hiv_sample.csv", library="pooled", label_cols=["HIV_active"])
-    featurize(catalog, library="inline", featurizers=parse_featurizers(CHEAP), workers=1)
     featurize(catalog, library="pooled", featurizers=parse_featurizers(CHEAP), workers=2)
 
     def table(name, library, columns):
@@ -201,7 +217,7 @@ def test_process_pool_through_spark_gives_identical_tables(catalog, data_dir):
         ("molecules", ["inchikey", "smiles", "scaffold", "labels"]),
         ("features", ["inchikey", "spec", "values", "edge_index"]),
     ]:
-        assert_df_equality(table(name, "inline", columns), table(name, "pooled", columns))
+        assert_df_equality(table(name, "lib", columns), table(name, "pooled", columns))
 
 
 def test_tables_are_real_delta_for_deltalake(hiv_home, copy_home):
