@@ -81,6 +81,7 @@ class ScoreOptions:
     )
     engine_memory_mb: int = 256  # embedded Sail's memory pool for the job: the ranking sort spills beyond it (0: none)
     slice_rows: int = 250_000  # pool molecules per scoring query where stored features are joined (the join holds one)
+    coverage: float = 0.9  # of candidates' prediction_lower/upper (conformal; train reports its test coverage at it)
 
 
 @dataclass(frozen=True)

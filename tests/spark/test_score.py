@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,6 +51,8 @@ CANDIDATE_COLUMNS = [
     "filter_profile",
     "passes_filters",
     "filter_reasons",
+    "prediction_lower",
+    "prediction_upper",
 ]
 
 
@@ -61,32 +64,40 @@ def champion(scored):
     return catalog
 
 
-def test_candidates_schema_ranks_and_pool(champion):
-    summary = score(
-        champion, library="hiv", model="hiv_mlp@champion", options=ScoreOptions(acquisition="ucb", mc_samples=4)
-    )
+SESSION_RUN = ScoreOptions(acquisition="ucb", mc_samples=2)  # the options of hiv_scoring's run (conftest)
+
+
+def test_candidates_schema_ranks_and_pool(champion, hiv_scoring):
+    summary = hiv_scoring  # by hiv_mlp@champion
     rows = champion.read("candidates").where(F.col("scoring_run_id") == summary.run_id).toPandas()
     assert list(rows.columns) == CANDIDATE_COLUMNS
     pool = champion.read("splits").where(F.col("split") == "pool").count()
     assert summary.pool == pool == summary.scored == len(rows) and summary.invalid == 0
     assert (summary.model_version, summary.model_alias, summary.uncertainty) == ("1", "champion", "mc-dropout")
+    run = mlflow.get_run(summary.run_id)  # beside the training runs, not among them
+    model_run = mlflow.MlflowClient().get_model_version("hiv_mlp", "1").run_id
+    trained_in = mlflow.get_experiment(mlflow.get_run(model_run).info.experiment_id)
+    scored_in = mlflow.get_experiment(run.info.experiment_id)
+    assert scored_in.name == f"{trained_in.name}-scoring" and run.info.run_name == "score-hiv-hiv_mlp-v1"
+    assert scored_in.tags["mlflow.experimentKind"] == "custom_model_development"
     assert sorted(rows["rank"]) == list(range(1, len(rows) + 1))
     ordered = rows.sort_values("rank")
     assert ordered["acquisition_score"].is_monotonic_decreasing
     assert ((rows["prediction"] >= 0) & (rows["prediction"] <= 1)).all() and (rows["uncertainty"] >= 0).all()
     assert ((rows["ad_similarity"] > 0) & (rows["ad_similarity"] <= 1)).all()
+    assert rows["prediction_lower"].isna().all() and rows["prediction_upper"].isna().all()  # a probability: no interval
     trained = champion.read("splits").where(F.col("split") != "pool").select("inchikey").toPandas()["inchikey"]
     assert not set(rows["inchikey"]) & set(trained)  # never a molecule the model saw
 
 
-def test_candidates_carry_the_filters_of_each_molecule(champion):
+def test_candidates_carry_the_filters_of_each_molecule(champion, hiv_scoring):
     """The scoring workers' alerts, properties and verdict are exactly what molpipe.chem.filters gives on the same
     molecule; the lab_ready_candidates view holds the ones that pass, in rank order."""
     from rdkit import Chem
 
     from molpipe.chem.filters import PROFILES, AlertMatcher, assess
 
-    summary = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="greedy"))
+    summary = hiv_scoring
     rows = champion.read("candidates").where(F.col("scoring_run_id") == summary.run_id).toPandas()
     matcher = AlertMatcher()
     for row in rows.to_dict("records"):
@@ -106,9 +117,8 @@ def test_candidates_carry_the_filters_of_each_molecule(champion):
     assert sorted(ready["lab_rank"]) == list(range(1, len(passing) + 1))
 
 
-def test_rerun_replaces_its_rows_and_a_new_run_adds_its_own(champion):
-    options = ScoreOptions(acquisition="thompson", mc_samples=2)
-    first = score(champion, library="hiv", model="hiv_mlp", options=options)
+def test_rerun_replaces_its_rows_and_a_new_run_adds_its_own(champion, hiv_scoring):
+    options, first = SESSION_RUN, hiv_scoring
     this_run = F.col("scoring_run_id") == first.run_id
     before = champion.read("candidates").where(this_run).toPandas()
     again = score(champion, library="hiv", model="hiv_mlp", options=options, run_id=first.run_id)
@@ -152,12 +162,12 @@ def test_unknown_model_or_acquisition_is_a_clear_error(champion):
         score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="best"))
 
 
-def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champion, tmp_path):
+def test_select_writes_a_diverse_batch_and_results_flow_back_into_training(champion, hiv_scoring, tmp_path):
     from molpipe.config import SelectOptions
     from molpipe.lab.results import ingest_results
     from molpipe.lab.select import select
 
-    run = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="ucb", mc_samples=4))
+    run = hiv_scoring
     batch = select(
         champion,
         run_id=run.run_id,
@@ -218,10 +228,8 @@ def run_train_count(catalog) -> int:
     return catalog.read("splits").where(F.col("split") == "train").count()
 
 
-def test_sql_views_over_candidates(champion):
-    first = score(
-        champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="greedy", uncertainty="none")
-    )
+def test_sql_views_over_candidates(champion, hiv_scoring):
+    first = hiv_scoring
     latest = score(champion, library="hiv", model="hiv_mlp", options=ScoreOptions(acquisition="ucb", mc_samples=2))
     champion.register_existing()
     runs = {
@@ -248,10 +256,9 @@ def test_sql_views_over_candidates(champion):
     assert novelty["novel_scaffold"].any() and not novelty["novel_scaffold"].all()
 
 
-def test_worker_pool_and_in_line_scoring_agree(champion):
-    options = ScoreOptions(acquisition="ucb", mc_samples=3)
-    inline = score(champion, library="hiv", model="hiv_mlp", options=options, workers=1)
-    pooled = score(champion, library="hiv", model="hiv_mlp", options=options, workers=2)
+def test_worker_pool_and_in_line_scoring_agree(champion, hiv_scoring):
+    inline = hiv_scoring  # in line: the session's home scores with workers = 1
+    pooled = score(champion, library="hiv", model="hiv_mlp", options=SESSION_RUN, workers=2)
     rows = champion.read("candidates").toPandas()
     a = rows[rows["scoring_run_id"] == inline.run_id].set_index("inchikey").sort_index()
     b = rows[rows["scoring_run_id"] == pooled.run_id].set_index("inchikey").sort_index()

@@ -56,12 +56,17 @@ def test_each_model_trains_registers_and_logs(hiv, model, params):
     assert (summary.version, summary.alias) == ("1", "challenger")
     run = client().get_run(summary.run_id)
     assert run.data.params["model"] == model and run.data.tags["molpipe.lineage.molecules"].endswith("@v1")
+    # what the MLflow UI lists: a name that says what ran, in an experiment that opens on its runs table
+    assert run.info.run_name == f"{model}-random-seed0" and run.data.tags["molpipe.kind"] == "training"
+    assert client().get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     losses = train_losses(summary.run_id)  # measured: last/first 0.67-0.70 (fp-mlp), 0.46-0.54 (gnn) on the two engines
     assert len(losses) == QUICK["epochs"] and losses[-1] < 0.85 * losses[0], losses
     artifacts = {a.path for a in client().list_artifacts(summary.run_id)} | {
         a.path for a in client().list_artifacts(summary.run_id, "plots")
     }
     assert {"config.json", "split", "plots/learning_curves.png", "plots/roc_pr_test.png"} <= artifacts
+    # temperature scaling fitted on the validation split: the test split's calibration error before and after
+    assert "plots/calibration_test.png" in artifacts and {"ece", "ece_uncalibrated"} <= set(summary.test_metrics)
     inputs = {d.dataset.name for d in run.inputs.dataset_inputs}
     assert inputs == {"molecules", "features", "splits"}
 
@@ -184,4 +189,18 @@ def test_regression_on_esol_logs_a_parity_plot(catalog, data_dir):
     assert summary.test_metrics["r2"] > 0.5, summary.test_metrics
     losses = train_losses(summary.run_id)  # measured: last/first 0.10 (Sail), 0.14 (Apache Spark)
     assert len(losses) == 4 and losses[-1] < 0.5 * losses[0], losses
-    assert "plots/parity_test.png" in {a.path for a in client().list_artifacts(summary.run_id, "plots")}
+    # the conformal interval, fitted on the validation split, measured on the test split (14 molecules each)
+    assert summary.test_metrics["interval_width"] > 0 and 0 <= summary.test_metrics["coverage"] <= 1
+    logged = client().get_run(summary.run_id).data
+    assert logged.metrics["test_coverage"] == summary.test_metrics["coverage"] and logged.params["coverage"] == "0.9"
+    plots = {a.path for a in client().list_artifacts(summary.run_id, "plots")}
+    assert {"plots/parity_test.png", "plots/calibration_test.png"} <= plots
+    model = mlflow.pyfunc.load_model(f"models:/{summary.model_name}/{summary.version}")
+    out = model.predict(pd.DataFrame({"smiles": ["CCO", "c1ccccc1O", "not a SMILES"]}))
+    valid = out[out["valid"]]
+    assert len(valid) == 2 and out["prediction_lower"].isna().tolist() == [False, False, True]
+    assert ((valid.prediction_lower < valid.prediction) & (valid.prediction < valid.prediction_upper)).all()
+    width = valid.prediction_upper - valid.prediction_lower  # one model, no spread: the same width everywhere
+    assert width.round(9).nunique() == 1 and width.iloc[0] == pytest.approx(summary.test_metrics["interval_width"])
+    wider = model.predict(pd.DataFrame({"smiles": ["CCO"]}), params={"coverage": 0.95})
+    assert wider.prediction_upper[0] - wider.prediction_lower[0] >= width.iloc[0]

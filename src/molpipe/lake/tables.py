@@ -109,9 +109,9 @@ TABLES: dict[str, TableSpec] = {
             training_split_id STRING, scored_at TIMESTAMP, alerts ARRAY<STRING>, mol_weight DOUBLE, clogp DOUBLE,
             tpsa DOUBLE, hbd INT, hba INT, rotatable_bonds INT, formal_charge INT, heavy_atoms INT, qed DOUBLE,
             sa_score DOUBLE, ro5_violations INT, filter_profile STRING, passes_filters BOOLEAN,
-            filter_reasons ARRAY<STRING>""",
+            filter_reasons ARRAY<STRING>, prediction_lower DOUBLE, prediction_upper DOUBLE""",
             description="the scored pool, one row per molecule and scoring run, ranked by acquisition score, with its "
-            "structural alerts, properties and the verdict of the run's filter profile",
+            "structural alerts, properties, the verdict of the run's filter profile, and the conformal prediction interval",
         ),
         TableSpec(
             "selections",

@@ -22,12 +22,14 @@ import pandas as pd
 from rdkit import Chem
 
 from molpipe.chem.standardize import Rejected, standardize_structure
-from molpipe.config import StandardizeOptions
+from molpipe.config import ScoreOptions, StandardizeOptions
 from molpipe.featurize import Featurizer
 from molpipe.models import ModelKind, get_model
+from molpipe.models.calibration import Calibration
 from molpipe.models.tasks import Task, label_units
 
 UNCERTAINTY = ("auto", "none", "ensemble", "mc-dropout")
+OUTPUTS = ("prediction", "uncertainty", "prediction_lower", "prediction_upper")  # per molecule (and label)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Predictor:
         self.kind = folder.kind
         self.featurizers = folder.featurizers
         self.options = StandardizeOptions(**self.config["standardize"])
+        self.calibration = Calibration.read(folder.path)  # None: trained before molpipe calibrated its models
         self.members = []
         for weights in folder.weights:
             module = self.kind.build(len(self.task.labels), self.state)
@@ -82,10 +85,8 @@ class Predictor:
 
     def output_columns(self) -> list[str]:
         per_label = len(self.task.labels) > 1
-        return ["prediction", "uncertainty"] + (
-            [f"{kind}_{label}" for label in self.task.labels for kind in ("prediction", "uncertainty")]
-            if per_label
-            else []
+        return list(OUTPUTS) + (
+            [f"{kind}_{label}" for label in self.task.labels for kind in OUTPUTS] if per_label else []
         )
 
     def features(self, smiles: str) -> tuple[dict | None, str | None, tuple[str, str] | None]:
@@ -117,7 +118,8 @@ class Predictor:
         batch_size: int = 256,
         seed: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation [n, n_tasks] in label units (probabilities for classification).
+        """Mean and standard deviation [n, n_tasks] in label units (probabilities for classification, calibrated
+        where the model was: :mod:`molpipe.models.calibration`).
 
         ``ensemble``: over the members; ``mc-dropout``: over ``samples`` passes of every member with dropout on
         (seeded per batch); ``none``: the members' mean and NaN; ``auto``: ``ensemble`` when there are several
@@ -145,9 +147,22 @@ class Predictor:
                 mean[start : start + len(stacked[0])] = stacked.mean(axis=0)
                 if method != "none":
                     std[start : start + len(stacked[0])] = stacked.std(axis=0)
-        return mean, std
+        return (mean if self.calibration is None else self.calibration.probabilities(mean)), std
 
-    def predict(self, smiles: Sequence[Any], uncertainty: str = "auto", samples: int = 10) -> pd.DataFrame:
+    def interval(self, mean: np.ndarray, std: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
+        """Conformal bounds [n, n_tasks] of a regression model at ``coverage``; NaN for classification and for a
+        model trained before molpipe calibrated."""
+        if self.calibration is None:
+            return np.full(mean.shape, np.nan), np.full(mean.shape, np.nan)
+        return self.calibration.interval(mean, std, coverage)
+
+    def predict(
+        self,
+        smiles: Sequence[Any],
+        uncertainty: str = "auto",
+        samples: int = 10,
+        coverage: float = ScoreOptions.coverage,
+    ) -> pd.DataFrame:
         n = len(smiles)
         out = pd.DataFrame(
             {"smiles": list(smiles), "standardized_smiles": None, "inchikey": None, "valid": False, "error": None}
@@ -166,10 +181,13 @@ class Predictor:
             rows = [i for i, _ in ready]
             mean[rows], std[rows] = self.predict_features([f for _, f in ready], uncertainty, samples)
         out.loc[[i for i, _ in ready], "valid"] = True
-        out["prediction"], out["uncertainty"] = mean[:, 0], std[:, 0]
+        values = dict(zip(OUTPUTS, (mean, std, *self.interval(mean, std, coverage))))
+        for kind in OUTPUTS:
+            out[kind] = values[kind][:, 0]
         if len(self.task.labels) > 1:
             for column, label in enumerate(self.task.labels):
-                out[f"prediction_{label}"], out[f"uncertainty_{label}"] = mean[:, column], std[:, column]
+                for kind in OUTPUTS:
+                    out[f"{kind}_{label}"] = values[kind][:, column]
         return out
 
 

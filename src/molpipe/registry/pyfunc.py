@@ -10,6 +10,7 @@ import warnings
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from molpipe.config import ScoreOptions
 from molpipe.models.predictor import Predictor
 
 # MLflow's PythonModel hook warns, under a filter of its own, that ``predict`` has no type hints: a stray line in
@@ -30,4 +31,9 @@ with warnings.catch_warnings(record=True):
                 smiles = model_input["smiles"].tolist()
             else:
                 smiles = list(model_input)
-            return self.predictor.predict(smiles, params.get("uncertainty", "auto"), int(params.get("samples", 10)))
+            return self.predictor.predict(
+                smiles,
+                params.get("uncertainty", "auto"),
+                int(params.get("samples", 10)),
+                float(params.get("coverage", ScoreOptions.coverage)),
+            )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from molpipe.config import Settings
+from molpipe.registry import tracking
 
 PARAMS = ("model", "library", "labels", "task", "split_id", "epochs", "batch_size", "learning_rate", "num_processes")
 
@@ -24,7 +25,7 @@ def molpipe_experiments(settings: Settings, databricks: bool = False) -> list[st
 
 def training_runs(experiment_ids: list[str], max_runs: int = 200) -> pd.DataFrame:
     """Finished training runs, newest first: one row each with its parameters, test metrics, best epoch and the
-    registered model version it produced (scoring runs and tuning trials are left out)."""
+    registered model version it produced (tuning, trials and scoring runs are left out)."""
     import mlflow
 
     if not experiment_ids:
@@ -34,9 +35,10 @@ def training_runs(experiment_ids: list[str], max_runs: int = 200) -> pd.DataFram
     )
     if runs.empty or "params.model" not in runs:
         return pd.DataFrame(columns=["run_id", "start_time"])
-    scoring = runs.get("tags.molpipe.kind", pd.Series(index=runs.index, dtype=object)) == "scoring"
+    kind = runs.get(f"tags.{tracking.KIND_TAG}", pd.Series(index=runs.index, dtype=object))
     trial = runs.get("tags.mlflow.parentRunId", pd.Series(index=runs.index, dtype=object)).notna()
-    runs = runs[runs["params.model"].notna() & ~scoring & ~trial]
+    untagged = kind.isna() & ~trial  # a training run logged before runs carried their kind
+    runs = runs[runs["params.model"].notna() & ((kind == "training") | untagged)]
     table = pd.DataFrame({"run_id": runs["run_id"], "start_time": runs["start_time"]})
     for name in PARAMS:
         table[name] = runs.get(f"params.{name}")

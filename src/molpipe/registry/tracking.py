@@ -38,18 +38,40 @@ def configure(settings: Settings, databricks: bool = False) -> None:
         mlflow.set_registry_uri(tracking_uri(settings))
 
 
-def experiment_id(settings: Settings, library: str, task_name: str, databricks: bool = False) -> str:
-    import mlflow
+# MLflow's UI opens an experiment by its kind: without one it guesses GenAI and shows "Traces", not the runs table
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+KIND_TAG = "molpipe.kind"  # each run's: training, tuning, trial, pretraining or scoring
 
+
+def experiment_id(settings: Settings, library: str, task_name: str, databricks: bool = False) -> str:
+    """The experiment of a library's training (and tuning) runs for one task."""
     if settings.experiment:  # the bundle's experiment (MOLPIPE_EXPERIMENT), whatever the library and task
         name = settings.experiment
     else:
         name = f"/Shared/molpipe/{library}-{task_name}" if databricks else f"molpipe-{library}-{task_name}"
+    return _experiment(settings, name, databricks)
+
+
+def scoring_experiment_id(settings: Settings, training_experiment_id: str, databricks: bool = False) -> str:
+    """The experiment of the scoring runs of the models trained in ``training_experiment_id``: beside it, named
+    ``<its name>-scoring``, so that the runs table a person compares models in holds training runs only."""
+    import mlflow
+
+    return _experiment(settings, f"{mlflow.get_experiment(training_experiment_id).name}-scoring", databricks)
+
+
+def _experiment(settings: Settings, name: str, databricks: bool) -> str:
+    import mlflow
+
     existing = mlflow.get_experiment_by_name(name)
-    if existing is not None:
-        return existing.experiment_id
-    location = None if databricks else (settings.home_path / "mlartifacts" / _safe(name)).as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    if existing is None:
+        location = None if databricks else (settings.home_path / "mlartifacts" / _safe(name)).as_uri()
+        return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
+    client = mlflow.MlflowClient()
+    for key, value in EXPERIMENT_TAGS.items():  # an experiment made before molpipe tagged them
+        if existing.tags.get(key) != value:
+            client.set_experiment_tag(existing.experiment_id, key, value)
+    return existing.experiment_id
 
 
 def registered_name(settings: Settings, name: str, databricks: bool = False) -> str:

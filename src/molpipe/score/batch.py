@@ -49,11 +49,14 @@ SCORED_SCHEMA = pa.schema(
         ("inchikey", pa.string()),
         ("prediction", pa.float64()),
         ("uncertainty", pa.float64()),
+        ("prediction_lower", pa.float64()),  # the conformal interval at the run's coverage (regression models)
+        ("prediction_upper", pa.float64()),
         ("ad_similarity", pa.float64()),
         ("error", pa.string()),
         *FILTER_SCHEMA,
     ]
 )
+_FAILED = (None,) * 4  # prediction, uncertainty and the interval of a molecule the model failed on
 # what ScoreBatch returns: the scores with the pool row's SMILES and scaffold and the acquisition score
 STAGED_SCHEMA = pa.schema(
     [
@@ -130,6 +133,7 @@ class ScoreChunk:
     samples: int
     screen: Screen | None  # the alerts, properties and filter verdict of every molecule scored; None: not measured
     seed: int = 0
+    coverage: float = 0.9  # of the interval (the run's score.coverage)
     torch_threads: int = 0  # >0: cap torch's threads (one per worker process when a pool shares the cores)
 
     def __call__(self, rows: list[dict]) -> list[tuple]:
@@ -156,20 +160,23 @@ class ScoreChunk:
                     filters.append(_UNPARSED if mol is None else filter_values(self.screen(mol)))
                 ready.append(i)
             except Exception as exc:  # one molecule's failure is its row's error, never the batch's
-                out[i] = (row["inchikey"], None, None, None, f"{type(exc).__name__}: {exc}", *_NO_FILTERS)
+                out[i] = (row["inchikey"], *_FAILED, None, f"{type(exc).__name__}: {exc}", *_NO_FILTERS)
         if ready:
             mean, std = predictor.predict_features(features, self.uncertainty, self.samples, seed=self.seed)
+            lower, upper = predictor.interval(mean, std, self.coverage)
             similarity = training_index(self.index).max_similarity(bits)
             for j, i in enumerate(ready):
                 value, spread = float(mean[j, self.label]), float(std[j, self.label])
                 if not np.isfinite(value):
                     error = "model returned a non-finite prediction"
-                    out[i] = (rows[i]["inchikey"], None, None, None, error, *_NO_FILTERS)
+                    out[i] = (rows[i]["inchikey"], *_FAILED, None, error, *_NO_FILTERS)
                     continue
+                bounds = (float(lower[j, self.label]), float(upper[j, self.label]))
                 out[i] = (
                     rows[i]["inchikey"],
                     value,
                     spread if np.isfinite(spread) else None,
+                    *(bound if not np.isnan(bound) else None for bound in bounds),
                     float(similarity[j]),
                     None,
                     *filters[j],

@@ -23,6 +23,7 @@ from molpipe.chem.reasons import Reason
 from molpipe.config import ScoreOptions
 from molpipe.featurize.read import join_features
 from molpipe.lake.tables import Catalog, stage
+from molpipe.models.calibration import check_coverage
 from molpipe.models.predictor import ModelFolder, model_dir, resolve_uncertainty
 from molpipe.registry import tracking
 from molpipe.registry.card import ModelCard
@@ -123,11 +124,13 @@ def score(
         training = training_set(catalog, library=card.library, split_id=card.split_id, label=label)
         index, incumbent = _training_index(training, workers, options.direction == "maximize")
         pool, pool_split = _pool(catalog, library, split_id, card.library, card.split_id)
-        experiment = mlflow.get_run(version.run_id).info.experiment_id
-        run_args = {"run_id": run_id} if run_id else {"experiment_id": experiment, "run_name": f"score-{library}"}
+        trained_in = mlflow.get_run(version.run_id).info.experiment_id
+        experiment = tracking.scoring_experiment_id(settings, trained_in, databricks)
+        name = f"score-{library}-{ref.name.rsplit('.', 1)[-1]}-v{version.version}"
+        run_args = {"run_id": run_id} if run_id else {"experiment_id": experiment, "run_name": name}
         with mlflow.start_run(**run_args) as run:
             scoring_run = run.info.run_id
-            mlflow.set_tags({"molpipe.kind": "scoring", "molpipe.library": library})
+            mlflow.set_tags({tracking.KIND_TAG: "scoring", "molpipe.library": library})
             if not run_id:  # a re-run keeps the parameters it was first logged with
                 mlflow.log_params(
                     {
@@ -203,6 +206,7 @@ def _check(options: ScoreOptions) -> None:
         raise ValueError(f"unknown acquisition {options.acquisition!r}; choose from {', '.join(ACQUISITIONS.names())}")
     if options.direction not in ("maximize", "minimize"):
         raise ValueError(f"score direction must be maximize or minimize, not {options.direction!r}")
+    check_coverage(options.coverage)
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,7 @@ def _scoring_task(
         options.mc_samples,
         screen,
         options.seed,
+        options.coverage,
         torch_threads=1 if workers > 1 else 0,
     )
     context = AcquisitionContext(incumbent, options.beta, options.xi, options.seed)
@@ -286,7 +291,7 @@ def _run_stats(scored) -> dict[str, float]:
 
 def _option_params(options: ScoreOptions) -> dict[str, Any]:
     """The scoring options a run logs as MLflow parameters."""
-    names = ("acquisition", "mc_samples", "beta", "xi", "direction", "seed")
+    names = ("acquisition", "mc_samples", "beta", "xi", "direction", "seed", "coverage")
     return {name: getattr(options, name) for name in names}
 
 

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from molpipe import __version__
+from molpipe.config import ScoreOptions
 from molpipe.lake.tables import Catalog
 from molpipe.models import get_model
+from molpipe.models.calibration import check_coverage
 from molpipe.registry import tracking
 from molpipe.registry.card import LINEAGE_TAG, ModelCard, lineage_tag
 from molpipe.registry.tracking import CHALLENGER
@@ -91,6 +93,7 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
     if request.placement not in PLACEMENTS:
         raise ValueError(f"--placement {request.placement!r} is not one of {', '.join(PLACEMENTS)}")
     kind = get_model(config.model, **config.model_params)  # fail fast on a bad model name or parameter
+    check_coverage(settings.score.coverage)
     task = resolve_task(catalog, library, request.labels, request.task_kind)
     split_id = request.split_id or latest_split_id(catalog, library)
     name = request.model_name or f"{library}_{config.model}".replace("-", "_")
@@ -99,17 +102,21 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
     experiment = tracking.experiment_id(settings, library, task.name, databricks)
     work = Path(tempfile.mkdtemp(prefix="molpipe-train-", dir=scratch_dir(settings)))
     try:
-        with mlflow.start_run(experiment_id=experiment) as run:
+        with mlflow.start_run(
+            experiment_id=experiment, run_name=run_name(config, split_id), tags={tracking.KIND_TAG: "training"}
+        ) as run:
             data = materialize(catalog, library, task, kind.featurizers(), split_id, work / "data", num_processes)
             _log_inputs(catalog, data, library, config, task, split_id, num_processes)
             out = work / "out"
             data_dict = {**asdict(data), "task": {"labels": list(task.labels), "kind": task.kind}}
-            outcome, identical, ranks = _train_members(config, request, data_dict, out, task)
+            coverage = settings.score.coverage
+            outcome, identical, ranks = _train_members(config, request, data_dict, out, task, coverage)
             for row in outcome["history"]:
                 mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
             mlflow.log_metrics({f"test_{k}": v for k, v in outcome["test"].items()})
             mlflow.log_metric("best_epoch", outcome["best_epoch"])
-            plots.log_training_plots(out, outcome["history"], task)
+            mlflow.log_param("coverage", coverage)
+            plots.log_training_plots(out, outcome["history"], task, coverage)
             model_dir = _model_folder(out, work / "model", config, task, settings)
             info = _log_pyfunc(model_dir, registered)
             client = mlflow.MlflowClient()
@@ -149,16 +156,25 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
     )
 
 
-def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: Path, task):
+def run_name(config: TrainConfig, split_id: str) -> str:
+    """What the MLflow UI lists a training run as: the model and the split, ``gnn-scaffold-seed0`` (a split id
+    without its pool fraction), ``-x5`` for an ensemble of five."""
+    name = f"{config.model}-{split_id.split('-pool')[0]}"
+    return f"{name}-x{config.ensemble}" if config.ensemble > 1 else name
+
+
+def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: Path, task, coverage: float):
     """Train ``config.ensemble`` members (seeds seed, seed+1, ...) one after the other, each in ``num_processes``
-    DDP ranks, into ``out/member-<k>``. Returns the outcome (the ensemble's test metrics, member 0's history)
-    whether every member ended with identical weights on all its ranks, and where member 0's ranks ran; writes the
-    ensemble's test predictions to ``out``."""
+    DDP ranks, into ``out/member-<k>``, and calibrate the ensemble on the validation split. Returns the outcome (the
+    ensemble's test metrics with its uncertainty's, member 0's history), whether every member ended with identical
+    weights on all its ranks, and where member 0's ranks ran; writes ``calibration.json`` and the ensemble's
+    calibrated test predictions (with their spread) to ``out``."""
     import numpy as np
 
+    from molpipe.models.calibration import Calibration, quality
     from molpipe.models.tasks import metrics
 
-    outcomes, identical, predictions = [], True, []
+    outcomes, identical, predictions = [], True, {"valid": [], "test": []}
     for member in range(config.ensemble):
         folder = out / f"member-{member}"
         member_config = asdict(replace(config, seed=config.seed + member))
@@ -168,14 +184,39 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
         identical &= len({rank["weights_sha256"] for rank in ranks}) == 1
         if member == 0:
             where = [{k: rank[k] for k in ("rank", "host", "pid")} for rank in ranks]
-        predictions.append(np.load(folder / "test_predictions.npz"))
+        for split in predictions:
+            predictions[split].append(np.load(folder / f"{split}_predictions.npz"))
     states = {(out / f"member-{m}" / "state.json").read_text() for m in range(config.ensemble)}
     if len(states) != 1:
         raise RuntimeError("ensemble members learned different preprocessing state; they cannot share one folder")
-    mean = np.mean([p["predictions"] for p in predictions], axis=0)
-    targets = predictions[0]["targets"]
-    np.savez(out / "test_predictions.npz", predictions=mean, targets=targets)
-    outcome = {**outcomes[0], "test": metrics(mean, targets, task.kind) if len(mean) else {}}
+
+    def ensemble(split: str):
+        draws = np.stack([p["predictions"] for p in predictions[split]])
+        spread = draws.std(axis=0) if config.ensemble > 1 else None  # what the Predictor gives as uncertainty
+        return draws.mean(axis=0), spread, predictions[split][0]["targets"]
+
+    valid, (mean, spread, targets) = ensemble("valid"), ensemble("test")
+    calibration = Calibration.fit(predictions=valid[0], targets=valid[2], spread=valid[1], task=task)
+    calibration.write(out)
+    calibrated = calibration.probabilities(mean)
+    np.savez(
+        out / "test_predictions.npz",
+        predictions=calibrated,
+        uncalibrated=mean,
+        spread=np.full_like(mean, np.nan) if spread is None else spread,
+        targets=targets,
+    )
+    test = metrics(mean, targets, task.kind) if len(mean) else {}
+    if len(mean):
+        test |= quality(
+            predictions=calibrated,
+            targets=targets,
+            spread=spread,
+            calibration=calibration,
+            coverage=coverage,
+            uncalibrated=mean,
+        )
+    outcome = {**outcomes[0], "test": test}
     if config.ensemble > 1:
         outcome["member_test"] = [o["test"] for o in outcomes]
     return outcome, identical, where
@@ -260,6 +301,7 @@ def _model_folder(out: Path, folder: Path, config: TrainConfig, task, settings) 
     for member, name in enumerate(weights):
         shutil.copy(out / f"member-{member}" / "model.pt", folder / name)
     shutil.copy(out / "member-0" / "state.json", folder / "state.json")
+    shutil.copy(out / "calibration.json", folder / "calibration.json")
     (folder / "config.json").write_text(
         json.dumps(
             {
@@ -297,7 +339,13 @@ def _log_pyfunc(model_dir: Path, registered: str):
             ]
             + [ColSpec("double", name, required=False) for name in outputs]
         ),
-        params=ParamSchema([ParamSpec("uncertainty", "string", "auto"), ParamSpec("samples", "long", 10)]),
+        params=ParamSchema(
+            [
+                ParamSpec("uncertainty", "string", "auto"),
+                ParamSpec("samples", "long", 10),
+                ParamSpec("coverage", "double", ScoreOptions.coverage),
+            ]
+        ),
     )
     requirements = [
         f"{name}=={metadata.version(name)}" for name in ("torch", "torch_geometric", "rdkit", "pandas", "numpy")

@@ -3,8 +3,8 @@
 :func:`train_rank` is what ``TorchDistributor`` starts in every process (``torchrun`` sets RANK/WORLD_SIZE); with
 one process it runs in-line. Each rank streams its own Parquet shard; every rank takes the same number of steps
 per epoch (the smallest shard decides, so gloo never waits on a rank that has run out of data); validation is
-sharded too and its predictions gathered. Rank 0 writes the best checkpoint, the history and the test
-predictions under ``out_dir``; the driver reads them from there (TorchDistributor's return value is not
+sharded too and its predictions gathered. Rank 0 writes the best checkpoint, the history and the validation and
+test predictions under ``out_dir``; the driver reads them from there (TorchDistributor's return value is not
 rank 0's in local mode).
 """
 
@@ -103,6 +103,10 @@ def train_rank(config: dict, data: dict, out_dir: str) -> dict:
             break
     if best_state is not None:
         module.load_state_dict(best_state)
+    # the best weights' predictions of both held-out splits: validation calibrates the uncertainty, test measures it
+    valid = _evaluate(
+        module, kind, state, task, materialized.files("valid"), featurizers, rank, world, device, keep=True
+    )
     test = _evaluate(module, kind, state, task, materialized.files("test"), featurizers, rank, world, device, keep=True)
     checksum = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in module.parameters())).hexdigest()
     outcome = {
@@ -122,7 +126,8 @@ def train_rank(config: dict, data: dict, out_dir: str) -> dict:
         torch.save(module.state_dict(), out / "model.pt")
         (out / "state.json").write_text(json.dumps(state))
         (out / "outcome.json").write_text(json.dumps(outcome))
-        np.savez(out / "test_predictions.npz", predictions=test["predictions"], targets=test["targets"])
+        for name, split in (("valid", valid), ("test", test)):
+            np.savez(out / f"{name}_predictions.npz", predictions=split["predictions"], targets=split["targets"])
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

@@ -1,5 +1,6 @@
 """Run plots as PNG artifacts: learning curves; ROC and precision-recall curves (classification) or a parity plot
-(regression) on the test split."""
+(regression) on the test split; and the calibration plot: a reliability diagram before and after temperature scaling
+(classification) or the conformal intervals' coverage at each nominal level (regression)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ import numpy as np
 from molpipe.models.tasks import Task, binary_targets
 
 
-def log_training_plots(out: Path, history: list[dict], task: Task) -> None:
+def log_training_plots(out: Path, history: list[dict], task: Task, coverage: float) -> None:
     import mlflow
 
+    from molpipe.models.calibration import Calibration
+
+    test = np.load(out / "test_predictions.npz")
     with tempfile.TemporaryDirectory() as tmp:
-        for path in write_plots(Path(tmp), history, np.load(out / "test_predictions.npz"), task):
+        paths = write_plots(Path(tmp), history, test, task)
+        paths.append(write_calibration_plot(Path(tmp), test, Calibration.read(out), task, coverage))
+        for path in paths:
             mlflow.log_artifact(str(path), "plots")
 
 
@@ -70,6 +76,41 @@ def write_plots(folder: Path, history: list[dict], test, task: Task) -> list[Pat
         fig.tight_layout()
         paths.append(_save(fig, folder / "parity_test.png"))
     return paths
+
+
+def write_calibration_plot(folder: Path, test, calibration, task: Task, coverage: float) -> Path:
+    """``calibration_test.png``: reliability of the probabilities, or the coverage the intervals reach."""
+    import matplotlib.pyplot as plt
+
+    from molpipe.models.calibration import reliability
+
+    targets = test["targets"]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if task.kind == "classification":
+        for key, name, style in (("uncalibrated", "model", "o--"), ("predictions", "temperature-scaled", "o-")):
+            points = [
+                reliability(test[key][~np.isnan(targets[:, c]), c], targets[~np.isnan(targets[:, c]), c])
+                for c in range(targets.shape[1])
+            ]
+            mean_p = np.concatenate([p for p, _ in points])
+            observed = np.concatenate([o for _, o in points])
+            ax.plot(mean_p, observed, style, markersize=4, label=name)
+        ax.set(xlabel="mean predicted probability", ylabel="observed active fraction", title="reliability (test)")
+    else:
+        spread = test["spread"]
+        levels = np.linspace(0.5, 0.975, 20)
+        reached = []
+        for level in levels:
+            lower, upper = calibration.interval(test["predictions"], spread, float(level))
+            mask = ~np.isnan(targets)
+            reached.append(np.mean((targets[mask] >= lower[mask]) & (targets[mask] <= upper[mask])))
+        ax.plot(levels, reached, "o-", markersize=4, label="conformal intervals")
+        ax.axvline(coverage, color="grey", linewidth=0.8, linestyle=":")
+        ax.set(xlabel="nominal coverage", ylabel="test coverage", title="interval coverage (test)")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, folder / "calibration_test.png")
 
 
 def _save(fig, path: Path) -> Path:

@@ -91,7 +91,9 @@ def pretrain(catalog: Catalog, *, library: str, config: PretrainConfig, out: str
     experiment = tracking.experiment_id(catalog.settings, library, "pretrain", catalog.databricks)
     generator = torch.Generator().manual_seed(config.seed)
     valid_loss = math.nan
-    with mlflow.start_run(experiment_id=experiment) as run:
+    with mlflow.start_run(
+        experiment_id=experiment, run_name=f"pretrain-chemberta-{library}", tags={tracking.KIND_TAG: "pretraining"}
+    ) as run:
         mlflow.log_params({**asdict(config), "library": library, "molecules": count, "vocabulary": len(tokenizer)})
         step = 0
         for epoch in range(config.epochs):

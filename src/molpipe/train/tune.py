@@ -19,7 +19,7 @@ from molpipe.models import get_model
 from molpipe.registry import tracking
 from molpipe.split.read import latest_split_id
 from molpipe.train.data import materialize, resolve_task
-from molpipe.train.job import TrainRequest, TrainSummary, scratch_dir, train
+from molpipe.train.job import TrainRequest, TrainSummary, run_name, scratch_dir, train
 from molpipe.train.loop import TrainConfig, train_rank
 
 
@@ -59,7 +59,11 @@ def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: 
     try:
         data = materialize(catalog, library, task, kind.featurizers(), split_id, work / "data", 1)
         data_dict = {**asdict(data), "task": {"labels": list(task.labels), "kind": task.kind}}
-        with mlflow.start_run(experiment_id=experiment, run_name=f"tune-{base.model}") as parent:
+        with mlflow.start_run(
+            experiment_id=experiment,
+            run_name=f"tune-{run_name(base, split_id)}",
+            tags={tracking.KIND_TAG: "tuning"},
+        ) as parent:
             mlflow.log_params(
                 {"model": base.model, "trials": trials, "split_id": split_id, "labels": ",".join(task.labels)}
             )
@@ -69,7 +73,12 @@ def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: 
                 lr = trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True)
                 config = replace(base, model_params=params, learning_rate=lr)
                 out = work / f"trial{trial.number}"
-                with mlflow.start_run(experiment_id=experiment, run_name=f"trial-{trial.number}", nested=True):
+                with mlflow.start_run(
+                    experiment_id=experiment,
+                    run_name=f"trial-{trial.number}",
+                    nested=True,
+                    tags={tracking.KIND_TAG: "trial"},
+                ):
                     mlflow.log_params({**{f"model.{k}": v for k, v in params.items()}, "learning_rate": lr})
                     train_rank(asdict(config), data_dict, str(out))
                     history = json.loads((out / "outcome.json").read_text())["history"]

@@ -1,0 +1,99 @@
+"""Split-conformal intervals and temperature scaling (molpipe.models.calibration) on draws whose truth is known:
+the coverage a conformal interval promises, and an over-confident classifier brought back to honest probabilities."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from molpipe.models.calibration import Calibration, expected_calibration_error, quality
+from molpipe.models.tasks import Task
+
+REGRESSION, CLASSIFICATION = Task(("y",), "regression"), Task(("active",), "classification")
+
+
+def noisy(rng, n, heteroscedastic=False):
+    """Predictions, targets and the spread an ensemble would give: errors ~ N(0, spread)."""
+    predictions = rng.normal(size=(n, 1))
+    spread = rng.uniform(0.2, 2.0, size=(n, 1)) if heteroscedastic else np.ones((n, 1))
+    return predictions, predictions + rng.normal(size=(n, 1)) * spread, spread
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_conformal_intervals_hold_their_coverage_on_new_draws(normalized):
+    """The guarantee is on average over validation splits: 40 splits of 400 molecules, each tried on 2,000 new."""
+    for coverage in (0.8, 0.9, 0.95):
+        held, widths = [], []
+        for seed in range(40):
+            rng = np.random.default_rng(seed)
+            predictions, targets, spread = noisy(rng, 400, heteroscedastic=True)
+            calibration = Calibration.fit(
+                predictions=predictions, targets=targets, spread=spread if normalized else None, task=REGRESSION
+            )
+            assert calibration.normalized == normalized and calibration.counts == (400,)
+            p, y, s = noisy(rng, 2000, heteroscedastic=True)
+            measured = quality(predictions=p, targets=y, spread=s, calibration=calibration, coverage=coverage)
+            held.append(measured["coverage"])
+            widths.append(measured["interval_width"])
+        assert coverage - 0.01 <= np.mean(held) <= coverage + 0.02, (coverage, np.mean(held))
+        if coverage == 0.9:  # errors that follow the spread: dividing by it gives narrower intervals on average
+            assert np.mean(widths) < (3.9 if normalized else 4.3), np.mean(widths)
+
+
+def test_thinned_scores_never_narrow_the_interval():
+    rng = np.random.default_rng(1)
+    predictions, targets, _ = noisy(rng, 20_000)
+    thinned = Calibration.fit(predictions=predictions, targets=targets, spread=None, task=REGRESSION)
+    assert len(thinned.scores[0]) == 2001 and thinned.counts == (20_000,)
+    exact = np.sort(np.abs(targets - predictions)[:, 0])
+    for coverage in (0.5, 0.9, 0.99):
+        half = thinned.interval(np.zeros((1, 1)), np.ones((1, 1)), coverage)[1][0, 0]
+        wanted = exact[math.ceil((20_000 + 1) * coverage) - 1]
+        assert wanted <= half <= wanted * 1.01
+
+
+def test_too_few_validation_molecules_give_an_unbounded_interval_and_missing_labels_are_skipped():
+    targets = np.array([[0.1], [np.nan], [0.3]])
+    calibration = Calibration.fit(predictions=np.zeros((3, 1)), targets=targets, spread=None, task=REGRESSION)
+    assert calibration.counts == (2,)
+    lower, upper = calibration.interval(np.zeros((1, 1)), np.ones((1, 1)), 0.9)  # rank ceil(3 * 0.9) = 3 > 2
+    assert math.isinf(upper[0, 0]) and math.isinf(lower[0, 0])
+    with pytest.raises(ValueError, match="coverage 1.0 must lie strictly between 0 and 1"):
+        calibration.interval(np.zeros((1, 1)), np.ones((1, 1)), 1.0)
+
+
+def test_temperature_brings_an_over_confident_classifier_back():
+    rng = np.random.default_rng(2)
+
+    def draws(n):
+        logits = rng.normal(scale=2.0, size=(n, 1))
+        truth = (rng.uniform(size=(n, 1)) < 1 / (1 + np.exp(-logits))).astype(float)
+        return 1 / (1 + np.exp(-3.0 * logits)), truth  # the model's logits are three times too large
+
+    predictions, targets = draws(3000)
+    calibration = Calibration.fit(predictions=predictions, targets=targets, spread=None, task=CLASSIFICATION)
+    assert calibration.temperatures[0] == pytest.approx(3.0, rel=0.15)
+    test_p, test_y = draws(3000)
+    calibrated = calibration.probabilities(test_p)
+    assert roc_auc_score(test_y[:, 0], calibrated[:, 0]) == pytest.approx(roc_auc_score(test_y[:, 0], test_p[:, 0]))
+    before = expected_calibration_error(test_p[:, 0], test_y[:, 0])
+    after = expected_calibration_error(calibrated[:, 0], test_y[:, 0])
+    assert after < 0.03 < before
+    measured = quality(
+        predictions=calibrated, targets=test_y, spread=None, calibration=calibration, coverage=0.9, uncalibrated=test_p
+    )
+    assert measured == {"ece": pytest.approx(after), "ece_uncalibrated": pytest.approx(before)}
+    lower, upper = calibration.interval(calibrated, np.ones_like(calibrated), 0.9)
+    assert np.isnan(lower).all() and np.isnan(upper).all()  # no interval for a probability
+
+
+def test_a_label_with_one_class_keeps_its_probabilities(tmp_path):
+    targets = np.array([[0.0, 1.0], [0.0, 0.0], [0.0, 1.0], [np.nan, 0.0]])
+    predictions = np.array([[0.2, 0.9], [0.1, 0.2], [0.3, 0.7], [0.5, 0.4]])
+    calibration = Calibration.fit(
+        predictions=predictions, targets=targets, spread=None, task=Task(("a", "b"), "classification")
+    )
+    assert calibration.temperatures[0] == 1.0 and calibration.temperatures[1] != 1.0
+    calibration.write(tmp_path)
+    assert Calibration.read(tmp_path) == calibration and Calibration.read(tmp_path / "none") is None
