@@ -51,6 +51,7 @@ def run_demo(
     from molpipe.featurize.job import featurize
     from molpipe.ingest.job import ingest
     from molpipe.lab.select import select
+    from molpipe.models.tasks import Task
     from molpipe.registry import lifecycle, tracking
     from molpipe.runtime.engine import session
     from molpipe.score.job import score
@@ -107,7 +108,14 @@ def run_demo(
     for name in tables:
         say(f"  {name:<18} v{versions[name]:<3} {locations[name]}")
     uri = tracking.tracking_uri(settings)
+    task = Task(tuple(trained.task["labels"]), trained.task["kind"])
+    link = tracking.ui_link(
+        experiment_id=trained.experiment_id,
+        sort_metric=f"test_{task.primary_metric}",
+        ascending=not task.higher_is_better,
+    )
     say(f"MLflow UI (runs, plots, the registered model):  .venv/bin/mlflow ui --backend-store-uri {uri} --port 5000")
+    say(f"  then open {link}")
     say(f'done in {time.monotonic() - started:.0f} s. Try: molpipe sql "SELECT * FROM quarantine LIMIT 5"')
     return {
         "ingest": dataclasses.asdict(loaded),
@@ -123,6 +131,7 @@ def run_demo(
         "score": dataclasses.asdict(scored),
         "select": dataclasses.asdict(batch),
         "mlflow_ui": f"mlflow ui --backend-store-uri {uri}",
+        "mlflow_ui_link": link,
         "tables": locations,
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from urllib.parse import quote
 
 from molpipe.config import Settings
 
@@ -72,6 +73,17 @@ def _experiment(settings: Settings, name: str, databricks: bool) -> str:
         if existing.tags.get(key) != value:
             client.set_experiment_tag(existing.experiment_id, key, value)
     return existing.experiment_id
+
+
+def ui_link(*, experiment_id: str, sort_metric: str, ascending: bool, port: int = 5000) -> str:
+    """The local MLflow UI's page of an experiment's runs, sorted by ``sort_metric``. MLflow 3's UI chooses between
+    its GenAI and model-training views per browser, GenAI by default whatever the experiment's kind: the link asks
+    for the model-training one."""
+    order = quote(f"metrics.`{sort_metric}`")
+    return (
+        f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+        f"&orderByKey={order}&orderByAsc={str(ascending).lower()}"
+    )
 
 
 def registered_name(settings: Settings, name: str, databricks: bool = False) -> str:
