@@ -37,7 +37,8 @@ def test_pool_predicts_like_in_process_and_survives_a_killed_worker(registry, da
         assert [r["index"] for r in results] == list(range(24))
         for got, want in zip(results, expected):
             assert (got["valid"], got["error"], got["inchikey"]) == (want["valid"], want["error"], want["inchikey"])
-            assert got["prediction"] == pytest.approx(want["prediction"], rel=1e-6, nan_ok=True)
+            # batches of 8 and of 24 round differently in float32; the temperature (1/T on the logit) can magnify it
+            assert got["prediction"] == pytest.approx(want["prediction"], rel=1e-5, nan_ok=True)
 
         killed = runner.worker_pids()[0]
         os.kill(killed, signal.SIGKILL)
