@@ -68,6 +68,7 @@ def test_predict_one_smiles_names_model_and_version(client, registry):
     assert (body["model"], body["version"], body["smiles"]) == (registry.name, "1", ASPIRIN)
     assert body["inchikey"] == "BSYNRYMUTXBXSQ-UHFFFAOYSA-N" and body["standardized_smiles"] == ASPIRIN
     assert 0.0 <= body["prediction"] <= 1.0 and body["predictions"] == {"HIV_active": body["prediction"]}
+    assert body["intervals"] == {"HIV_active": None}  # a probability has no conformal interval
     assert response.headers["x-request-id"] == "abc-123" and response.headers["x-model-version"] == "1"
     # the same number the registered pyfunc gives
     pyfunc = mlflow.pyfunc.load_model(f"models:/{registry.name}/1")

@@ -46,6 +46,7 @@ class Stub(Runner):
                 "valid": False,
                 "error": "unparsable: RDKit could not parse the smiles",
                 "predictions": {},
+                "intervals": {},
             }
         return {
             "smiles": smiles,
@@ -54,6 +55,7 @@ class Stub(Runner):
             "valid": True,
             "error": None,
             "predictions": {"y": 0.25, "z": 0.5},
+            "intervals": {"y": [0.1, 0.4], "z": None},
         }
 
     def close(self) -> None:
@@ -97,6 +99,7 @@ def test_predict_names_the_model_and_fills_the_context():
         "inchikey": "K",
         "prediction": 0.25,
         "predictions": {"y": 0.25, "z": 0.5},
+        "intervals": {"y": [0.1, 0.4], "z": None},
         "model": "m",
         "version": "3",
     }

@@ -57,6 +57,10 @@ class FlakyPredictor:
                 "prediction": 0.5,
                 "prediction_a": 0.5,
                 "prediction_b": float("nan"),
+                "prediction_lower_a": 0.1,
+                "prediction_upper_a": 0.9,
+                "prediction_lower_b": float("nan"),  # a probability, or a model trained before calibration
+                "prediction_upper_b": float("nan"),
             }
         )
 
@@ -66,6 +70,7 @@ def test_a_model_failure_becomes_that_molecules_error():
     assert [r["valid"] for r in rows] == [True, False, True]
     assert rows[1]["error"] == "model_error: RuntimeError: tensor shape mismatch"
     assert rows[0]["predictions"] == {"a": 0.5, "b": None}  # NaN is no JSON number
+    assert rows[0]["intervals"] == {"a": [0.1, 0.9], "b": None} and rows[1]["intervals"] == {}
 
 
 def envelope(max_body_bytes=100, timeout_s=0.2):

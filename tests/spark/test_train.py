@@ -11,6 +11,7 @@ from molpipe.featurize import parse_featurizers
 from molpipe.featurize.job import featurize
 from molpipe.ingest.job import ingest
 from molpipe.registry import lifecycle
+from molpipe.serve.runner import predict_rows
 from molpipe.split.job import split
 from molpipe.train.job import TrainRequest, train
 from molpipe.train.loop import TrainConfig
@@ -204,3 +205,5 @@ def test_regression_on_esol_logs_a_parity_plot(catalog, data_dir):
     assert width.round(9).nunique() == 1 and width.iloc[0] == pytest.approx(summary.test_metrics["interval_width"])
     wider = model.predict(pd.DataFrame({"smiles": ["CCO"]}), params={"coverage": 0.95})
     assert wider.prediction_upper[0] - wider.prediction_lower[0] >= width.iloc[0]
+    served = predict_rows(model.unwrap_python_model().predictor, ["CCO"])[0]  # what molpipe serve answers
+    assert served["intervals"] == {label: pytest.approx([valid.prediction_lower[0], valid.prediction_upper[0]])}

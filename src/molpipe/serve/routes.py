@@ -58,6 +58,7 @@ class Handlers:
             "inchikey": row["inchikey"],
             "prediction": predictions[served.labels[0]],
             "predictions": predictions,
+            "intervals": row["intervals"],
             "model": served.name,
             "version": served.version,
         }
@@ -79,7 +80,7 @@ class Handlers:
         by_index = dict(zip(todo, rows))
         results = []
         for i, smiles in enumerate(items):
-            row = by_index.get(i) or {"valid": False, "error": errors[i], "predictions": {}}
+            row = by_index.get(i) or {"valid": False, "error": errors[i], "predictions": {}, "intervals": {}}
             if not row["valid"]:
                 self.metrics.rejected(reason_of(row["error"]))
             predictions = row["predictions"]
@@ -93,6 +94,7 @@ class Handlers:
                     "inchikey": row.get("inchikey"),
                     "prediction": predictions.get(served.labels[0]),
                     "predictions": predictions,
+                    "intervals": row["intervals"],
                 }
             )
         n_valid = sum(r["valid"] for r in results)

@@ -48,9 +48,10 @@ _MIN_CHUNK = 8  # molecules per worker task: smaller batches are not worth split
 
 
 def predict_rows(predictor, smiles: Sequence[str]) -> list[dict[str, Any]]:
-    """One plain row per SMILES: ``smiles``, ``standardized_smiles``, ``inchikey``, ``valid``, ``error`` and
-    ``predictions`` (label -> value). A failure of the model on the whole batch is retried molecule by molecule,
-    so one molecule that breaks the model is reported as that molecule's error, not the batch's."""
+    """One plain row per SMILES: ``smiles``, ``standardized_smiles``, ``inchikey``, ``valid``, ``error``,
+    ``predictions`` (label -> value) and ``intervals`` (label -> [lower, upper] or None). A failure of the model on
+    the whole batch is retried molecule by molecule, so one molecule that breaks the model is reported as that
+    molecule's error, not the batch's."""
     try:
         frame = predictor.predict(list(smiles))
     except Exception as exc:  # noqa: BLE001 (whatever the model raises becomes the molecule's error)
@@ -58,7 +59,7 @@ def predict_rows(predictor, smiles: Sequence[str]) -> list[dict[str, Any]]:
             return [_failed(smiles[0], f"{MODEL_ERROR}: {type(exc).__name__}: {exc}")]
         return [row for one in smiles for row in predict_rows(predictor, [one])]
     labels = predictor.task.labels
-    columns = ["prediction"] if len(labels) == 1 else [f"prediction_{label}" for label in labels]
+    suffixes = [""] if len(labels) == 1 else [f"_{label}" for label in labels]
     rows = []
     for record in frame.to_dict("records"):
         valid = bool(record["valid"])
@@ -69,10 +70,19 @@ def predict_rows(predictor, smiles: Sequence[str]) -> list[dict[str, Any]]:
                 "inchikey": record["inchikey"],
                 "valid": valid,
                 "error": None if valid else record["error"],
-                "predictions": {label: _number(record[c]) for label, c in zip(labels, columns)} if valid else {},
+                "predictions": {label: _number(record[f"prediction{x}"]) for label, x in zip(labels, suffixes)}
+                if valid
+                else {},
+                "intervals": {label: _bounds(record, x) for label, x in zip(labels, suffixes)} if valid else {},
             }
         )
     return rows
+
+
+def _bounds(record: dict[str, Any], suffix: str) -> list[float] | None:
+    """The conformal interval of a regression model's prediction; None for a probability (and an old model)."""
+    bounds = [_number(record[f"prediction_lower{suffix}"]), _number(record[f"prediction_upper{suffix}"])]
+    return None if None in bounds else bounds
 
 
 def _number(value: Any) -> float | None:
@@ -88,6 +98,7 @@ def _failed(smiles: str, error: str) -> dict[str, Any]:
         "valid": False,
         "error": error,
         "predictions": {},
+        "intervals": {},
     }
 
 

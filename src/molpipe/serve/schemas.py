@@ -57,6 +57,10 @@ class Prediction(ModelServed):
     inchikey: str
     prediction: float | None = Field(description="the first label's prediction (probability or value)")
     predictions: dict[str, float | None] = Field(description="label -> prediction")
+    intervals: dict[str, list[float] | None] = Field(
+        description="label -> [lower, upper]: a regression model's conformal interval at score.coverage (90 %); "
+        "null for a probability"
+    )
 
 
 class BatchItem(BaseModel):
@@ -68,6 +72,7 @@ class BatchItem(BaseModel):
     inchikey: str | None
     prediction: float | None
     predictions: dict[str, float | None]
+    intervals: dict[str, list[float] | None]
 
 
 class BatchPrediction(ModelServed):
