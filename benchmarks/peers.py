@@ -130,7 +130,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="esol,tox21,hiv")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--models", default="fp-mlp,gnn", help="molpipe's models; chemberta pretrains first")
+    parser.add_argument(
+        "--models", default="fp-mlp,gnn", help="molpipe's models; chemberta pretrains first; '' for none"
+    )
     parser.add_argument("--home", help="MOLPIPE_HOME to use and keep (default: a temporary one, removed)")
     parser.add_argument("--chemprop-epochs", type=int, help="default: Chemprop's own (smoke runs only)")
     parser.add_argument("--pretrained", help="folder of real ChemBERTa weights (skips `molpipe pretrain`)")
@@ -145,7 +147,7 @@ def main() -> None:
 
     if not CHEMPROP.exists():
         sys.exit(f"no chemprop next to {sys.executable}: pip install 'molpipe[bench]'")
-    models = args.models.split(",")
+    models = [model for model in args.models.split(",") if model]  # --models "": Chemprop alone
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="molpipe-peers-"))
     work = home / "chemprop"  # Chemprop's CSVs, models and logs, kept with a kept --home
     started_all = time.monotonic()
