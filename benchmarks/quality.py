@@ -15,35 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-DATASETS = ROOT.parent / "shared" / "datasets"
+from labelled import CASES, prepare, pretrained_for, spread, train_molpipe
 
-CASES = {
-    "hiv": {
-        "file": "hiv/hiv.csv.gz",
-        "label": "HIV_active",
-        "metric": "roc_auc",
-        "published": {
-            "Chemprop D-MPNN": "0.776 +/- 0.007",
-            "Chemprop v2 ensemble": "0.790",
-            "MoleculeNet best (KernelSVM)": "0.792",
-            "ChemBERTa-MLM-100M": "0.740",
-        },
-    },
-    "esol": {
-        "file": "esol/delaney-processed.csv",
-        "label": "measured log solubility in mols per litre",
-        "metric": "rmse",
-        "published": {"Chemprop D-MPNN (random split)": "0.555", "MoleculeNet GCN (scaffold)": "0.885"},
-    },
-}
 TARGET = {"hiv": ("gnn", 0.79)}
 
 
@@ -61,14 +37,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from molpipe.config import load_settings
-    from molpipe.featurize import parse_featurizers
-    from molpipe.featurize.job import featurize
-    from molpipe.ingest.job import ingest
     from molpipe.runtime.engine import session
     from molpipe.split.job import split
-    from molpipe.train.job import TrainRequest, train
-    from molpipe.train.loop import TrainConfig
-    from molpipe.train.pretrain import PretrainConfig, pretrain
 
     models = args.models.split(",")
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="molpipe-quality-"))
@@ -77,50 +47,45 @@ def main() -> None:
         with session(load_settings().replace(home=str(home))) as (engine, catalog):
             for name in args.datasets.split(","):
                 case = CASES[name]
-                ingest(catalog, path=DATASETS / case["file"], library=name, label_cols=[case["label"]])
-                featurize(
+                prepare(catalog, engine=engine, name=name)
+                pretrained = pretrained_for(
                     catalog,
-                    library=name,
-                    featurizers=parse_featurizers("morgan,rdkit2d,graph"),
-                    workers=engine.udf_workers,
+                    name=name,
+                    models=models,
+                    pretrained=args.pretrained,
+                    epochs=args.pretrain_epochs,
+                    home=home,
                 )
-                pretrained = args.pretrained
-                if "chemberta" in models and not pretrained:
-                    config = PretrainConfig(epochs=args.pretrain_epochs)
-                    pretrained = pretrain(
-                        catalog, library=name, config=config, out=str(home / f"pretrained-{name}")
-                    ).out
                 for model in models:
                     scores, seconds = [], []
                     for seed in range(args.seeds):
-                        split(catalog, library=name, method="scaffold", pool_fraction=0.0, seed=seed)
-                        params = {"pretrained": pretrained} if model == "chemberta" else {}
-                        started = time.monotonic()
-                        request = TrainRequest(
-                            name,
-                            f"{name}_{model}".replace("-", "_"),
-                            (case["label"],),
-                            split_id=f"scaffold-seed{seed}-pool0",
+                        made = split(catalog, library=name, method="scaffold", pool_fraction=0.0, seed=seed)
+                        summary, took = train_molpipe(
+                            catalog,
+                            name=name,
+                            model=model,
+                            seed=seed,
+                            split_id=made.split_id,
+                            pretrained=pretrained,
                             num_processes=args.num_processes,
+                            epochs=args.epochs,
+                            patience=10,
                         )
-                        config = TrainConfig(
-                            model=model, model_params=params, epochs=args.epochs, seed=seed, patience=10
-                        )
-                        summary = train(catalog, request, config)
-                        seconds.append(time.monotonic() - started)
+                        seconds.append(took)
                         scores.append(summary.test_metrics[case["metric"]])
                         print(
                             f"{name} {model} seed {seed}: test {case['metric']} {scores[-1]:.4f} ({seconds[-1]:.0f} s)",
                             flush=True,
                         )
+                    mean, sd = spread(scores)
                     row = {
                         "dataset": name,
                         "model": model,
                         "metric": case["metric"],
                         "scores": scores,
-                        "mean": statistics.mean(scores),
-                        "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-                        "seconds_per_run": statistics.mean(seconds),
+                        "mean": mean,
+                        "sd": sd,
+                        "seconds_per_run": spread(seconds)[0],
                     }
                     results.append(row)
     finally:
