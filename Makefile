@@ -1,5 +1,7 @@
 # The two commands of the quick start: `make demo` and `make test`. Both create .venv on first use. uv installs
-# the exact pins of constraints.txt (37 s on a fresh machine against pip's 127 s from its cache; docs/performance.md).
+# the exact pins of constraints.txt (55 s on a fresh machine against pip's 127 s from its cache), compiling their
+# bytecode as pip does: without it every worker process (Spark's, the process pools) compiled torch and mlflow
+# again at each import, and the Sail pass of make test took 947 s instead of about 540.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -12,7 +14,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
-	$(PY) -m uv pip install --python $(PY) --quiet -c constraints.txt -e '.[local,test]'
+	$(PY) -m uv pip install --python $(PY) --quiet --compile-bytecode -c constraints.txt -e '.[local,test]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
