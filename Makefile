@@ -1,7 +1,7 @@
 # The two commands of the quick start: `make demo` and `make test`. Both create .venv on first use. uv installs
 # the exact pins of constraints.txt (55 s on a fresh machine against pip's 127 s from its cache), compiling their
 # bytecode as pip does: without it every worker process (Spark's, the process pools) compiled torch and mlflow
-# again at each import, and the Sail pass took 947 s in one CI run).
+# again at each import (the Sail pass took 947 s in one CI run).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
