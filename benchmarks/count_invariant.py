@@ -14,14 +14,11 @@ import argparse
 import json
 import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-DATASETS = ROOT.parent / "shared" / "datasets"
+from labelled import DATASETS, TOX21_LABELS
 
 CASES = {
     "hiv": ("hiv/hiv.csv.gz", {"label_cols": ["HIV_active"]}),
@@ -31,22 +28,7 @@ CASES = {
     ),
     "tox21": (
         "tox21/tox21.csv",
-        {
-            "label_cols": [
-                "NR-AR",
-                "NR-AR-LBD",
-                "NR-AhR",
-                "NR-Aromatase",
-                "NR-ER",
-                "NR-ER-LBD",
-                "NR-PPAR-gamma",
-                "SR-ARE",
-                "SR-ATAD5",
-                "SR-HSE",
-                "SR-MMP",
-                "SR-p53",
-            ]
-        },
+        {"label_cols": list(TOX21_LABELS)},
     ),
     "sdf": ("sdf/solubility.train.sdf", {"id_col": "ID", "label_cols": ["SOL"]}),
     "zinc": ("moses_zinc/zinc_clean_leads_1.58M.csv.gz", {}),
