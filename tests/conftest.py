@@ -201,3 +201,21 @@ def run_job_script(monkeypatch, capsys):
         return code, (json.loads(lines[-1]) if lines else None), dict(published), out.err
 
     return run
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """``chromium(*args, timeout)``: Debian's headless Chromium with the flags the project renders pages with and a
+    fresh profile per call; returns the completed process (stdout as text)."""
+    import itertools
+    import subprocess
+
+    calls = itertools.count()
+
+    def run(*args: str, timeout: float = 60):
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        profile = f"--user-data-dir={tmp_path / f'chromium-profile-{next(calls)}'}"
+        command = ["chromium", *flags, profile, *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+    return run

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import mlflow
 import pytest
@@ -46,33 +45,20 @@ def mlflow_ui(scored):
         server.wait(timeout=30)
 
 
-def rendered_text(url: str, profile: Path) -> str:
+def rendered_text(chromium, url: str) -> str:
     """The page's text once its scripts have run (Chromium's virtual time runs them to completion)."""
-    command = [
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        f"--user-data-dir={profile}",
-        "--window-size=1500,900",
-        "--virtual-time-budget=20000",
-        "--dump-dom",
-        url,
-    ]
-    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False).stdout
+    dom = chromium("--window-size=1500,900", "--virtual-time-budget=20000", "--dump-dom", url, timeout=120).stdout
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
 
 
-def test_the_printed_link_opens_the_training_runs_sorted_by_their_test_metric(mlflow_ui, tmp_path):
+def test_the_printed_link_opens_the_training_runs_sorted_by_their_test_metric(mlflow_ui, chromium):
     port, experiment = mlflow_ui
     link = tracking.ui_link(experiment_id=experiment, sort_metric="test_roc_auc", ascending=False, port=port)
-    text = rendered_text(link, tmp_path / "profile")
+    text = rendered_text(chromium, link)
     assert "fp-mlp-random-seed0" in text and "Sort: test_roc_auc" in text, text[:2000]
     assert "1 matching run" in text and "score-hiv" not in text  # the two scoring runs are in their own experiment
     scoring = rendered_text(
-        link.replace(f"/experiments/{experiment}/", f"/experiments/{_scoring_experiment(experiment)}/"),
-        tmp_path / "profile2",
+        chromium, link.replace(f"/experiments/{experiment}/", f"/experiments/{_scoring_experiment(experiment)}/")
     )
     assert "score-hiv-hiv_mlp-v1" in scoring and "score-esol-hiv_mlp-v1" in scoring
 

@@ -4,7 +4,6 @@ standalone) and what headless Chromium draws of it."""
 import html
 import re
 import shutil
-import subprocess
 from dataclasses import replace
 
 import numpy as np
@@ -152,21 +151,10 @@ def test_a_report_without_samples_neighbours_or_exclusions_still_reads(report, t
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium to render the report")
-def test_headless_chromium_draws_the_report(report, tmp_path):
+def test_headless_chromium_draws_the_report(report, tmp_path, chromium):
     _, _, files = report
     shot = tmp_path / "report.png"
-    command = [
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={shot}",
-        "--window-size=1400,3000",
-        f"file://{files['html']}",
-    ]
-    subprocess.run(command, capture_output=True, timeout=60, check=False)
+    chromium(f"--screenshot={shot}", "--window-size=1400,3000", f"file://{files['html']}")
     assert shot.is_file()
     pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
     assert (pixels.min(axis=1) < 245).mean() > 0.01  # more than 1 % of the page is not white
