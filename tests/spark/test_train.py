@@ -92,9 +92,12 @@ def test_registry_flow_validate_promote_rollback(hiv):
     second = train(hiv, TrainRequest("hiv", "hiv_flow", num_processes=1), TrainConfig(**{**config.__dict__, "seed": 1}))
     result = lifecycle.validate(hiv, name="hiv_flow", options=LENIENT)
     assert result.passed and result.champion == "1" and "roc_auc" in result.champion_metrics
+    # what a promotion killed after pushing the champion onto the history leaves: promoting again pushes it no more
+    client().set_registered_model_tag("hiv_flow", lifecycle.HISTORY_TAG, '["1"]')
     change = lifecycle.promote("hiv_flow")
     assert (change.champion, change.previous_champion) == (second.version, "1")
     assert str(client().get_model_version_by_alias("hiv_flow", "champion").version) == "2"
+    assert client().get_registered_model("hiv_flow").tags[lifecycle.HISTORY_TAG] == '["1"]'
     back = lifecycle.rollback("hiv_flow")
     assert (back.champion, back.previous_champion) == ("1", "2")
     assert str(client().get_model_version_by_alias("hiv_flow", "champion").version) == "1"

@@ -7,9 +7,7 @@ featurized and a re-run adds nothing; the row accounting is in docs/data-and-tab
 
 from __future__ import annotations
 
-import shutil
 import sys
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -19,7 +17,8 @@ from molpipe.config import StandardizeOptions
 from molpipe.featurize.batch import featurize_batch, iter_batches, standardize_batch
 from molpipe.featurize.registry import Featurizer
 from molpipe.lake.tables import Catalog, stage
-from molpipe.runtime import progress
+from molpipe.runtime import progress, staging
+from molpipe.runtime.faults import checkpoint
 
 _STANDARDIZED = (
     "library STRING, load_id STRING, source_file STRING, source_row BIGINT, record_id STRING, structure STRING, "
@@ -102,6 +101,7 @@ def featurize(
         for lo in range(0, r["rows_read"], size)
     ]
     _register_specs(catalog, featurizers)
+    checkpoint("featurize.specs_registered")
     total = _Counts()
     for number, piece in enumerate(slices or [None]):  # None: no new rows, only back-filling added featurizers
         if len(slices) > 1:
@@ -121,6 +121,7 @@ def featurize(
             f"UPDATE {catalog.ref('loads')} SET featurized_at = current_timestamp() "
             f"WHERE library = '{library}' AND load_id IN ({ids})"
         )
+        checkpoint("featurize.loads_updated")
     return FeaturizeSummary(
         library=library,
         loads=loads,
@@ -161,17 +162,16 @@ def _featurize_slice(
     from pyspark.sql import functions as F
 
     settings = catalog.settings
-    staging = settings.home_path / "staging" / f"featurize-{library}-{uuid.uuid4().hex[:8]}"
-    try:
-        standardized = _standardize(catalog, library, piece, settings.standardize, workers, staging)
+    with staging.folder(settings, f"featurize-{library}") as folder:
+        standardized = _standardize(catalog, library, piece, settings.standardize, workers, folder)
         ok = standardized.where(F.col("reason").isNull())
         molecules = catalog.read("molecules").where(F.col("library") == library)
         # staged: once the merges below run, "not yet in molecules" would no longer find these
-        firsts = stage(_first_sightings(ok, molecules), staging / "firsts")
+        firsts = stage(_first_sightings(ok, molecules), folder / "firsts")
         candidates = firsts.select("inchikey", "smiles")
         if backfill:
             candidates = candidates.unionByName(molecules.select("inchikey", "smiles"))
-        computed = _featurize_missing(catalog, library, candidates, featurizers, workers, staging)
+        computed = _featurize_missing(catalog, library, candidates, featurizers, workers, folder)
         failed = computed.where(F.col("error").isNotNull()).groupBy("inchikey").agg(F.first("error").alias("error"))
         failed_new = failed.join(firsts.select("inchikey"), "inchikey", "left_semi")
         accepted = ok.join(failed_new, "inchikey", "left_anti")
@@ -194,21 +194,26 @@ def _featurize_slice(
             features=Counter({row["featurizer"]: row["count"] for row in good.groupBy("featurizer").count().collect()}),
             feature_errors=computed.where(F.col("error").isNotNull()).count(),
         )
+        checkpoint("featurize.staged")
+        # each write is keyed on what it writes (rows by load and row, features by the molecule and spec they lack,
+        # molecules by InChIKey), so a round killed between two of them is simply done again
         if counts.reasons:
             _merge_quarantine(catalog, quarantined)
+        checkpoint("featurize.quarantine_merged")
         if counts.accepted:
             _merge_sources(catalog, accepted, firsts)
+        checkpoint("featurize.sources_merged")
         if counts.features:  # a quarantined molecule keeps none of its features, even those that succeeded
             _append_features(catalog, library, good.join(failed_new, "inchikey", "left_anti"))
+        checkpoint("featurize.features_appended")
         if counts.accepted:
             _merge_molecules(catalog, library, accepted, firsts)
+        checkpoint("featurize.molecules_merged")
         return counts
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _standardize(
-    catalog: Catalog, library: str, piece: Slice | None, options: StandardizeOptions, workers: int, staging
+    catalog: Catalog, library: str, piece: Slice | None, options: StandardizeOptions, workers: int, folder
 ):
     """Pass 1: the slice's raw rows -> standardized (or rejected), staged as Parquet."""
     from pyspark.sql import functions as F
@@ -238,7 +243,7 @@ def _standardize(
         yield from iter_batches(batches, standardize_batch, options, workers, chunk)
 
     with progress.track("standardize", unit="rows"):
-        return stage(catalog.spread(raw.select(*columns)).mapInArrow(udf, _STANDARDIZED), staging / "standardized")
+        return stage(catalog.spread(raw.select(*columns)).mapInArrow(udf, _STANDARDIZED), folder / "standardized")
 
 
 def _first_sightings(ok, molecules):
@@ -255,7 +260,7 @@ def _first_sightings(ok, molecules):
     )
 
 
-def _featurize_missing(catalog, library, candidates, featurizers, workers, staging):
+def _featurize_missing(catalog, library, candidates, featurizers, workers, folder):
     """Pass 2: every (candidate molecule, spec) that has no feature row yet, computed once; staged as Parquet."""
     from pyspark.sql import functions as F
 
@@ -273,7 +278,7 @@ def _featurize_missing(catalog, library, candidates, featurizers, workers, stagi
         yield from iter_batches(batches, featurize_batch, featurizers, workers, chunk)
 
     with progress.track("featurize", unit="molecules"):
-        return stage(catalog.spread(wanted).mapInArrow(udf, _FEATURES), staging / "features")
+        return stage(catalog.spread(wanted).mapInArrow(udf, _FEATURES), folder / "features")
 
 
 def _merge_quarantine(catalog: Catalog, quarantined) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -23,7 +21,8 @@ import pyarrow.parquet as pq
 from molpipe.ingest.columns import RAW_SCHEMA, ColumnRoles, raw_rows, resolve_roles
 from molpipe.ingest.readers import open_reader
 from molpipe.lake.tables import Catalog
-from molpipe.runtime import progress
+from molpipe.runtime import progress, staging
+from molpipe.runtime.faults import checkpoint
 
 
 @dataclass
@@ -95,14 +94,14 @@ def ingest(
             tables=tables,
         )
 
-    staging = catalog.settings.home_path / "staging" / f"ingest-{load_id}-{uuid.uuid4().hex[:8]}"
-    try:
+    with staging.folder(catalog.settings, f"ingest-{load_id}") as folder:
         rows_read, rows_malformed = _stage(
-            itertools.chain(sample, reader.records), roles, staging, catalog.settings.ingest.chunk_rows, path.name
+            itertools.chain(sample, reader.records), roles, folder, catalog.settings.ingest.chunk_rows, path.name
         )
+        checkpoint("ingest.staged")
         raw = (
             catalog.spark.read.schema(_spark_schema())
-            .parquet(str(staging))
+            .parquet(str(folder))
             .select(
                 F.lit(library).alias("library"),
                 F.lit(load_id).alias("load_id"),
@@ -115,8 +114,7 @@ def ingest(
             f"DELETE FROM {catalog.ref('library_raw')} WHERE library = '{library}' AND load_id = '{load_id}'"
         )
         catalog.append("library_raw", raw)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    checkpoint("ingest.raw_written")
 
     load = catalog.spark.createDataFrame(
         [
@@ -151,9 +149,8 @@ def ingest(
     )
 
 
-def _stage(records, roles: ColumnRoles, staging: Path, chunk_rows: int, name: str) -> tuple[int, int]:
+def _stage(records, roles: ColumnRoles, folder: Path, chunk_rows: int, name: str) -> tuple[int, int]:
     """Write records as Parquet parts; returns (rows, malformed rows)."""
-    staging.mkdir(parents=True, exist_ok=True)
     rows_read = malformed = 0
     with progress.track(f"ingest {name}", unit="rows"):
         rows = raw_rows(records, roles)
@@ -162,7 +159,7 @@ def _stage(records, roles: ColumnRoles, staging: Path, chunk_rows: int, name: st
             if not chunk and part > 0:
                 break
             table = pa.Table.from_pylist(chunk, schema=RAW_SCHEMA)
-            pq.write_table(table, staging / f"part-{part:05d}.parquet")
+            pq.write_table(table, folder / f"part-{part:05d}.parquet")
             rows_read += len(chunk)
             malformed += sum(1 for row in chunk if row["read_error"])
             progress.advance(len(chunk))

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from molpipe.runtime.faults import checkpoint
+
 HANDLED_ERRORS = (ValueError, FileNotFoundError)  # a user's error (a bad file, value or query), never molpipe's bug
 
 
@@ -57,6 +59,7 @@ def process_landing(folder: str | Path, command: str, run: Callable[[Path], dict
             summary.failed += 1
             summary.files.append({"file": path.name, "status": "failed", "error": message, "moved_to": str(target)})
             continue
+        checkpoint("landing.processed")  # killed here, a rerun runs the file again: its command adds nothing twice
         target = _move(path, archive_folder(folder, "processed"))
         summary.processed += 1
         summary.files.append({"file": path.name, "status": "processed", "moved_to": str(target), "summary": result})

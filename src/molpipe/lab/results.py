@@ -21,6 +21,7 @@ from molpipe.featurize.job import featurize
 from molpipe.featurize.registry import Featurizer
 from molpipe.ingest.job import ingest
 from molpipe.lake.tables import Catalog
+from molpipe.runtime.faults import checkpoint
 from molpipe.split.read import latest_split_id
 
 
@@ -85,6 +86,7 @@ def ingest_results(
         F.current_timestamp().alias("ingested_at"),
     )
     catalog.merge("lab_results", measurements, ["library", "load_id", "source_row", "label"])
+    checkpoint("lab.results_merged")
     measured = sources.select("inchikey").distinct()
     moved = added = 0
     try:
@@ -93,6 +95,7 @@ def ingest_results(
         split_id = None  # a library never split: the next `molpipe split` assigns the measured molecules
     if split_id is not None:
         moved, added = _into_training(catalog, library, split_id, measured)
+        checkpoint("lab.split_updated")
     return ResultsSummary(
         library=library,
         load_id=loaded.load_id,

@@ -18,6 +18,7 @@ from molpipe.lake.tables import Catalog
 from molpipe.models.tasks import Task, metrics
 from molpipe.registry.card import ModelCard
 from molpipe.registry.tracking import CHALLENGER, CHAMPION
+from molpipe.runtime.faults import checkpoint
 
 HISTORY_TAG = "molpipe.champion_history"
 
@@ -214,10 +215,14 @@ def promote(name: str, *, force: bool = False, version: str | None = None) -> Al
     client = _client()
     champion = _version_by_alias(name, CHAMPION)
     history = _history(name)
-    if champion is not None and champion.version != challenger.version:
+    # three registry writes, each safe to repeat: a promotion killed after the push and repeated pushes nothing more
+    # (the history's last entry is never the champion otherwise: a push moves the champion off it, a rollback pops it)
+    if champion is not None and champion.version != challenger.version and history[-1:] != [str(champion.version)]:
         history.append(str(champion.version))
         client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    checkpoint("promote.history_pushed")
     client.set_registered_model_alias(name, CHAMPION, challenger.version)
+    checkpoint("promote.champion_moved")
     client.delete_registered_model_alias(name, CHALLENGER)
     return AliasChange(name, str(challenger.version), str(champion.version) if champion else None, "promote")
 

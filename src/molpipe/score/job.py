@@ -7,9 +7,7 @@ scored, and how, is in docs/scoring-and-lab.md.
 
 from __future__ import annotations
 
-import shutil
 import time
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,7 +26,8 @@ from molpipe.models.predictor import ModelFolder, model_dir, resolve_uncertainty
 from molpipe.registry import tracking
 from molpipe.registry.card import ModelCard
 from molpipe.registry.reference import ModelRef, PinnedModel
-from molpipe.runtime import progress
+from molpipe.runtime import progress, staging
+from molpipe.runtime.faults import checkpoint
 from molpipe.runtime.parallel import map_batches, map_chunks, warm
 from molpipe.score import WORKER_MODULES
 from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
@@ -118,9 +117,8 @@ def score(
     filters = settings.filters
     screen = Screen.of(profile_name=filters.profile, alerts=filters.alerts, smarts_file=filters.smarts_file)
     profile_name = screen.judged_by.name if screen else "none"
-    staging = settings.home_path / "staging" / f"score-{library}-{uuid.uuid4().hex[:8]}"
-    try:
-        model_run = _load_model(pinned, staging, workers, options.uncertainty)
+    with staging.folder(settings, f"score-{library}") as folder:
+        model_run = _load_model(pinned, folder, workers, options.uncertainty)
         training = training_set(catalog, library=card.library, split_id=card.split_id, label=label)
         index, incumbent = _training_index(training, workers, options.direction == "maximize")
         pool, pool_split = _pool(catalog, library, split_id, card.library, card.split_id)
@@ -149,15 +147,16 @@ def score(
                     }
                 )
             scoring = _scoring_task(
-                model_run, index, staging, card.task.labels.index(label), options, incumbent, workers, screen
+                model_run, index, folder, card.task.labels.index(label), options, incumbent, workers, screen
             )
             pieces = _pool_slices(catalog, library, pool, model_run.folder.featurizers, options.slice_rows)
             phases = {"seconds_setup": time.monotonic() - started}
             scored = _score_rows(
-                [catalog.spread(rows) for rows in pieces], scoring, workers, options.chunk_rows, staging / "scored"
+                [catalog.spread(rows) for rows in pieces], scoring, workers, options.chunk_rows, folder / "scored"
             )
             phases["seconds_score"] = time.monotonic() - started - sum(phases.values())
             stats = _run_stats(scored)
+            checkpoint("score.staged")
             if stats["invalid"]:
                 errors = scored.where(scored["error"].isNotNull()).select("inchikey", "error")
                 _quarantine(catalog, library, errors.join(pool, "inchikey"), scoring_run, pinned.uri)
@@ -173,11 +172,10 @@ def score(
                 "filter_profile": profile_name,
             }
             _write_candidates(catalog, scored, labels, replace_run=bool(run_id))
+            checkpoint("score.written")
             top = _top(scored)
             phases["seconds_write"] = time.monotonic() - started - sum(phases.values())
             mlflow.log_metrics({**stats, **phases, "seconds": time.monotonic() - started})
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return ScoreSummary(
         run_id=scoring_run,
         library=library,
@@ -218,10 +216,10 @@ class _ModelRun:
     uncertainty: str
 
 
-def _load_model(pinned: PinnedModel, staging, workers: int, uncertainty: str) -> _ModelRun:
+def _load_model(pinned: PinnedModel, scratch, workers: int, uncertainty: str) -> _ModelRun:
     """Download the version once; worker processes on this machine load that copy while the driver plans (it reads
     the model's configuration, never runs it); executors of a cluster download it themselves."""
-    local = pinned.download(staging / "model")
+    local = pinned.download(scratch / "model")
     source = local if workers > 1 else pinned
     warm(partial(load_predictor, source), workers, WORKER_MODULES)
     folder = model_dir(local.folder)
@@ -238,7 +236,7 @@ def _load_model(pinned: PinnedModel, staging, workers: int, uncertainty: str) ->
 def _scoring_task(
     model: _ModelRun,
     index: TrainingIndex,
-    staging,
+    scratch,
     label: int,
     options: ScoreOptions,
     incumbent: float,
@@ -248,8 +246,8 @@ def _scoring_task(
     """What each worker runs on a batch of pool rows: the model's scores of ``label`` and their acquisition."""
     index_source: bytes | str = index.to_bytes()
     if workers > 1:  # local worker processes: a file, not megabytes pickled with every chunk
-        (staging / "training-index.npz").write_bytes(index_source)
-        index_source = str(staging / "training-index.npz")
+        (scratch / "training-index.npz").write_bytes(index_source)
+        index_source = str(scratch / "training-index.npz")
     chunk = ScoreChunk(
         model.source,
         index_source,
@@ -319,6 +317,7 @@ def _write_candidates(catalog: Catalog, scored, labels: dict[str, str | None], *
     if replace_run:  # a re-run replaces its rows; a new run id has none to replace
         run = labels["scoring_run_id"]
         catalog.spark.sql(f"DELETE FROM {catalog.ref('candidates')} WHERE scoring_run_id = '{run}'")
+        checkpoint("score.run_deleted")  # killed here, the run has no candidates until it is re-run again
     catalog.append("candidates", rows_out)
 
 

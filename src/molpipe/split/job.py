@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from molpipe.lake.tables import Catalog
+from molpipe.runtime.faults import checkpoint
 from molpipe.split.assign import Fractions, balanced_scaffold_split
 
 METHODS = ("scaffold", "random")
@@ -98,6 +99,7 @@ def split(
         F.current_timestamp().alias("created_at"),
     )
     catalog.spark.sql(f"DELETE FROM {catalog.ref('splits')} WHERE library = '{library}' AND split_id = '{split_id}'")
+    checkpoint("split.deleted")  # killed here, the split is gone until the command runs again
     catalog.append("splits", rows)
 
     stored = catalog.read("splits").where((F.col("library") == library) & (F.col("split_id") == split_id))

@@ -28,6 +28,8 @@ from molpipe.models.calibration import check_coverage
 from molpipe.registry import tracking
 from molpipe.registry.card import LINEAGE_TAG, ModelCard, lineage_tag
 from molpipe.registry.tracking import CHALLENGER
+from molpipe.runtime import staging
+from molpipe.runtime.faults import checkpoint
 from molpipe.split.read import latest_split_id
 from molpipe.train import plots
 from molpipe.train.data import materialize, resolve_task
@@ -100,8 +102,7 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
     registered = tracking.registered_name(settings, name, databricks)
     tracking.configure(settings, databricks)
     experiment = tracking.experiment_id(settings, library, task.name, databricks)
-    work = Path(tempfile.mkdtemp(prefix="molpipe-train-", dir=scratch_dir(settings)))
-    try:
+    with staging.folder(settings, "train") as work:
         with mlflow.start_run(
             experiment_id=experiment, run_name=run_name(config, split_id), tags={tracking.KIND_TAG: "training"}
         ) as run:
@@ -121,7 +122,7 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
             info = _log_pyfunc(model_dir, registered)
             client = mlflow.MlflowClient()
             version = str(info.registered_model_version)
-            client.set_registered_model_alias(registered, CHALLENGER, version)
+            checkpoint("train.registered")
             card = ModelCard(
                 run_id=run.info.run_id,
                 model=config.model,
@@ -133,8 +134,9 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
             )
             for key, value in card.tags().items():
                 client.set_model_version_tag(registered, version, key, value)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            # last: the alias is what validate, promote and score follow, so it never points at a version without
+            # its card (a job killed before this leaves a version no alias names)
+            client.set_registered_model_alias(registered, CHALLENGER, version)
     return TrainSummary(
         run_id=run.info.run_id,
         experiment_id=experiment,
@@ -359,9 +361,3 @@ def _log_pyfunc(model_dir: Path, registered: str):
         pip_requirements=[f"molpipe=={__version__}", *requirements],
         registered_model_name=registered,
     )
-
-
-def scratch_dir(settings) -> str:
-    path = settings.home_path / "staging"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 from molpipe.lake.tables import Catalog
 from molpipe.models import get_model
 from molpipe.registry import tracking
+from molpipe.runtime import staging
 from molpipe.split.read import latest_split_id
 from molpipe.train.data import materialize, resolve_task
-from molpipe.train.job import TrainRequest, TrainSummary, run_name, scratch_dir, train
+from molpipe.train.job import TrainRequest, TrainSummary, run_name, train
 from molpipe.train.loop import TrainConfig, train_rank
 
 
@@ -55,8 +54,7 @@ def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: 
     experiment = tracking.experiment_id(catalog.settings, library, task.name, databricks)
     kind = get_model(base.model, **base.model_params)
     metric = f"valid_{task.primary_metric}"
-    work = Path(tempfile.mkdtemp(prefix="molpipe-tune-", dir=scratch_dir(catalog.settings)))
-    try:
+    with staging.folder(catalog.settings, "tune") as work:
         data = materialize(catalog, library, task, kind.featurizers(), split_id, work / "data", 1)
         data_dict = {**asdict(data), "task": {"labels": list(task.labels), "kind": task.kind}}
         with mlflow.start_run(
@@ -101,8 +99,6 @@ def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: 
             best_params = dict(study.best_params)
             mlflow.log_metric(f"best_{metric}", study.best_value)
             mlflow.log_dict({"best_params": best_params, "best_value": study.best_value}, "best.json")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     learning_rate = best_params.pop("learning_rate")
     best = replace(base, model_params={**base.model_params, **best_params}, learning_rate=learning_rate)
     registered = train(catalog, replace(request, labels=task.labels, task_kind=task.kind, split_id=split_id), best)
