@@ -37,7 +37,11 @@ def test_asking_whether_a_table_exists_creates_nothing(tmp_path):
 
     local = Catalog(None, load_settings(environ={}).replace(home=str(tmp_path)))
     assert not local.exists("features") and not (tmp_path / "warehouse").exists()
-    (tmp_path / "warehouse" / "features" / "_delta_log").mkdir(parents=True)
+    log = tmp_path / "warehouse" / "features" / "_delta_log"
+    log.mkdir(parents=True)
+    (log / "00000000000000000000.json#1").touch()  # what a job killed in the table's first commit leaves
+    assert not local.exists("features")
+    (log / "00000000000000000000.json").touch()
     assert local.exists("features")
     asked = []
     spark = SimpleNamespace(catalog=SimpleNamespace(tableExists=lambda name: asked.append(name) or False))

@@ -233,10 +233,12 @@ class Catalog:
         self._ready.add(name)
 
     def exists(self, name: str) -> bool:
-        """Whether the table exists (asking does not create it, unlike :meth:`ref`)."""
+        """Whether the table exists (asking does not create it, unlike :meth:`ref`). Locally: its log holds a commit;
+        a job killed while writing a table's first commit leaves ``_delta_log`` without one, which is no table."""
         if self.databricks:
             return self.spark.catalog.tableExists(self._identifier(name))
-        return (self.path(name) / "_delta_log").is_dir()
+        log = self.path(name) / "_delta_log"
+        return (log / "_last_checkpoint").exists() or any(log.glob("*.json"))
 
     def register_existing(self) -> list[str]:
         """Name every table that exists and the views over them in this session (for ``molpipe sql``): locally a
