@@ -81,7 +81,8 @@ SCENARIOS = {
         ),
         Scenario("landing", "empty", ("landing", "{work}/inbox", "--then", "ingest", "--library", "landed")),
         Scenario("train", "scored", ("train", "--library", "hiv", "--model-name", MODEL, *TINY_MODEL)),
-        Scenario("promote", "challenger", ("promote", "--model", MODEL, "--force")),
+        # as a job's promote task runs it: with the version its train task registered (v2: v1 is the champion)
+        Scenario("promote", "challenger", ("promote", "--model", MODEL, "--force", "--version", "2")),
     ]
 }
 

@@ -97,6 +97,8 @@ def test_registry_flow_validate_promote_rollback(hiv):
     change = lifecycle.promote("hiv_flow")
     assert (change.champion, change.previous_champion) == (second.version, "1")
     assert str(client().get_model_version_by_alias("hiv_flow", "champion").version) == "2"
+    again = lifecycle.promote("hiv_flow", version=second.version)  # a job's promote task killed after it, run again
+    assert (again.champion, again.previous_champion) == (second.version, "1")
     assert client().get_registered_model("hiv_flow").tags[lifecycle.HISTORY_TAG] == '["1"]'
     back = lifecycle.rollback("hiv_flow")
     assert (back.champion, back.previous_champion) == ("1", "2")

@@ -201,8 +201,12 @@ def _test_metrics(name: str, version, test, targets, task: Task) -> tuple[dict[s
 
 def promote(name: str, *, force: bool = False, version: str | None = None) -> AliasChange:
     """Move ``champion`` to the challenger (validated, unless ``force``) and remember the previous champion for
-    :func:`rollback`; ``version``: the challenger a job's train task registered."""
+    :func:`rollback`; ``version``: the challenger a job's train task registered. A job that promoted ``version``
+    already (its task killed after the promotion, then run again) changes nothing and succeeds."""
     challenger = _version_by_alias(name, CHALLENGER)
+    champion = _version_by_alias(name, CHAMPION)
+    if challenger is None and version and champion is not None and str(champion.version) == str(version):
+        return AliasChange(name, str(version), (_history(name) or [None])[-1], "promote")
     if challenger is None:
         raise ValueError(f"model {name!r} has no '{CHALLENGER}' version to promote")
     _expect(name, challenger, version)
@@ -213,7 +217,6 @@ def promote(name: str, *, force: bool = False, version: str | None = None) -> Al
             "(or promote with --force)"
         )
     client = _client()
-    champion = _version_by_alias(name, CHAMPION)
     history = _history(name)
     # three registry writes, each safe to repeat: a promotion killed after the push and repeated pushes nothing more
     # (the history's last entry is never the champion otherwise: a push moves the champion off it, a rollback pops it)
