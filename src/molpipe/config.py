@@ -202,9 +202,14 @@ def load_settings(environ: typing.Mapping[str, str] | None = None, config_file: 
     path = Path(config_file or environ.get("MOLPIPE_CONFIG") or "molpipe.toml")
     if path.is_file():
         with path.open("rb") as handle:
-            values = tomllib.load(handle)
+            try:
+                values = tomllib.load(handle)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"config file {path}: not valid TOML ({exc})") from None
     elif config_file or environ.get("MOLPIPE_CONFIG"):
-        raise FileNotFoundError(f"config file {path} does not exist")
+        raise FileNotFoundError(
+            f"config file {path} {'is a folder' if path.is_dir() else 'does not exist'} (MOLPIPE_CONFIG)"
+        )
     for key, raw in environ.items():
         if not key.startswith("MOLPIPE_") or key == "MOLPIPE_CONFIG":
             continue
@@ -244,4 +249,9 @@ def _coerce(raw: Any, kind: type, name: str) -> Any:
             return raw.lower() in {"1", "true", "yes"}
         return kind(raw)
     except ValueError:
-        raise ValueError(f"config: {name}={raw!r} is not a valid {kind.__name__}") from None
+        raise ValueError(f"config: {name}={raw!r} is not a valid {kind.__name__} ({env_name(name)})") from None
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of a setting: ``score.beta`` is ``MOLPIPE_SCORE__BETA``."""
+    return "MOLPIPE_" + setting.upper().replace(".", "__")

@@ -26,7 +26,7 @@ from molpipe.cli import (
     train,
 )
 from molpipe.config import load_settings
-from molpipe.ingest.landing import HANDLED_ERRORS
+from molpipe.ingest.landing import HANDLED_ERRORS, user_os_error
 
 GROUPS = (ingest, featurize, split, tables, train, registry, score, lab, monitor, databricks, demo, serve)  # help order
 
@@ -58,22 +58,35 @@ def _exit(code: int) -> NoReturn:
 
 
 def execute(argv: Sequence[str] | None = None) -> tuple[int, dict[str, Any] | None]:
-    """Run one command: its exit status and its summary (None when it failed). A user's error (a bad input, a
-    missing file) is one line and status 2; anything else is a bug and propagates: a traceback and status 1."""
+    """Run one command: its exit status and its summary (None when it failed). A user's error (a bad input or
+    setting, a missing file, a full disk) is one line and status 2; anything else is a bug and propagates: a
+    traceback and status 1."""
     args = build_parser().parse_args(argv)
-    settings = load_settings()
-    if args.home:
-        settings = settings.replace(home=args.home)
+    home = args.home
     try:
+        settings = load_settings()
+        if home:
+            settings = settings.replace(home=home)
+        home = settings.home_path
         summary = args.handler(args, settings)
     except HANDLED_ERRORS as exc:
-        print(f"molpipe {args.command}: error: {exc}", file=sys.stderr)
-        if getattr(args, "json", False):
-            print(json.dumps({"error": str(exc), "command": args.command}))
-        return 2, None
+        return _failed(args, str(exc))
+    except OSError as exc:
+        message = user_os_error(exc, home=home)
+        if message is None:
+            raise
+        return _failed(args, message)
     if getattr(args, "json", False):
         print(json.dumps(_with_engine(summary), default=str))
     return 0, summary
+
+
+def _failed(args: argparse.Namespace, message: str) -> tuple[int, None]:
+    """The one line on stderr (and with ``--json`` the error object as the last stdout line), status 2."""
+    print(f"molpipe {args.command}: error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "command": args.command}))
+    return 2, None
 
 
 def _with_engine(summary: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,9 @@ def _score(args, settings: Settings) -> dict[str, Any]:
 
     # the worker processes start first: their forkserver imports torch, RDKit and the model code on another core
     # while this process imports the job and MLflow (seconds each, most of a small pool's start-up)
-    workers = args.workers or udf_workers(settings)
+    if args.workers is not None:
+        settings = settings.replace(workers=args.workers)
+    workers = udf_workers(settings)
     parallel.warm(None, workers, WORKER_MODULES)
     from molpipe.score.job import score, translate_engine_error
 

@@ -27,10 +27,14 @@ def _split(args, settings: Settings) -> dict[str, Any]:
     options = settings.split
     fractions = Fractions(options.train, options.valid, options.test)
     if args.fractions:
+        parts = args.fractions.split(",")
         try:
-            fractions = Fractions(*[float(x) for x in args.fractions.split(",")])
-        except TypeError:
-            raise ValueError(f"--fractions takes three numbers train,valid,test; got {args.fractions!r}") from None
+            values = [float(x) for x in parts]
+        except ValueError:
+            values = []
+        if len(values) != 3:
+            raise ValueError(f"--fractions takes three numbers train,valid,test; got {args.fractions!r}")
+        fractions = Fractions(*values)
     with session(settings) as (_, catalog):
         summary = split(
             catalog,

@@ -47,6 +47,8 @@ def _sql(args, settings: Settings) -> dict[str, Any]:
         errors.ArithmeticException,
         errors.DateTimeException,
     )
+    if args.limit < 0:
+        raise ValueError(f"--limit must be 0 or more, got {args.limit}")
     with session(settings) as (_, catalog):
         catalog.register_existing()
         try:

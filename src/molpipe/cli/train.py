@@ -145,4 +145,7 @@ def _typed(value: str, default: Any, key: str) -> Any:
         raise ValueError(f"unknown model parameter {key!r}")
     if isinstance(default, bool):
         return value.lower() in {"1", "true", "yes"}
-    return type(default)(value)
+    try:
+        return type(default)(value)
+    except ValueError:
+        raise ValueError(f"--param {key}={value!r} is not a valid {type(default).__name__}") from None

@@ -1,5 +1,6 @@
-"""Reading the ``features`` table back: one column per featurizer spec joined onto rows of molecules (training,
-scoring, monitoring), and a row of those columns as the feature dict models collate."""
+"""Reading featurize's tables back: whether a library has molecules at all, one column per featurizer spec of
+``features`` joined onto rows of molecules (training, scoring, monitoring), and a row of those columns as the
+feature dict models collate."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ import numpy as np
 
 from molpipe.featurize.graph import from_flat
 from molpipe.featurize.registry import Featurizer
+
+
+def check_featurized(catalog, library: str) -> None:
+    """A stage that works on a library's molecules fails here, saying what to run, when it has none (a typo in
+    the name, or a library never featurized), rather than doing nothing without a word."""
+    from pyspark.sql import functions as F
+
+    if catalog.read("molecules").where(F.col("library") == library).limit(1).count() == 0:
+        raise ValueError(f"library {library!r} has no molecules: run `molpipe featurize --library {library}` first")
 
 
 def join_features(rows, features, featurizers: Sequence[Featurizer], how: str = "inner"):

@@ -10,6 +10,7 @@ see the file twice. One bad file does not stop the others; the command reports e
 
 from __future__ import annotations
 
+import errno
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,21 @@ from typing import Any
 from molpipe.runtime.faults import checkpoint
 
 HANDLED_ERRORS = (ValueError, FileNotFoundError)  # a user's error (a bad file, value or query), never molpipe's bug
+# what the machine refuses that a user can fix (a full disk, a path they may not write, a file where a folder goes);
+# every other OSError is molpipe's to explain: a traceback
+USER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR})
+
+
+def user_os_error(exc: OSError, *, home: str | Path | None) -> str | None:
+    """The one line a user reads for ``exc`` where it is theirs to fix: the path and the refusal (a write that ran
+    out of space names no file: then the home it most likely filled); None for any other ``OSError``."""
+    if exc.errno not in USER_ERRNOS:
+        return None
+    if exc.filename:
+        return f"{exc.filename}: {exc.strerror.lower()}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{exc.strerror.lower()} writing under {home} (MOLPIPE_HOME)"
+    return None
 
 
 @dataclass

@@ -73,6 +73,8 @@ def detect_format(path: Path) -> str:
 
 def open_reader(path: Path, fmt: str | None = None) -> FileReader:
     path = Path(path)
+    if path.is_dir():
+        raise FileFormatError(f"{path}: a folder, not a file")
     if not path.is_file():
         raise FileFormatError(f"{path}: no such file")
     fmt = fmt or detect_format(path)
@@ -89,7 +91,10 @@ def open_reader(path: Path, fmt: str | None = None) -> FileReader:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
-    raw = path.open("rb")
+    try:
+        raw = path.open("rb")
+    except OSError as exc:  # there, but not ours to read (permissions)
+        raise FileFormatError(f"{path}: cannot be read ({exc.strerror.lower()})") from None
     magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
     stream = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
     try:

@@ -27,6 +27,18 @@ from molpipe.score.domain import N_BITS, on_bits
 DIVERSITY = ("butina", "sphere", "maxmin", "scaffold", "none")
 
 
+def check_pick(*, k: int, method: str, similarity: float, max_per_scaffold: int) -> None:
+    """:func:`pick`'s arguments, checked: ``molpipe select`` calls this before it reads a single candidate."""
+    if method not in DIVERSITY:
+        raise ValueError(f"unknown diversity {method!r}; choose from {', '.join(DIVERSITY)}")
+    if k <= 0:
+        raise ValueError(f"a batch needs k >= 1 molecules, not {k}")
+    if not 0.0 < similarity <= 1.0:
+        raise ValueError(f"select similarity must be in (0, 1], not {similarity}")
+    if max_per_scaffold < 0:
+        raise ValueError(f"--max-per-scaffold must be 0 (no cap) or more, not {max_per_scaffold}")
+
+
 def pick(
     ordered: pd.DataFrame,
     *,
@@ -37,12 +49,7 @@ def pick(
     seed: int = 0,
 ) -> pd.DataFrame:
     """``k`` rows of ``ordered`` (columns ``smiles``, ``scaffold``; best first) chosen by ``method``."""
-    if method not in DIVERSITY:
-        raise ValueError(f"unknown diversity {method!r}; choose from {', '.join(DIVERSITY)}")
-    if k <= 0:
-        raise ValueError(f"a batch needs k >= 1 molecules, not {k}")
-    if not 0.0 < similarity <= 1.0:
-        raise ValueError(f"select similarity must be in (0, 1], not {similarity}")
+    check_pick(k=k, method=method, similarity=similarity, max_per_scaffold=max_per_scaffold)
     eligible = ordered
     if max_per_scaffold > 0:
         eligible = ordered[ordered.groupby(ordered["scaffold"].fillna(""), sort=False).cumcount() < max_per_scaffold]

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Sequence
 
 from molpipe.featurize.job import featurize
+from molpipe.featurize.read import check_featurized
 from molpipe.featurize.registry import Featurizer
 from molpipe.ingest.job import ingest
 from molpipe.lake.tables import Catalog
 from molpipe.runtime.faults import checkpoint
-from molpipe.split.read import latest_split_id
+from molpipe.split.read import latest_split_id, split_id_of
 
 
 @dataclass
@@ -70,6 +71,7 @@ def ingest_results(
 
     if not label_cols:
         raise ValueError("ingest-results needs the measured columns: --label-cols NAME[,NAME...]")
+    _check_targets(catalog, library, split_id, batch_id)
     loaded = ingest(catalog, path=path, library=library, smiles_col=smiles_col, id_col=id_col, label_cols=label_cols)
     featurized = featurize(catalog, library=library, featurizers=featurizers, workers=workers)
     sources = catalog.read("molecule_sources").where(
@@ -111,6 +113,21 @@ def ingest_results(
         already_loaded=loaded.already_loaded,
         tables=catalog.locations(["lab_results", "molecules", "splits", "quarantine"]),
     )
+
+
+def _check_targets(catalog: Catalog, library: str, split_id: str | None, batch_id: str | None) -> None:
+    """Results answer a library's molecules (and a lab batch picked from them): a typo in a name fails before
+    anything is written, rather than starting a library or a batch of its own."""
+    from pyspark.sql import functions as F
+
+    check_featurized(catalog, library)
+    if split_id is not None:
+        split_id_of(catalog, library, split_id)
+    if batch_id is not None and catalog.read("selections").where(F.col("batch_id") == batch_id).limit(1).count() == 0:
+        raise ValueError(
+            f"no lab batch {batch_id!r} in selections (--batch-id): see `molpipe sql 'SELECT DISTINCT batch_id "
+            "FROM selections'`"
+        )
 
 
 def _into_training(catalog: Catalog, library: str, split_id: str, measured) -> tuple[int, int]:

@@ -21,10 +21,10 @@ import pandas as pd
 
 from molpipe.chem.filters import CUSTOM, PROFILES, CustomAlerts, Profile, Screen, profile
 from molpipe.config import SelectOptions
-from molpipe.lab.diversity import pick
+from molpipe.lab.diversity import check_pick, pick
 from molpipe.lab.report import ReportContext, write_batch
 from molpipe.lake.tables import Catalog
-from molpipe.score.acquisition import Acquirer, AcquisitionContext
+from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
 from molpipe.score.batch import FILTER_SCHEMA, filter_values
 from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.split.read import training_set
@@ -76,6 +76,15 @@ def select(
     from molpipe.registry import tracking
     from molpipe.registry.card import ModelCard
 
+    check_pick(
+        k=options.k, method=options.diversity, similarity=options.similarity, max_per_scaffold=options.max_per_scaffold
+    )
+    if options.oversample < 1:
+        raise ValueError(
+            f"config: select.oversample={options.oversample} must be at least 1 (MOLPIPE_SELECT__OVERSAMPLE)"
+        )
+    if strategy:
+        ACQUISITIONS.get(strategy)  # an unknown --strategy fails here, not in the rescoring UDF
     run = catalog.read("candidates").where(F.col("scoring_run_id") == run_id)
     meta = run.select("library", "acquisition", "label", "model_name", "model_version").first()
     if meta is None:

@@ -17,6 +17,7 @@ from molpipe.config import ValidationOptions
 from molpipe.lake.tables import Catalog
 from molpipe.models.tasks import Task, metrics
 from molpipe.registry.card import ModelCard
+from molpipe.registry.lookup import registered_model
 from molpipe.registry.tracking import CHALLENGER, CHAMPION
 from molpipe.runtime.faults import checkpoint
 
@@ -87,6 +88,7 @@ def validate(
     """Score the challenger (and the champion) on the challenger's test split, as of the Delta versions its
     training read, and keep the verdict as tags on the challenger; ``version``: the challenger a job's train task
     registered (fails if the alias has moved since)."""
+    registered_model(_client(), name)
     challenger = _version_by_alias(name, CHALLENGER)
     if challenger is None:
         raise ValueError(f"model {name!r} has no '{CHALLENGER}' version: train one with `molpipe train`")
@@ -203,6 +205,7 @@ def promote(name: str, *, force: bool = False, version: str | None = None) -> Al
     """Move ``champion`` to the challenger (validated, unless ``force``) and remember the previous champion for
     :func:`rollback`; ``version``: the challenger a job's train task registered. A job that promoted ``version``
     already (its task killed after the promotion, then run again) changes nothing and succeeds."""
+    registered_model(_client(), name)
     challenger = _version_by_alias(name, CHALLENGER)
     champion = _version_by_alias(name, CHAMPION)
     if challenger is None and version and champion is not None and str(champion.version) == str(version):
@@ -252,4 +255,4 @@ def _expect(name: str, challenger, version: str | None) -> None:
 
 
 def _history(name: str) -> list[str]:
-    return json.loads(_client().get_registered_model(name).tags.get(HISTORY_TAG, "[]"))
+    return json.loads(registered_model(_client(), name).tags.get(HISTORY_TAG, "[]"))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from molpipe.config import Settings
+from molpipe.registry.lookup import missing
 from molpipe.registry.tracking import CHAMPION, registered_name
 
 _REF = re.compile(r"([A-Za-z0-9_.\-]+)(?:@([A-Za-z0-9_\-]+)|/(\d+))?")
@@ -52,7 +53,7 @@ class ModelRef:
             return client.get_model_version(self.name, self.version)
         except MlflowException:
             what = f"alias {self.alias!r}" if self.alias else f"version {self.version}"
-            raise ValueError(f"model {self.name!r} has no {what}: train, validate and promote one first") from None
+            raise ValueError(missing(client, self.name, what)) from None
 
     def pin(self) -> PinnedModel:
         """The version this reference points at now, with the registry it lives in."""

@@ -48,6 +48,8 @@ def is_databricks() -> bool:
 def udf_workers(settings: Settings) -> int:
     """:attr:`Engine.udf_workers` of the engine ``settings`` select, known before it starts: ``settings.workers``
     if set, else every core for an embedded Sail and one (in-line) for a remote or Databricks engine."""
+    if settings.workers < 0:
+        raise ValueError(f"config: workers={settings.workers} must be 0 (auto) or more (--workers, MOLPIPE_WORKERS)")
     if settings.workers:
         return settings.workers
     embedded = not (settings.spark_remote or is_databricks()) and engine_name(settings) == "sail"
@@ -70,12 +72,14 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
     a query whose join needs more fails, saying so; default: unbounded)."""
     from pyspark.sql import SparkSession
 
+    workers = udf_workers(settings)  # a bad setting fails before a server starts that nothing would stop
     if settings.spark_remote:
+        _check_remote(settings.spark_remote)
         spark = SparkSession.builder.remote(settings.spark_remote).create()  # its own session, stopped with it
-        return Engine(spark, "remote", udf_workers(settings))
+        return Engine(spark, "remote", workers)
     if is_databricks():
         spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
-        return Engine(spark, "databricks", udf_workers(settings))
+        return Engine(spark, "databricks", workers)
     if engine_name(settings) == "spark":
         from molpipe.runtime.spark_server import start_spark_server
 
@@ -85,7 +89,7 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
         except BaseException:
             server.stop()
             raise
-        return Engine(spark, "spark", udf_workers(settings), server.slots, server.startup_s, server)
+        return Engine(spark, "spark", workers, server.slots, server.startup_s, server)
     started = time.monotonic()
     os.environ.setdefault("RUST_LOG", "error")  # Sail logs every session at INFO otherwise
     os.environ.setdefault("SAIL_OPTIMIZER__ENABLE_JOIN_SWAP", "false")  # joins hold their left side (see above)
@@ -102,7 +106,28 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
         server.start(background=True)
     host, port = server.listening_address
     spark = SparkSession.builder.remote(f"sc://{host}:{port}").getOrCreate()
-    return Engine(spark, "embedded", udf_workers(settings), 0, round(time.monotonic() - started, 2), server)
+    return Engine(spark, "embedded", workers, 0, round(time.monotonic() - started, 2), server)
+
+
+def _check_remote(url: str, timeout_s: float = 5.0) -> None:
+    """A ``spark_remote`` that is no Spark Connect URL, or where nothing listens, fails here in one line: Spark
+    Connect itself would retry the first call for minutes before it gave up."""
+    import socket
+
+    from pyspark.errors import PySparkValueError
+    from pyspark.sql.connect.client import DefaultChannelBuilder
+
+    try:
+        host, port = DefaultChannelBuilder(url).endpoint.rsplit(":", 1)
+    except PySparkValueError:
+        raise ValueError(f"config: spark_remote={url!r} is not sc://host:port (MOLPIPE_SPARK_REMOTE)") from None
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ValueError(
+            f"config: spark_remote={url!r}: no Spark Connect server answers at {host}:{port} ({exc.strerror or exc}; "
+            "MOLPIPE_SPARK_REMOTE)"
+        ) from None
 
 
 @contextmanager

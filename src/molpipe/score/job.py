@@ -19,12 +19,13 @@ import pyarrow as pa
 from molpipe.chem.filters import Screen
 from molpipe.chem.reasons import Reason
 from molpipe.config import ScoreOptions
-from molpipe.featurize.read import join_features
+from molpipe.featurize.read import check_featurized, join_features
 from molpipe.lake.tables import Catalog, stage
 from molpipe.models.calibration import check_coverage
 from molpipe.models.predictor import ModelFolder, model_dir, resolve_uncertainty
 from molpipe.registry import tracking
 from molpipe.registry.card import ModelCard
+from molpipe.registry.lookup import existing_run
 from molpipe.registry.reference import ModelRef, PinnedModel
 from molpipe.runtime import progress, staging
 from molpipe.runtime.faults import checkpoint
@@ -33,7 +34,7 @@ from molpipe.score import WORKER_MODULES
 from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
 from molpipe.score.batch import STAGED_SCHEMA, ScoreBatch, ScoreChunk, load_predictor
 from molpipe.score.domain import TrainingIndex, on_bits
-from molpipe.split.read import SPLITS, latest_split_id, training_set
+from molpipe.split.read import SPLITS, latest_split_id, split_id_of, training_set
 
 # A rank is one global order: the single sorted partition Spark Connect warns about (at plan time) is intended.
 warnings.filterwarnings("ignore", message=".*No Partition Defined for Window operation")
@@ -113,6 +114,9 @@ def score(
     label = label or card.task.labels[0]
     if label not in card.task.labels:
         raise ValueError(f"model {ref.name} v{version.version} predicts {', '.join(card.task.labels)}, not {label!r}")
+    check_featurized(catalog, library)
+    if run_id:
+        existing_run(mlflow.MlflowClient(), run_id, flag="--run-id")
     pinned = PinnedModel.of(ref.name, str(version.version))
     filters = settings.filters
     screen = Screen.of(profile_name=filters.profile, alerts=filters.alerts, smarts_file=filters.smarts_file)
@@ -204,6 +208,10 @@ def _check(options: ScoreOptions) -> None:
         raise ValueError(f"unknown acquisition {options.acquisition!r}; choose from {', '.join(ACQUISITIONS.names())}")
     if options.direction not in ("maximize", "minimize"):
         raise ValueError(f"score direction must be maximize or minimize, not {options.direction!r}")
+    if options.mc_samples < 1:
+        raise ValueError(
+            f"config: score.mc_samples={options.mc_samples} must be at least 1 (MOLPIPE_SCORE__MC_SAMPLES)"
+        )
     check_coverage(options.coverage)
 
 
@@ -349,14 +357,15 @@ def _pool(catalog: Catalog, library: str, split_id: str | None, train_library: s
     from pyspark.sql import functions as F
 
     molecules = catalog.read("molecules").where(F.col("library") == library)
-    if split_id is None:
-        if library == train_library:
-            split_id = train_split
-        else:
-            try:
-                split_id = latest_split_id(catalog, library)
-            except ValueError:
-                split_id = None  # never split: every molecule is pool
+    if split_id is not None:
+        split_id_of(catalog, library, split_id)  # a --split-id the library does not have fails naming those it has
+    elif library == train_library:
+        split_id = train_split
+    else:
+        try:
+            split_id = latest_split_id(catalog, library)
+        except ValueError:
+            split_id = None  # never split: every molecule is pool
     if split_id is not None:
         in_pool = catalog.read("splits").where(
             (F.col("library") == library) & (F.col("split_id") == split_id) & (F.col("split") == "pool")

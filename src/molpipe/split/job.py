@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from molpipe.featurize.read import check_featurized
 from molpipe.lake.tables import Catalog
 from molpipe.runtime.faults import checkpoint
 from molpipe.split.assign import Fractions, balanced_scaffold_split
@@ -61,9 +62,8 @@ def split(
         raise ValueError(f"unknown split method {method!r}; expected one of {', '.join(METHODS)}")
     if not 0.0 <= pool_fraction < 1.0:
         raise ValueError(f"--pool-fraction must be in [0, 1), got {pool_fraction}")
+    check_featurized(catalog, library)
     molecules = catalog.read("molecules").where(F.col("library") == library).select("inchikey", "scaffold", "labels")
-    if molecules.limit(1).count() == 0:
-        raise ValueError(f"library {library!r} has no molecules: run `molpipe featurize --library {library}` first")
     pool_reason = F.when(F.size("labels") == 0, F.lit("unlabeled")).when(
         _unit_hash("inchikey", seed, "pool") < F.lit(pool_fraction), F.lit("held_out")
     )

@@ -24,6 +24,22 @@ def latest_split_id(catalog: Catalog, library: str) -> str:
     return row["split_id"]
 
 
+def split_id_of(catalog: Catalog, library: str, split_id: str | None) -> str:
+    """``split_id`` (a user's ``--split-id``), checked against the library's splits; None: its latest."""
+    from pyspark.sql import functions as F
+
+    if split_id is None:
+        return latest_split_id(catalog, library)
+    ids = [
+        r["split_id"]
+        for r in catalog.read("splits").where(F.col("library") == library).select("split_id").distinct().collect()
+    ]
+    if split_id not in ids:
+        known = ", ".join(sorted(ids)) or f"none: run `molpipe split --library {library}`"
+        raise ValueError(f"library {library!r} has no split {split_id!r} (--split-id); its splits: {known}")
+    return split_id
+
+
 def training_set(catalog: Catalog, *, library: str, split_id: str, label: str):
     """The molecules of ``split_id``'s ``train`` part, with their measured value of ``label`` (``smiles``,
     ``inchikey``, ``value``): what a model was fitted on, for its applicability domain and nearest neighbours."""

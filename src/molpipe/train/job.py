@@ -30,7 +30,7 @@ from molpipe.registry.card import LINEAGE_TAG, ModelCard, lineage_tag
 from molpipe.registry.tracking import CHALLENGER
 from molpipe.runtime import staging
 from molpipe.runtime.faults import checkpoint
-from molpipe.split.read import latest_split_id
+from molpipe.split.read import split_id_of
 from molpipe.train import plots
 from molpipe.train.data import materialize, resolve_task
 from molpipe.train.loop import TrainConfig, train_rank
@@ -47,6 +47,12 @@ class TrainRequest:
     split_id: str | None = None  # default: the library's latest split
     num_processes: int = 2
     placement: str = "driver"  # where the DDP ranks run: "driver" or "executors" (see PLACEMENTS)
+
+    def __post_init__(self) -> None:
+        if self.num_processes < 1:
+            raise ValueError(f"--num-processes must be at least 1, got {self.num_processes}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"--placement {self.placement!r} is not one of {', '.join(PLACEMENTS)}")
 
 
 PLACEMENTS = ("driver", "executors")
@@ -92,12 +98,10 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
     started = time.monotonic()
     settings, databricks = catalog.settings, catalog.databricks
     library, num_processes = request.library, request.num_processes
-    if request.placement not in PLACEMENTS:
-        raise ValueError(f"--placement {request.placement!r} is not one of {', '.join(PLACEMENTS)}")
     kind = get_model(config.model, **config.model_params)  # fail fast on a bad model name or parameter
     check_coverage(settings.score.coverage)
     task = resolve_task(catalog, library, request.labels, request.task_kind)
-    split_id = request.split_id or latest_split_id(catalog, library)
+    split_id = split_id_of(catalog, library, request.split_id)
     name = request.model_name or f"{library}_{config.model}".replace("-", "_")
     registered = tracking.registered_name(settings, name, databricks)
     tracking.configure(settings, databricks)

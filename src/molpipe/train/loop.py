@@ -40,6 +40,20 @@ class TrainConfig:
     fit_sample: int = 50_000  # molecules used to learn preprocessing (descriptor scaling)
     ensemble: int = 1  # members trained with seeds seed, seed+1, ...; their spread is the model's uncertainty
 
+    def __post_init__(self) -> None:
+        """Fail before any work on a loop that cannot run (or would register an untrained model)."""
+        for flag, value in (
+            ("--epochs", self.epochs),
+            ("--batch-size", self.batch_size),
+            ("--ensemble", self.ensemble),
+        ):
+            if value < 1:
+                raise ValueError(f"{flag} must be at least 1, got {value}")
+        if self.patience < 0:
+            raise ValueError(f"--patience must be 0 or more, got {self.patience}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"--lr must be positive, got {self.learning_rate}")
+
 
 def train_rank(config: dict, data: dict, out_dir: str) -> dict:
     """Train on this rank's shard; returns (and rank 0 writes to ``out_dir``) the outcome."""

@@ -16,7 +16,7 @@ from molpipe.lake.tables import Catalog
 from molpipe.models import get_model
 from molpipe.registry import tracking
 from molpipe.runtime import staging
-from molpipe.split.read import latest_split_id
+from molpipe.split.read import split_id_of
 from molpipe.train.data import materialize, resolve_task
 from molpipe.train.job import TrainRequest, TrainSummary, run_name, train
 from molpipe.train.loop import TrainConfig, train_rank
@@ -46,10 +46,12 @@ def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: 
     import mlflow
     import optuna
 
+    if trials < 1:
+        raise ValueError(f"--trials must be at least 1, got {trials}")
     started = time.monotonic()
     library, databricks = request.library, catalog.databricks
     task = resolve_task(catalog, library, request.labels, request.task_kind)
-    split_id = request.split_id or latest_split_id(catalog, library)
+    split_id = split_id_of(catalog, library, request.split_id)
     tracking.configure(catalog.settings, databricks)
     experiment = tracking.experiment_id(catalog.settings, library, task.name, databricks)
     kind = get_model(base.model, **base.model_params)
