@@ -16,7 +16,10 @@ from molpipe.split.job import split
 from molpipe.train.job import TrainRequest, train
 from molpipe.train.loop import TrainConfig
 
-pytestmark = pytest.mark.spark
+# The Spark-engine tests (make test runs them on Apache Spark too) read features, splits and molecules through each
+# engine. The rest train on the same read of the same features and test what happens after it (DDP, the registry,
+# the pyfunc, tuning): on Apache Spark they would repeat the training, not the engine's part, so they run on Sail.
+engine = pytest.mark.spark
 QUICK = dict(epochs=3, batch_size=32, patience=3)
 LENIENT = ValidationOptions(min_roc_auc=0.0, margin=1.0)
 
@@ -46,6 +49,7 @@ def train_losses(run_id: str) -> list[float]:
     return [m.value for m in sorted(client().get_metric_history(run_id, "train_loss"), key=lambda m: m.step)]
 
 
+@engine
 @pytest.mark.parametrize("model, params", [("fp-mlp", {"hidden": 64}), ("gnn", {"hidden": 32, "layers": 2})])
 def test_each_model_trains_registers_and_logs(hiv, model, params):
     summary = train(hiv, TrainRequest("hiv", num_processes=1), TrainConfig(model=model, model_params=params, **QUICK))
@@ -107,6 +111,7 @@ def test_registry_flow_validate_promote_rollback(hiv):
         lifecycle.rollback("hiv_flow")
 
 
+@engine
 def test_failed_validation_blocks_promotion(hiv):
     train(
         hiv,
@@ -134,6 +139,7 @@ def test_champion_pyfunc_predicts_row_by_row_from_smiles(hiv):
     assert model.metadata.get_input_schema().input_names() == ["smiles"]
 
 
+@engine
 def test_pretrain_then_chemberta_trains_on_its_weights(hiv, tmp_path):
     from molpipe.models.chemberta import resolve_pretrained
     from molpipe.models.predictor import Predictor
@@ -182,6 +188,7 @@ def test_tune_runs_nested_trials_and_registers_the_best(hiv):
     assert client().get_run(version.run_id).data.params["model.hidden"] == str(summary.best_params["hidden"])
 
 
+@engine
 def test_regression_on_esol_logs_a_parity_plot(catalog, data_dir):
     label = "measured log solubility in mols per litre"
     ingest(catalog, path=data_dir / "esol_sample.csv", library="esol", label_cols=[label])
