@@ -57,7 +57,16 @@ CASES = {
 FEATURIZERS = "morgan,rdkit2d,graph"  # what fp-mlp, gnn and chemberta read
 
 
-def prepare(catalog, *, engine, name: str) -> None:
+def prepared(catalog, *, engine, names, models, pretrained: str | None, epochs: int, home: Path):
+    """Each dataset of ``names`` ingested and featurized, with ChemBERTa's weights for it: ``(name, case,
+    pretrained)``, what every benchmark on these datasets starts its trainings from."""
+    for name in names:
+        _prepare(catalog, engine=engine, name=name)
+        weights = _pretrained_for(catalog, name=name, models=models, pretrained=pretrained, epochs=epochs, home=home)
+        yield name, CASES[name], weights
+
+
+def _prepare(catalog, *, engine, name: str) -> None:
     """Ingest and featurize the dataset's whole file; both are idempotent, so a kept ``--home`` skips them."""
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
@@ -70,7 +79,7 @@ def prepare(catalog, *, engine, name: str) -> None:
     print(f"{name}: ingested and featurized ({time.monotonic() - started:.0f} s)", flush=True)
 
 
-def pretrained_for(catalog, *, name: str, models, pretrained: str | None, epochs: int, home: Path) -> str | None:
+def _pretrained_for(catalog, *, name: str, models, pretrained: str | None, epochs: int, home: Path) -> str | None:
     """ChemBERTa's weights: ``pretrained`` when given, else an MLM pretraining on the dataset's own SMILES (no
     pretrained ChemBERTa can be downloaded here); None when no chemberta model is asked for."""
     if "chemberta" not in models or pretrained:

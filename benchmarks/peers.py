@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from labelled import CASES, ROOT, prepare, pretrained_for, spread, train_molpipe
+from labelled import CASES, ROOT, prepared, spread, train_molpipe
 
 CALIBRATION = {"regression": ("coverage", "interval_width"), "classification": ("ece", "ece_uncalibrated")}
 SPLITS = ("train", "valid", "test")
@@ -154,18 +154,17 @@ def main() -> None:
     runs = []  # one per dataset, seed and model
     try:
         with session(load_settings().replace(home=str(home))) as (engine, catalog):
-            for name in args.datasets.split(","):
-                case = CASES[name]
+            datasets = prepared(
+                catalog,
+                engine=engine,
+                names=args.datasets.split(","),
+                models=models,
+                pretrained=args.pretrained,
+                epochs=args.pretrain_epochs,
+                home=home,
+            )
+            for name, case, pretrained in datasets:
                 labels, kind, metric = case["labels"], case["kind"], case["metric"]
-                prepare(catalog, engine=engine, name=name)
-                pretrained = pretrained_for(
-                    catalog,
-                    name=name,
-                    models=models,
-                    pretrained=args.pretrained,
-                    epochs=args.pretrain_epochs,
-                    home=home,
-                )
                 for seed in range(args.seeds):
                     made = split(catalog, library=name, method="scaffold", pool_fraction=0.0, seed=seed)
                     rows = split_rows(catalog, name=name, split_id=made.split_id)

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from labelled import CASES, prepare, pretrained_for, spread, train_molpipe
+from labelled import CASES, prepared, spread, train_molpipe
 
 TARGET = {"hiv": ("gnn", 0.79)}
 
@@ -45,17 +45,16 @@ def main() -> None:
     results = []
     try:
         with session(load_settings().replace(home=str(home))) as (engine, catalog):
-            for name in args.datasets.split(","):
-                case = CASES[name]
-                prepare(catalog, engine=engine, name=name)
-                pretrained = pretrained_for(
-                    catalog,
-                    name=name,
-                    models=models,
-                    pretrained=args.pretrained,
-                    epochs=args.pretrain_epochs,
-                    home=home,
-                )
+            datasets = prepared(
+                catalog,
+                engine=engine,
+                names=args.datasets.split(","),
+                models=models,
+                pretrained=args.pretrained,
+                epochs=args.pretrain_epochs,
+                home=home,
+            )
+            for name, case, pretrained in datasets:
                 for model in models:
                     scores, seconds = [], []
                     for seed in range(args.seeds):
