@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from molpipe.chem.filters import CUSTOM, PROFILES, CustomAlerts, Profile, Screen, profile
-from molpipe.config import SelectOptions
+from molpipe.config import SelectOptions, env_name
 from molpipe.lab.diversity import check_pick, pick
 from molpipe.lab.report import ReportContext, write_batch
 from molpipe.lake.tables import Catalog
@@ -81,7 +81,7 @@ def select(
     )
     if options.oversample < 1:
         raise ValueError(
-            f"config: select.oversample={options.oversample} must be at least 1 (MOLPIPE_SELECT__OVERSAMPLE)"
+            f"config: select.oversample={options.oversample} must be at least 1 ({env_name('select.oversample')})"
         )
     if strategy:
         ACQUISITIONS.get(strategy)  # an unknown --strategy fails here, not in the rescoring UDF

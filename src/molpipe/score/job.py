@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from molpipe.chem.filters import Screen
 from molpipe.chem.reasons import Reason
-from molpipe.config import ScoreOptions
+from molpipe.config import ScoreOptions, env_name
 from molpipe.featurize.read import check_featurized, join_features
 from molpipe.lake.tables import Catalog, stage
 from molpipe.models.calibration import check_coverage
@@ -210,7 +210,7 @@ def _check(options: ScoreOptions) -> None:
         raise ValueError(f"score direction must be maximize or minimize, not {options.direction!r}")
     if options.mc_samples < 1:
         raise ValueError(
-            f"config: score.mc_samples={options.mc_samples} must be at least 1 (MOLPIPE_SCORE__MC_SAMPLES)"
+            f"config: score.mc_samples={options.mc_samples} must be at least 1 ({env_name('score.mc_samples')})"
         )
     check_coverage(options.coverage)
 
