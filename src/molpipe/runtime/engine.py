@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from molpipe.config import Settings
+from molpipe.config import Settings, env_name
 from molpipe.lake.tables import Catalog
 
 
@@ -49,7 +49,9 @@ def udf_workers(settings: Settings) -> int:
     """:attr:`Engine.udf_workers` of the engine ``settings`` select, known before it starts: ``settings.workers``
     if set, else every core for an embedded Sail and one (in-line) for a remote or Databricks engine."""
     if settings.workers < 0:
-        raise ValueError(f"config: workers={settings.workers} must be 0 (auto) or more (--workers, MOLPIPE_WORKERS)")
+        raise ValueError(
+            f"config: workers={settings.workers} must be 0 (auto) or more (--workers, {env_name('workers')})"
+        )
     if settings.workers:
         return settings.workers
     embedded = not (settings.spark_remote or is_databricks()) and engine_name(settings) == "sail"
@@ -120,13 +122,13 @@ def _check_remote(url: str, timeout_s: float = 5.0) -> None:
     try:
         host, port = DefaultChannelBuilder(url).endpoint.rsplit(":", 1)
     except PySparkValueError:
-        raise ValueError(f"config: spark_remote={url!r} is not sc://host:port (MOLPIPE_SPARK_REMOTE)") from None
+        raise ValueError(f"config: spark_remote={url!r} is not sc://host:port ({env_name('spark_remote')})") from None
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
         raise ValueError(
             f"config: spark_remote={url!r}: no Spark Connect server answers at {host}:{port} ({exc.strerror or exc}; "
-            "MOLPIPE_SPARK_REMOTE)"
+            f"{env_name('spark_remote')})"
         ) from None
 
 
