@@ -220,7 +220,7 @@ def sweep(scenario: Scenario, template: Path, spark, *, scratch: Path, points: b
     done = run(scenario, reference, env={"MOLPIPE_FAULT_LOG": str(log)})
     if done.returncode != 0:
         raise RuntimeError(f"{scenario.name} failed without a kill:\n{done.stderr[-3000:]}")
-    catalog, models = _open(spark, reference)
+    catalog, models = open_home(spark, reference)
     wrong, expected = problems(catalog, models), outcome(catalog, models, reference)
     if wrong:
         raise RuntimeError(f"{scenario.name} breaks the checks without a kill: {wrong}")
@@ -246,7 +246,7 @@ def recover(scenario: Scenario, work: Path, spark, expected: dict | None = None)
     again = run(scenario, work)
     if again.returncode != 0:
         return [f"the rerun failed ({again.returncode}): {again.stderr.strip()[-1500:]}"]
-    catalog, models = _open(spark, work)
+    catalog, models = open_home(spark, work)
     wrong = problems(catalog, models)
     if expected is None:
         return wrong
@@ -268,7 +268,7 @@ def fresh(template: Path, work: Path) -> Path:
     return work
 
 
-def _open(spark, work: Path):
+def open_home(spark, work: Path):
     """The tables of the home in ``work`` on ``spark``, and its :func:`registry`."""
     from molpipe.config import load_settings
     from molpipe.lake.tables import Catalog

@@ -151,6 +151,15 @@ class MaintainOptions:
 
 
 @dataclass(frozen=True)
+class ConcurrencyOptions:
+    """Jobs that meet on the same tables or model (docs/data-and-tables.md#running-jobs-at-the-same-time)."""
+
+    lock_wait_s: float = 600.0  # how long a job waits for another using its library, landing folder or model
+    commit_retries: int = 8  # a Delta commit that a concurrent one made conflict is retried this many times...
+    commit_backoff_s: float = 0.5  # ...after a random wait of up to this, doubled at each attempt (at most 30 s)
+
+
+@dataclass(frozen=True)
 class SparkServerOptions:
     """The Apache Spark Connect server molpipe starts itself for ``engine = "spark"`` (:mod:`molpipe.runtime.spark_server`)."""
 
@@ -185,6 +194,7 @@ class Settings:
     monitor: MonitorOptions = field(default_factory=MonitorOptions)
     serve: ServeOptions = field(default_factory=ServeOptions)
     maintain: MaintainOptions = field(default_factory=MaintainOptions)
+    concurrency: ConcurrencyOptions = field(default_factory=ConcurrencyOptions)
     spark_server: SparkServerOptions = field(default_factory=SparkServerOptions)
 
     @property

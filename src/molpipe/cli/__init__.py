@@ -27,6 +27,7 @@ from molpipe.cli import (
 )
 from molpipe.config import load_settings
 from molpipe.ingest.landing import HANDLED_ERRORS, user_os_error
+from molpipe.lake.conflicts import Busy
 
 GROUPS = (ingest, featurize, split, tables, train, registry, score, lab, monitor, databricks, demo, serve)  # help order
 
@@ -69,7 +70,7 @@ def execute(argv: Sequence[str] | None = None) -> tuple[int, dict[str, Any] | No
             settings = settings.replace(home=home)
         home = settings.home_path
         summary = args.handler(args, settings)
-    except HANDLED_ERRORS as exc:
+    except (*HANDLED_ERRORS, Busy) as exc:
         return _failed(args, str(exc))
     except OSError as exc:
         message = user_os_error(exc, home=home)

@@ -7,6 +7,7 @@ from typing import Any
 
 from molpipe.cli.common import as_dict, job
 from molpipe.config import Settings
+from molpipe.runtime import locks
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +30,7 @@ def _featurize(args, settings: Settings) -> dict[str, Any]:
     if args.workers is not None:
         settings = settings.replace(workers=args.workers)
     featurizers = parse_featurizers(args.featurizers or settings.featurize.featurizers)
-    with session(settings) as (engine, catalog):
+    with locks.exclusive(settings, f"library-{args.library}", job="featurize"), session(settings) as (engine, catalog):
         summary = featurize(catalog, library=args.library, featurizers=featurizers, workers=engine.udf_workers)
     if not args.json:
         print(summary.describe())

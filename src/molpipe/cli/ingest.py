@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from molpipe.cli.common import as_dict, job, report
 from molpipe.config import Settings
+from molpipe.runtime import locks
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +43,8 @@ def _ingest(args, settings: Settings) -> dict[str, Any]:
     from molpipe.runtime.engine import session
 
     labels = [c.strip() for c in args.label_cols.split(",") if c.strip()]
-    with session(settings) as (_, catalog):
+    # its own lock, not the library's: a new file may land while featurize works on the earlier ones
+    with locks.exclusive(settings, f"ingest-{args.library}", job="ingest"), session(settings) as (_, catalog):
         summary = ingest(
             catalog,
             path=args.path,
@@ -68,7 +71,8 @@ def _landing(args, settings: Settings, *, commands: dict[str, argparse.ArgumentP
         then = parser.parse_args([str(path), *forwarded])
         return then.handler(then, settings)
 
-    summary = process_landing(args.folder, args.then, run)
+    with locks.exclusive(settings, f"landing-{Path(args.folder).resolve()}", job="landing"):
+        summary = process_landing(args.folder, args.then, run)
     if not args.json:
         print(summary.describe())
     if summary.failed:

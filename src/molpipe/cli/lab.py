@@ -9,6 +9,7 @@ from typing import Any
 
 from molpipe.cli.common import job, report
 from molpipe.config import Settings
+from molpipe.runtime import locks
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -70,7 +71,9 @@ def _ingest_results(args, settings: Settings) -> dict[str, Any]:
     from molpipe.runtime.engine import session
 
     labels = [c.strip() for c in args.label_cols.split(",") if c.strip()]
-    with session(settings) as (engine, catalog):
+    ingesting = locks.exclusive(settings, f"ingest-{args.library}", job="ingest-results")  # ingest's lock first
+    featurizing = locks.exclusive(settings, f"library-{args.library}", job="ingest-results")
+    with ingesting, featurizing, session(settings) as (engine, catalog):
         summary = ingest_results(
             catalog,
             path=args.path,

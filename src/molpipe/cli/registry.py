@@ -7,6 +7,7 @@ from typing import Any
 
 from molpipe.cli.common import job, report
 from molpipe.config import Settings
+from molpipe.runtime import locks
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -38,13 +39,17 @@ def _validate(args, settings: Settings) -> dict[str, Any]:
 def _promote(args, settings: Settings) -> dict[str, Any]:
     from molpipe.registry import lifecycle
 
-    return report(args, lifecycle.promote(_registered_name(args, settings), force=args.force, version=args.version))
+    name = _registered_name(args, settings)
+    with locks.exclusive(settings, f"model-{name}", job="promote"):  # reads the aliases, then moves them
+        return report(args, lifecycle.promote(name, force=args.force, version=args.version))
 
 
 def _rollback(args, settings: Settings) -> dict[str, Any]:
     from molpipe.registry import lifecycle
 
-    return report(args, lifecycle.rollback(_registered_name(args, settings)))
+    name = _registered_name(args, settings)
+    with locks.exclusive(settings, f"model-{name}", job="rollback"):
+        return report(args, lifecycle.rollback(name))
 
 
 def _registered_name(args, settings: Settings) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from contextlib import nullcontext
 from typing import Any
 
 from molpipe.cli.common import job, report
 from molpipe.config import Settings
+from molpipe.runtime import locks
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +41,9 @@ def _score(args, settings: Settings) -> dict[str, Any]:
 
     flags = {"acquisition": args.acquisition, "uncertainty": args.uncertainty, "direction": args.direction}
     options = dataclasses.replace(settings.score, **{k: v for k, v in flags.items() if v})
-    with session(settings, options.engine_partitions, options.engine_memory_mb) as (_, catalog):
+    # a run scored again replaces its rows (DELETE, then append): two at once would both append
+    run = locks.exclusive(settings, f"scoring-run-{args.run_id}", job="score") if args.run_id else nullcontext()
+    with run, session(settings, options.engine_partitions, options.engine_memory_mb) as (_, catalog):
         try:
             summary = score(
                 catalog,

@@ -7,6 +7,7 @@ from typing import Any
 
 from molpipe.cli.common import job, report
 from molpipe.config import Settings
+from molpipe.runtime import locks
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +36,7 @@ def _split(args, settings: Settings) -> dict[str, Any]:
         if len(values) != 3:
             raise ValueError(f"--fractions takes three numbers train,valid,test; got {args.fractions!r}")
         fractions = Fractions(*values)
-    with session(settings) as (_, catalog):
+    with locks.exclusive(settings, f"library-{args.library}", job="split"), session(settings) as (_, catalog):
         summary = split(
             catalog,
             library=args.library,

@@ -81,7 +81,7 @@ def featurize(
     idempotent round: standardize, featurize, merge), so memory is bounded by the slice, not the library."""
     from pyspark.sql import functions as F
 
-    spark, settings = catalog.spark, catalog.settings
+    settings = catalog.settings
     known = (
         catalog.read("loads")
         .where(F.col("library") == library)
@@ -117,9 +117,8 @@ def featurize(
     loads = [row["load_id"] for row in pending]
     if loads:
         ids = ", ".join(f"'{load}'" for load in loads)
-        spark.sql(
-            f"UPDATE {catalog.ref('loads')} SET featurized_at = current_timestamp() "
-            f"WHERE library = '{library}' AND load_id IN ({ids})"
+        catalog.update(
+            "loads", assign="featurized_at = current_timestamp()", where=f"library = '{library}' AND load_id IN ({ids})"
         )
         checkpoint("featurize.loads_updated")
     return FeaturizeSummary(

@@ -110,9 +110,7 @@ def ingest(
                 F.current_timestamp().alias("loaded_at"),
             )
         )
-        catalog.spark.sql(
-            f"DELETE FROM {catalog.ref('library_raw')} WHERE library = '{library}' AND load_id = '{load_id}'"
-        )
+        catalog.delete("library_raw", where=f"library = '{library}' AND load_id = '{load_id}'")
         catalog.append("library_raw", raw)
     checkpoint("ingest.raw_written")
 

@@ -181,11 +181,12 @@ def _maintain_table(delta, name: str, options: MaintainOptions, library: str | N
     history_before = delta.history(name, options.history_entries)
     before = delta.detail(name)
     change = retention_change(before.retention, options.retention_hours)
+    commit = delta.catalog.commit  # each command again after a writer's concurrent commit made it conflict
     if change is not None:
-        delta.set_retention(name, change)
+        commit(f"retention of {name}", lambda: delta.set_retention(name, change))
     if before.files > 1:  # one file (or none) has nothing to compact
-        delta.optimize(name, library)
-    delta.vacuum(name)
+        commit(f"OPTIMIZE {name}", lambda: delta.optimize(name, library))
+    commit(f"VACUUM {name}", lambda: delta.vacuum(name))
     after = delta.detail(name)
     history_after = delta.history(name, options.history_entries)
     version_before = history_before[0]["version"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from molpipe.config import Settings
+from molpipe.lake.conflicts import retrying
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ class Catalog:
             # that another job created meanwhile as it is
             self.warehouse.mkdir(parents=True, exist_ok=True)
             empty = self.spark.createDataFrame([], spec.columns).write.format("delta").mode("ignore")
-            empty.partitionBy(*spec.partition_by).save(str(self.path(name)))
+            self.commit(f"creating {name}", lambda: empty.partitionBy(*spec.partition_by).save(str(self.path(name))))
         else:
             _add_missing_local_columns(self.path(name), spec)
         self._ready.add(name)
@@ -280,9 +281,9 @@ class Catalog:
         self.ensure(name)
         writer = _in_spec_order(df, name).write.format("delta").mode("append")  # no schema round trip
         if self.databricks:
-            writer.saveAsTable(self._identifier(name))
+            self.commit(f"append to {name}", lambda: writer.saveAsTable(self._identifier(name)))
         else:
-            writer.save(str(self.path(name)))
+            self.commit(f"append to {name}", lambda: writer.save(str(self.path(name))))
 
     def merge(self, table: str, source, keys: Sequence[str], update: str = "") -> None:
         """``MERGE INTO`` ``table`` from ``source`` on ``keys``: insert what is new; ``update`` is a SET clause
@@ -293,12 +294,28 @@ class Catalog:
         columns = _spec(table).column_names
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         matched = f" WHEN MATCHED THEN UPDATE SET {update}" if update else ""
-        self.spark.sql(
+        statement = (
             f"MERGE INTO {self.ref(table)} t USING {view} s ON {on}{matched} "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) "
             f"VALUES ({', '.join(f's.`{c}`' for c in columns)})"
         )
+        self.commit(f"MERGE INTO {table}", lambda: self.spark.sql(statement))
         self.spark.catalog.dropTempView(view)
+
+    def delete(self, table: str, *, where: str) -> None:
+        """``DELETE FROM`` ``table`` the rows ``where`` (a SQL condition) holds."""
+        statement = f"DELETE FROM {self.ref(table)} WHERE {where}"
+        self.commit(f"DELETE FROM {table}", lambda: self.spark.sql(statement))
+
+    def update(self, table: str, *, assign: str, where: str) -> None:
+        """``UPDATE`` ``table``: ``assign`` (``col = expr, ...``) in the rows ``where`` holds."""
+        statement = f"UPDATE {self.ref(table)} SET {assign} WHERE {where}"
+        self.commit(f"UPDATE {table}", lambda: self.spark.sql(statement))
+
+    def commit(self, what: str, statement):
+        """Run ``statement()`` (one Delta write), again after a conflict with a concurrent commit
+        (:func:`molpipe.lake.conflicts.retrying`); ``what`` names it in the messages."""
+        return retrying(statement, what=what, options=self.settings.concurrency)
 
     def version(self, name: str) -> int:
         """Current Delta version of a table."""

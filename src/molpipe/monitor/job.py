@@ -333,9 +333,8 @@ def _write(catalog: Catalog, info: dict[str, Any], measures: list[Measure], drif
     for column in RUN_COLUMNS:
         frame = frame.withColumn(column, F.lit(info[column]).cast("string"))
     frame = frame.withColumn("monitored_at", F.current_timestamp())
-    table = catalog.ref("monitoring")
     run_id = info["scoring_run_id"].replace("'", "''")
-    catalog.spark.sql(f"DELETE FROM {table} WHERE scoring_run_id = '{run_id}'")
+    catalog.delete("monitoring", where=f"scoring_run_id = '{run_id}'")
     catalog.append("monitoring", frame)
 
 

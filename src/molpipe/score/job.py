@@ -324,7 +324,7 @@ def _write_candidates(catalog: Catalog, scored, labels: dict[str, str | None], *
     rows_out = ranked.select("*", *constants, F.current_timestamp().alias("scored_at"))
     if replace_run:  # a re-run replaces its rows; a new run id has none to replace
         run = labels["scoring_run_id"]
-        catalog.spark.sql(f"DELETE FROM {catalog.ref('candidates')} WHERE scoring_run_id = '{run}'")
+        catalog.delete("candidates", where=f"scoring_run_id = '{run}'")
         checkpoint("score.run_deleted")  # killed here, the run has no candidates until it is re-run again
     catalog.append("candidates", rows_out)
 

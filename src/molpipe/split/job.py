@@ -98,7 +98,7 @@ def split(
         F.lit(seed).cast("int").alias("seed"),
         F.current_timestamp().alias("created_at"),
     )
-    catalog.spark.sql(f"DELETE FROM {catalog.ref('splits')} WHERE library = '{library}' AND split_id = '{split_id}'")
+    catalog.delete("splits", where=f"library = '{library}' AND split_id = '{split_id}'")
     checkpoint("split.deleted")  # killed here, the split is gone until the command runs again
     catalog.append("splits", rows)
 

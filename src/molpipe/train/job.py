@@ -28,7 +28,7 @@ from molpipe.models.calibration import check_coverage
 from molpipe.registry import tracking
 from molpipe.registry.card import LINEAGE_TAG, ModelCard, lineage_tag
 from molpipe.registry.tracking import CHALLENGER
-from molpipe.runtime import staging
+from molpipe.runtime import locks, staging
 from molpipe.runtime.faults import checkpoint
 from molpipe.split.read import split_id_of
 from molpipe.train import plots
@@ -140,7 +140,8 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
                 client.set_model_version_tag(registered, version, key, value)
             # last: the alias is what validate, promote and score follow, so it never points at a version without
             # its card (a job killed before this leaves a version no alias names)
-            client.set_registered_model_alias(registered, CHALLENGER, version)
+            with locks.exclusive(settings, f"model-{registered}", job="train"):  # not while a promote moves it
+                client.set_registered_model_alias(registered, CHALLENGER, version)
     return TrainSummary(
         run_id=run.info.run_id,
         experiment_id=experiment,
