@@ -17,26 +17,26 @@ COLUMNS = (
 )
 
 
-def test_concurrent_merges_appends_and_updates_into_one_table_all_land_once(engine_url, settings):
+def test_concurrent_merges_appends_and_updates_into_one_table_all_land_once(engine_url, catalog):
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    settings = settings.replace(concurrency=ConcurrencyOptions(commit_retries=30, commit_backoff_s=0.05))
-    Catalog(SparkSession.builder.remote(engine_url).create(), settings).ensure("featurizer_specs")
+    settings = catalog.settings.replace(concurrency=ConcurrencyOptions(commit_retries=30, commit_backoff_s=0.05))
+    Catalog(catalog.spark, settings).ensure("featurizer_specs")
     failures: list[BaseException] = []
 
     def writer(tag: str) -> None:
         spark = SparkSession.builder.remote(engine_url).create()
         catalog = Catalog(spark, settings)
         try:
-            for i in range(4):
+            for i in range(2):
                 rows = spark.createDataFrame([(tag, f"{tag}-{i}", 0, "bits", 1, "{}", [])], COLUMNS)
                 rows = rows.select("*", F.current_timestamp().alias("registered_at"))
                 if i % 2:
                     catalog.append("featurizer_specs", rows)
                 else:
                     catalog.merge("featurizer_specs", rows, ["spec"])
-                catalog.update("featurizer_specs", assign="version = version + 1", where=f"spec = '{tag}-{i}'")
+            catalog.update("featurizer_specs", assign="version = version + 1", where=f"featurizer = '{tag}'")
         except BaseException as exc:  # noqa: BLE001 - reported by the test below
             failures.append(exc)
         finally:
@@ -48,8 +48,7 @@ def test_concurrent_merges_appends_and_updates_into_one_table_all_land_once(engi
     for thread in threads:
         thread.join()
     assert failures == []
-    spark = SparkSession.builder.remote(engine_url).create()
-    rows = Catalog(spark, settings).read("featurizer_specs").select("spec", "version").collect()
+    rows = catalog.read("featurizer_specs").select("spec", "version").collect()
     assert sorted((row["spec"], row["version"]) for row in rows) == sorted(
-        (f"{tag}-{i}", 1) for tag in ("a", "b") for i in range(4)
+        (f"{tag}-{i}", 1) for tag in ("a", "b") for i in range(2)
     )

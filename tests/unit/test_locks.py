@@ -1,5 +1,6 @@
 """Job locks: a second job waits for the first, or fails naming it; a killed holder leaves no lock behind."""
 
+import errno
 import signal
 import subprocess
 import sys
@@ -85,3 +86,13 @@ def test_a_negative_wait_is_refused_naming_its_variable(tmp_path):
     with pytest.raises(ValueError, match="MOLPIPE_CONCURRENCY__LOCK_WAIT_S"):
         with locks.exclusive(_settings(tmp_path, -1), "library-hiv", job="featurize"):
             pass
+
+
+def test_on_a_file_system_without_locks_the_job_goes_on_and_says_so(tmp_path, monkeypatch, capsys):
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(locks.fcntl, "flock", no_locks)
+    with locks.exclusive(_settings(tmp_path, 0), "library-hiv", job="featurize"):
+        pass
+    assert "has no file locks (No locks available); library-hiv is not locked" in capsys.readouterr().err

@@ -16,7 +16,6 @@ keep runs apart.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -34,7 +33,6 @@ from molpipe.config import Settings, env_name
 from molpipe.lake.conflicts import Busy
 
 _HELD: dict[str, int] = {}  # resource -> depth: a job's own nested steps (landing -> ingest) take it once
-_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 
 @contextmanager
@@ -89,10 +87,11 @@ def _acquire(handle, path: Path, *, resource: str, wait_s: float, job: str) -> b
             return True
         except BlockingIOError:
             pass
-        except OSError as exc:
-            if exc.errno not in _UNSUPPORTED:
-                raise
-            print(f"[molpipe] {job}: {path.parent} has no file locks; {resource} is not locked", file=sys.stderr)
+        except OSError as exc:  # ENOLCK, EOPNOTSUPP, ...: a mount without flock (a FUSE or old NFS one)
+            print(
+                f"[molpipe] {job}: {path.parent} has no file locks ({exc.strerror}); {resource} is not locked",
+                file=sys.stderr,
+            )
             return False
         if time.monotonic() >= deadline:
             raise Busy(
