@@ -1,7 +1,7 @@
 """The fuzz suites with more cases than the fast suite: the same tests, strategies and checks, each with SCALE times
 its examples.
 
-    python benchmarks/fuzz.py                      # --scale 10: ~6 min on 2 cores
+    python benchmarks/fuzz.py                      # --scale 10: 6 to 9 min on 2 shared cores
     python benchmarks/fuzz.py --scale 3 -k parquet --json
 
 Runs pytest, in this process, on ``tests/fuzz`` (mutated SMILES through standardization and the featurizers, odd
