@@ -36,8 +36,8 @@ def real_smiles(data_dir) -> list[str]:
 
 
 def requests_only(app):
-    """``app`` for schemathesis's ASGI client, which would otherwise run the app's lifespan itself (and end it
-    after each test): the lifespan, which loads the model, is the test's own :func:`started`."""
+    """``app`` for schemathesis's ASGI client, which runs an app's lifespan itself on its first request: the
+    lifespan, which loads the model, is the test's own :func:`started`, so the client's events stop here."""
 
     async def asgi(scope, receive, send):
         if scope["type"] != "lifespan":
