@@ -5,8 +5,12 @@ through the readers. Nothing may raise: a molecule's failure is its row's quaran
 FileFormatError naming it."""
 
 import csv
+import io
+import os
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -17,6 +21,7 @@ from molpipe.featurize import parse_featurizers
 from molpipe.featurize.batch import featurize_chunk, standardize_chunk
 from molpipe.ingest.readers import FileFormatError, open_reader
 
+SCALE = int(os.environ.get("FUZZ_SCALE", "1"))  # benchmarks/fuzz.py runs more cases
 DATA = Path(__file__).resolve().parents[1] / "data"
 REAL = [
     row["smiles"]
@@ -85,14 +90,14 @@ def check(structures, featurizers):
     return rows
 
 
-@settings(max_examples=1500, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500 * SCALE, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(EXOTIC, min_size=1, max_size=4))
 @example([ring(OPTIONS.max_heavy_atoms), ring(OPTIONS.max_heavy_atoms + 1), "C..C", "[CH3][CH2]", "[NH3]->[Pt+2]"])
 def test_any_smiles_is_standardized_and_featurized_or_quarantined_with_a_reason(structures):
     check(structures, FAST)
 
 
-@settings(max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150 * SCALE, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mutated_smiles(), min_size=1, max_size=2))
 def test_descriptors_of_any_accepted_molecule_are_computed_or_quarantined(structures):
     check(structures, DESCRIPTORS)
@@ -127,7 +132,10 @@ def tmp(tmp_path_factory):
 
 
 @settings(
-    max_examples=600, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=600 * SCALE,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_an_odd_file_is_read_record_by_record_or_refused_naming_itself(tmp, data):
@@ -141,3 +149,84 @@ def test_an_odd_file_is_read_record_by_record_or_refused_naming_itself(tmp, data
     assert [r.row for r in records] == list(range(1, len(records) + 1))  # nothing read is dropped
     for record in records:
         assert (record.fields is None) == bool(record.problem), record
+
+
+# Parquet's odd types, each with a strategy for its raw values (None: null): int64 values that are out of Python's
+# date range or past year 9999 as timestamps, zones that do not exist, nested values, bytes that are not UTF-8
+WORD = st.one_of(st.sampled_from(REAL), st.text(max_size=12))
+WORDS = st.lists(st.one_of(st.none(), WORD), max_size=3)
+INT64 = st.integers(-(2**63), 2**63 - 1)
+ZONES = (None, "UTC", "+05:30", "Mars/Olympus")
+ARROW_TYPES = [
+    (pa.string(), WORD),
+    (pa.large_string(), st.one_of(WORD, st.sampled_from(REAL).map(lambda s: s * 500))),
+    (pa.dictionary(pa.int32(), pa.string()), WORD),
+    (pa.binary(), st.one_of(st.binary(max_size=12), st.sampled_from(REAL).map(str.encode))),
+    (pa.binary(3), st.binary(min_size=3, max_size=3)),
+    (pa.null(), st.none()),
+    (pa.bool_(), st.booleans()),
+    (pa.int64(), INT64),
+    (pa.uint64(), st.integers(0, 2**64 - 1)),
+    (pa.float64(), st.floats()),
+    (pa.decimal128(38, 9), st.decimals(-(10**28), 10**28, allow_nan=False, allow_infinity=False, places=9)),
+    (pa.date32(), st.integers(-(2**31), 2**31 - 1)),
+    (pa.time64("us"), st.integers(0, 86_400 * 10**6 - 1)),
+    (pa.duration("ms"), INT64),
+    *((pa.timestamp(unit, tz=zone), INT64) for unit in ("ms", "us", "ns") for zone in ZONES),
+    (pa.list_(pa.string()), WORDS),
+    (pa.struct([("a", pa.int64()), ("b", pa.list_(pa.string()))]), st.fixed_dictionaries({"a": INT64, "b": WORDS})),
+    (pa.map_(pa.string(), pa.int64()), st.lists(st.tuples(WORD, INT64), max_size=2)),
+]  # fmt: skip
+
+
+@st.composite
+def odd_parquet(draw, tmp: Path) -> tuple[Path, int | None]:
+    """A Parquet file with a SMILES column of any of those types beside other odd columns (names repeated or empty
+    too), written whole or then damaged (a byte flipped, or cut short); with its number of rows when it is whole."""
+    rows = draw(st.integers(0, 6))
+    names = ["smiles", *draw(st.lists(st.sampled_from(("id", "label", "when", "")), max_size=3, unique=True))]
+    if draw(st.integers(0, 9)) == 0:
+        names.append(draw(st.sampled_from(names)))
+    columns = []
+    for _ in names:
+        arrow_type, values = draw(st.sampled_from(ARROW_TYPES))
+        cells = draw(st.lists(st.one_of(st.none(), values), min_size=rows, max_size=rows))
+        columns.append(pa.array(cells, type=arrow_type))
+    data = io.BytesIO()
+    pq.write_table(
+        pa.Table.from_arrays(columns, names=names),
+        data,
+        row_group_size=draw(st.integers(1, 4)),
+        use_dictionary=draw(st.booleans()),
+    )
+    data = bytearray(data.getvalue())
+    damage = draw(st.sampled_from(("none", "flip", "cut")))
+    if damage == "flip":
+        data[draw(st.integers(0, len(data) - 1))] ^= draw(st.integers(1, 255))
+    elif damage == "cut":
+        data = data[: draw(st.integers(0, len(data) - 1))]
+    path = tmp / f"library-{draw(st.integers(0, 10**9))}.parquet"
+    path.write_bytes(data)
+    return path, rows if damage == "none" else None
+
+
+@settings(
+    max_examples=300 * SCALE,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_an_odd_parquet_file_is_read_row_by_row_or_refused_naming_itself(tmp, data):
+    path, rows = data.draw(odd_parquet(tmp))
+    try:
+        reader = open_reader(path)
+        records = list(reader.records)
+    except FileFormatError as exc:
+        assert str(path) in str(exc)
+        return
+    assert [r.row for r in records] == list(range(1, len(records) + 1))
+    for record in records:  # every column of every row, as text or null
+        assert list(record.fields) == reader.columns and all(isinstance(v, str | None) for v in record.fields.values())
+    if rows is not None:  # a whole file: every row read
+        assert len(records) == rows

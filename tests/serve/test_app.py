@@ -132,6 +132,7 @@ def test_bad_input_is_a_clear_4xx(client, route, payload, status, detail):
         (b"", "application/json", "request body must be a JSON object"),
         (b'{"smiles": "CCO"}', "text/plain", "send the body as JSON with Content-Type: application/json"),
         (b"\x80\x04\x95 pickle?", "application/octet-stream", "send the body as JSON"),
+        (b'{"smiles": "\xff"}', "application/json", "error parsing the body"),  # not UTF-8: 400
         (b'{"smiles": "CCO"}' + b" " * 5000, "application/json", "over the limit of 4,000"),
     ],
 )

@@ -228,12 +228,12 @@ def test_openapi_lists_each_routes_status_codes():
     codes = {
         (path, method): sorted(op["responses"]) for path, ops in spec["paths"].items() for method, op in ops.items()
     }
-    prediction = ["200", "401", "408", "413", "422", "503", "504"]
+    prediction = ["200", "400", "401", "408", "413", "422", "503", "504"]
     assert codes == {
         ("/predict", "post"): prediction,
         ("/predict/batch", "post"): prediction,
         ("/health", "get"): ["200"],
         ("/ready", "get"): ["200", "503"],
-        ("/metrics", "get"): ["200"],
+        ("/metrics", "get"): ["200", "401"],
     }
     assert spec["paths"]["/predict"]["post"]["operationId"] == "predict_predict_post"

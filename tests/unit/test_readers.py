@@ -170,6 +170,29 @@ def test_unreadable_files_fail_fast_naming_the_file(tmp_path, name, content, mes
     assert name in str(error.value)
 
 
+ODD_PARQUET = {
+    "date past 9999": (pa.table({"smiles": ["CCO"], "made": pa.array([2**31 - 1], pa.date32())}), "OverflowError"),
+    "unknown zone": (pa.table({"smiles": ["C"], "at": pa.array([0], pa.timestamp("us", tz="Mars/Olympus"))}), "Zone"),
+    "repeated columns": (pa.Table.from_arrays([pa.array(["CCO"])] * 2, names=["smiles"] * 2), "repeated column names"),
+    "corrupt page": (pa.table({"smiles": ["CCO", "CCN"]}), r"read failed after record 0 \(OSError"),
+}
+
+
+@pytest.mark.parametrize("case", ODD_PARQUET)
+def test_parquet_that_cannot_be_read_whole_is_refused_naming_the_file(tmp_path, case):
+    """Found by tests/fuzz: these raised pyarrow's or Python's own errors, or (repeated names) dropped a column."""
+    table, message = ODD_PARQUET[case]
+    path = tmp_path / "odd.parquet"
+    pq.write_table(table, path)
+    if case == "corrupt page":
+        with path.open("r+b") as f:
+            f.seek(pq.ParquetFile(path).metadata.row_group(0).column(0).data_page_offset)
+            f.write(b"\xff" * 8)
+    with pytest.raises(FileFormatError, match=message) as error:
+        list(open_reader(path).records)
+    assert str(path) in str(error.value)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileFormatError, match="no such file"):
         open_reader(tmp_path / "nope.csv")

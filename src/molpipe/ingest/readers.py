@@ -229,12 +229,17 @@ def _parquet_reader(path: Path) -> FileReader:
     except Exception as exc:
         raise FileFormatError(f"{path}: unreadable as Parquet ({exc})") from None
     columns = parquet.schema_arrow.names
+    if len(set(columns)) != len(columns):  # a row's dict would keep only the last of them
+        raise FileFormatError(f"{path}: repeated column names {sorted({c for c in columns if columns.count(c) > 1})}")
 
     def records() -> Iterator[Record]:
         number = 0
-        for batch in parquet.iter_batches(batch_size=10_000):
-            for row in batch.to_pylist():
-                number += 1
-                yield Record(number, {k: (None if v is None else str(v)) for k, v in row.items()})
+        try:
+            for batch in parquet.iter_batches(batch_size=10_000):
+                for row in batch.to_pylist():
+                    number += 1
+                    yield Record(number, {k: (None if v is None else str(v)) for k, v in row.items()})
+        except Exception as exc:  # a corrupt page, or a value Python cannot hold (a date past 9999, an unknown zone)
+            raise FileFormatError(f"{path}: read failed after record {number} ({type(exc).__name__}: {exc})") from None
 
     return FileReader(path, "parquet", columns, "smiles", None, records())

@@ -153,7 +153,9 @@ def add_routes(app: FastAPI, *, handlers: Handlers, protected: list) -> None:
         response_model=schemas.Prediction,
         dependencies=protected,
         summary="Predict one SMILES",
-        responses=_prediction_errors(schemas.InvalidSmiles, "invalid SMILES (with the reason) or a malformed body"),
+        responses=_prediction_errors(
+            schemas.InvalidSmiles | schemas.InvalidBody, "invalid SMILES (with the reason) or a malformed body"
+        ),
     )
     async def predict(body: single_model, request: Request):  # type: ignore[valid-type]
         return await handlers.predict(body.smiles, context=request.scope["molpipe"])
@@ -164,7 +166,7 @@ def add_routes(app: FastAPI, *, handlers: Handlers, protected: list) -> None:
         dependencies=protected,
         summary="Predict a batch of SMILES, each with its own result or error",
         responses=_prediction_errors(
-            schemas.ErrorBody, "malformed body: not a list of strings, empty, or over serve.max_batch SMILES"
+            schemas.InvalidBody, "malformed body: not a list of strings, empty, or over serve.max_batch SMILES"
         ),
     )
     async def predict_batch(body: batch_model, request: Request):  # type: ignore[valid-type]
@@ -183,16 +185,26 @@ def add_routes(app: FastAPI, *, handlers: Handlers, protected: list) -> None:
     async def ready():
         return handlers.ready()
 
-    @app.get("/metrics", dependencies=protected, summary="Prometheus metrics", response_class=Response)
+    @app.get(
+        "/metrics",
+        dependencies=protected,
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses=schemas.describe({401: _UNAUTHORIZED}),
+    )
     async def prometheus():
         return handlers.prometheus()
 
 
-def _prediction_errors(invalid: type, text: str) -> dict:
+_UNAUTHORIZED = (schemas.ErrorBody, "missing or wrong bearer token (when auth is on)")
+
+
+def _prediction_errors(invalid: Any, text: str) -> dict:
     return schemas.describe(
         {
             422: (invalid, text),
-            401: (schemas.ErrorBody, "missing or wrong bearer token (when auth is on)"),
+            400: (schemas.ErrorBody, "body is not UTF-8 text (as JSON must be)"),
+            401: _UNAUTHORIZED,
             408: (schemas.ErrorBody, "body not received within serve.timeout_s"),
             413: (schemas.ErrorBody, "body over serve.max_body_bytes"),
             503: (schemas.ErrorBody, "no model loaded yet, or serve.max_concurrency requests already in flight"),

@@ -21,7 +21,13 @@ def request_models(options: ServeOptions) -> tuple[type[BaseModel], type[BaseMod
         smiles=(
             Annotated[
                 str,
-                Field(min_length=1, max_length=options.max_smiles_length, description="one SMILES", examples=[EXAMPLE]),
+                Field(
+                    min_length=1,
+                    max_length=options.max_smiles_length,
+                    pattern=r"\S",  # stripped before the length checks: tells the OpenAPI a blank SMILES is refused
+                    description="one SMILES",
+                    examples=[EXAMPLE],
+                ),
             ],
             ...,
         ),
@@ -86,6 +92,16 @@ class ErrorBody(BaseModel):
     model_config = ConfigDict(extra="allow")
     detail: str = Field(description="what was wrong, in words")
     request_id: str | None = None
+
+
+class Problem(BaseModel):
+    field: str = Field(description="the field, dotted (`smiles.1`); empty for the body as a whole")
+    message: str
+    type: str = Field(description="pydantic's error type, e.g. string_too_long, json_invalid")
+
+
+class InvalidBody(ErrorBody):
+    errors: list[Problem] = Field(description="each way the body fails the request model")
 
 
 class InvalidSmiles(ErrorBody):
