@@ -283,6 +283,11 @@ def test_monitor_of_an_unknown_run_names_it(env, capsys, home):
     assert "no scoring run 'nope' in candidates" in one_line_error(capsys, home, "monitor", "--run", "nope")
 
 
+def test_monitor_of_a_library_never_scored_names_those_that_were(env, capsys, home):
+    line = one_line_error(capsys, home, "monitor", "--library", "nosuch")
+    assert "library 'nosuch' has no scoring runs in candidates (scored: esol, hiv)" in line
+
+
 def test_serve_with_no_such_model_names_it(env, capsys, home):
     line = one_line_error(capsys, home, "serve", "--model", "nope", "--port", str(closed_port()))
     assert "model 'nope' has no alias 'champion'" in line

@@ -104,3 +104,15 @@ def test_a_version_registered_before_the_card_held_its_lineage_takes_it_from_its
     }
     card = ModelCard.of(SimpleNamespace(name="hiv_gnn", version="1", run_id="r0", tags=old))
     assert card.lineage == {"molecules": 7, "splits": 2} and card.test_metrics == {"roc_auc": 0.8}
+
+
+def test_a_registry_that_fails_is_its_error_not_a_missing_model(monkeypatch):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    def unavailable(self, name, alias):
+        raise MlflowException("the registry is down", error_code="TEMPORARILY_UNAVAILABLE")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "get_model_version_by_alias", unavailable)
+    with pytest.raises(MlflowException, match="the registry is down"):
+        ModelRef.parse("hiv_mlp@champion").resolve()

@@ -157,6 +157,12 @@ def _runs_to_monitor(catalog: Catalog, library: str | None, run: str | None) -> 
     )
     if run and not runs:
         raise ValueError(f"no scoring run {run!r} in candidates" + (f" of library {library!r}" if library else ""))
+    if library and not runs and not catalog.read("candidates").where(F.col("library") == library).limit(1).count():
+        scored = sorted(row["library"] for row in catalog.read("candidates").select("library").distinct().collect())
+        raise ValueError(
+            f"library {library!r} has no scoring runs in candidates (scored: {', '.join(scored) or 'none'}): "
+            f"run `molpipe score --library {library} --model NAME@champion` first"
+        )
     return [{c: row[c] for c in RUN_COLUMNS} for row in runs]
 
 

@@ -12,6 +12,9 @@ from molpipe.config import Settings
 from molpipe.registry.lookup import missing
 from molpipe.registry.tracking import CHAMPION, registered_name
 
+# what the registry answers for a name, alias or version it does not hold (sqlite and workspace: the first two; Unity
+# Catalog: NOT_FOUND too); a missing alias is INVALID_PARAMETER_VALUE
+NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"})
 _REF = re.compile(r"([A-Za-z0-9_.\-]+)(?:@([A-Za-z0-9_\-]+)|/(\d+))?")
 
 
@@ -51,7 +54,9 @@ class ModelRef:
             if self.alias:
                 return client.get_model_version_by_alias(self.name, self.alias)
             return client.get_model_version(self.name, self.version)
-        except MlflowException:
+        except MlflowException as exc:
+            if exc.error_code not in NOT_FOUND:  # the registry's own trouble (down, refusing): not a wrong name
+                raise
             what = f"alias {self.alias!r}" if self.alias else f"version {self.version}"
             raise ValueError(missing(client, self.name, what)) from None
 
