@@ -14,7 +14,7 @@ gives the reference: the named kill points it passes (:data:`molpipe.runtime.fau
 and after each kill the same command again, to the end. A trial recovered when that run succeeds, every check of
 :func:`problems` holds (every input row in exactly one of ``molecule_sources`` or ``quarantine``; nothing
 duplicated; ``loads`` featurized only when the features are there; every alias at a version with its card; no staging
-left behind) and the home holds what the reference's does (:func:`outcome`). It prints per command the trials, how
+left behind; no MLflow run still RUNNING whose job is gone) and the home holds what the reference's does (:func:`outcome`). It prints per command the trials, how
 many kills landed before the job ended by itself, how many recovered, and every failed check.
 """
 
@@ -321,6 +321,8 @@ def problems(catalog, models) -> list[str]:
         n = wanted.join(features, ["library", "inchikey", "spec"], "left_anti").count()
         found += [f"{n} molecule(s) without a feature their library has"] if n else []
     found += _registry_problems(models)
+    stale = _runs_of_dead_jobs(catalog.settings)
+    found += [f"{len(stale)} MLflow run(s) still RUNNING whose job is gone: {', '.join(stale)}"] if stale else []
     staging = catalog.settings.home_path / "staging"
     left = sorted(p.name for p in staging.iterdir()) if staging.is_dir() else []
     return found + ([f"staging left behind: {', '.join(left)}"] if left else [])
@@ -371,6 +373,22 @@ def registry(settings) -> list:
         (model, {str(v.version): v for v in client.search_model_versions(f"name = '{model.name}'")})
         for model in client.search_registered_models()
     ]
+
+
+def _runs_of_dead_jobs(settings) -> list[str]:
+    """The home's MLflow runs still RUNNING whose job process is gone (a rerun ends them as KILLED)."""
+    import mlflow
+
+    from molpipe.registry import tracking
+    from molpipe.runtime import owners
+
+    if not (settings.home_path / "mlflow.db").exists():
+        return []
+    uri = tracking.tracking_uri(settings)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    running = client.search_runs(experiments, "attributes.status = 'RUNNING'") if experiments else []
+    return [run.info.run_id for run in running if owners.gone(run.data.tags.get(tracking.OWNER_TAG, ""))]
 
 
 def _registry_problems(models) -> list[str]:

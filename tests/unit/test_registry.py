@@ -116,3 +116,30 @@ def test_a_registry_that_fails_is_its_error_not_a_missing_model(monkeypatch):
     monkeypatch.setattr(mlflow.MlflowClient, "get_model_version_by_alias", unavailable)
     with pytest.raises(MlflowException, match="the registry is down"):
         ModelRef.parse("hiv_mlp@champion").resolve()
+
+
+def test_a_killed_jobs_run_is_ended_by_the_next_job_and_a_live_or_foreign_one_is_not(tmp_path, monkeypatch):
+    import socket
+    import subprocess
+    import sys
+
+    import mlflow
+
+    from molpipe.registry import tracking
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("molpipe-hiv-HIV_active")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    owners = {"killed": f"{gone.stdout.strip()}@{host}", "live": tracking.owners.me(), "foreign": f"1@not-{host}"}
+    runs = {
+        name: client.create_run(experiment, tags={tracking.OWNER_TAG: owner}).info.run_id
+        for name, owner in owners.items()
+    }
+    monkeypatch.setattr(mlflow, "MlflowClient", lambda: client)  # the store of this test
+    assert tracking.end_runs_of_dead_jobs(experiment) == [runs["killed"]]
+    assert {name: client.get_run(run).info.status for name, run in runs.items()} == {
+        "killed": "KILLED",
+        "live": "RUNNING",
+        "foreign": "RUNNING",
+    }

@@ -10,6 +10,7 @@ import re
 from urllib.parse import quote
 
 from molpipe.config import Settings
+from molpipe.runtime import owners
 
 # the registry aliases: what serving and scoring use by default, and what training registers for validation
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -42,6 +43,29 @@ def configure(settings: Settings, databricks: bool = False) -> None:
 # MLflow's UI opens an experiment by its kind: without one it guesses GenAI and shows "Traces", not the runs table
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 KIND_TAG = "molpipe.kind"  # each run's: training, tuning, trial, pretraining or scoring
+OWNER_TAG = "molpipe.owner"  # each run's job process, <pid>@<host>: a killed job's run is ended by the next job
+
+
+def run_tags(kind: str) -> dict[str, str]:
+    """The tags every molpipe run starts with: its kind, and the process whose death would leave it RUNNING."""
+    return {KIND_TAG: kind, OWNER_TAG: owners.me()}
+
+
+def end_runs_of_dead_jobs(experiment_id: str) -> list[str]:
+    """Mark KILLED the experiment's runs still RUNNING whose job process is gone (a SIGKILL ends no run), so that
+    the runs table shows what happened to them; returns their ids. Runs of other hosts' jobs are left alone."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    stale = [
+        run.info.run_id
+        for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+        if owners.gone(run.data.tags.get(OWNER_TAG, ""))
+    ]
+    for run_id in stale:
+        client.set_tag(run_id, "molpipe.ended", "KILLED: its job's process was gone when a later job started")
+        client.set_terminated(run_id, status="KILLED")
+    return stale
 
 
 def experiment_id(settings: Settings, library: str, task_name: str, databricks: bool = False) -> str:
@@ -72,6 +96,7 @@ def _experiment(settings: Settings, name: str, databricks: bool) -> str:
     for key, value in EXPERIMENT_TAGS.items():  # an experiment made before molpipe tagged them
         if existing.tags.get(key) != value:
             client.set_experiment_tag(existing.experiment_id, key, value)
+    end_runs_of_dead_jobs(existing.experiment_id)  # every job asks for its experiment here before its run starts
     return existing.experiment_id
 
 

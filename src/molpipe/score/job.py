@@ -132,7 +132,7 @@ def score(
         run_args = {"run_id": run_id} if run_id else {"experiment_id": experiment, "run_name": name}
         with mlflow.start_run(**run_args) as run:
             scoring_run = run.info.run_id
-            mlflow.set_tags({tracking.KIND_TAG: "scoring", "molpipe.library": library})
+            mlflow.set_tags({**tracking.run_tags("scoring"), "molpipe.library": library})
             if not run_id:  # a re-run keeps the parameters it was first logged with
                 mlflow.log_params(
                     {

@@ -108,7 +108,7 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
     experiment = tracking.experiment_id(settings, library, task.name, databricks)
     with staging.folder(settings, "train") as work:
         with mlflow.start_run(
-            experiment_id=experiment, run_name=run_name(config, split_id), tags={tracking.KIND_TAG: "training"}
+            experiment_id=experiment, run_name=run_name(config, split_id), tags=tracking.run_tags("training")
         ) as run:
             data = materialize(catalog, library, task, kind.featurizers(), split_id, work / "data", num_processes)
             _log_inputs(catalog, data, library, config, task, split_id, num_processes)

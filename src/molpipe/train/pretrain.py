@@ -92,7 +92,7 @@ def pretrain(catalog: Catalog, *, library: str, config: PretrainConfig, out: str
     generator = torch.Generator().manual_seed(config.seed)
     valid_loss = math.nan
     with mlflow.start_run(
-        experiment_id=experiment, run_name=f"pretrain-chemberta-{library}", tags={tracking.KIND_TAG: "pretraining"}
+        experiment_id=experiment, run_name=f"pretrain-chemberta-{library}", tags=tracking.run_tags("pretraining")
     ) as run:
         mlflow.log_params({**asdict(config), "library": library, "molecules": count, "vocabulary": len(tokenizer)})
         step = 0

@@ -62,7 +62,7 @@ def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: 
         with mlflow.start_run(
             experiment_id=experiment,
             run_name=f"tune-{run_name(base, split_id)}",
-            tags={tracking.KIND_TAG: "tuning"},
+            tags=tracking.run_tags("tuning"),
         ) as parent:
             mlflow.log_params(
                 {"model": base.model, "trials": trials, "split_id": split_id, "labels": ",".join(task.labels)}
@@ -77,7 +77,7 @@ def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: 
                     experiment_id=experiment,
                     run_name=f"trial-{trial.number}",
                     nested=True,
-                    tags={tracking.KIND_TAG: "trial"},
+                    tags=tracking.run_tags("trial"),
                 ):
                     mlflow.log_params({**{f"model.{k}": v for k, v in params.items()}, "learning_rate": lr})
                     train_rank(asdict(config), data_dict, str(out))
