@@ -304,3 +304,28 @@ def test_the_process_ends_with_the_line_and_status_2(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "molpipe tables: error: config: workers='many' is not a valid int (MOLPIPE_WORKERS)"
     ]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 6 MB file system of its own (tmpfs), to fill up; skipped where this process may not mount one."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(where)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_disk_the_engine_fills_up_is_one_line_naming_the_home(env, capsys, small_disk, data_dir):
+    home = small_disk / "home"
+    ingest = ["ingest", str(data_dir / "hiv_sample.csv"), "--library", "hiv", "--label-cols", "HIV_active"]
+    assert execute(["--home", str(home), *ingest])[0] == 0
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    with open(small_disk / "filler", "wb") as filler:
+        os.posix_fallocate(filler.fileno(), 0, free - 150_000)  # room for the staging, not for the tables
+    capsys.readouterr()
+    line = one_line_error(capsys, home, "featurize", "--library", "hiv", "--featurizers", "morgan,rdkit2d")
+    assert f"the engine could not write under {home} (MOLPIPE_HOME)" in line
+    assert "No space left on device" in line

@@ -26,7 +26,7 @@ from molpipe.cli import (
     train,
 )
 from molpipe.config import load_settings
-from molpipe.ingest.landing import HANDLED_ERRORS, user_os_error
+from molpipe.ingest.landing import HANDLED_ERRORS, engine_os_error, user_os_error
 from molpipe.lake.conflicts import Busy
 
 GROUPS = (ingest, featurize, split, tables, train, registry, score, lab, monitor, databricks, demo, serve)  # help order
@@ -74,6 +74,11 @@ def execute(argv: Sequence[str] | None = None) -> tuple[int, dict[str, Any] | No
         return _failed(args, str(exc))
     except OSError as exc:
         message = user_os_error(exc, home=home)
+        if message is None:
+            raise
+        return _failed(args, message)
+    except Exception as exc:  # the engine's query refused by the machine (a full disk): the user's; else a bug
+        message = engine_os_error(exc, home=home)
         if message is None:
             raise
         return _failed(args, message)

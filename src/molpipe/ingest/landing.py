@@ -11,6 +11,7 @@ see the file twice. One bad file does not stop the others; the command reports e
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,20 @@ def user_os_error(exc: OSError, *, home: str | Path | None) -> str | None:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"{exc.strerror.lower()} writing under {home} (MOLPIPE_HOME)"
     return None
+
+
+def engine_os_error(exc: Exception, *, home: str | Path | None) -> str | None:
+    """The one line for an engine's query that the machine refused as :func:`user_os_error` would (a full disk
+    under the home, a path one may not write: Sail says "No space left on device (os error 28)", Apache Spark
+    ``java.io.IOException: No space left on device``); None for any other failure, which stays a traceback."""
+    from pyspark.errors import PySparkException
+
+    if not isinstance(exc, PySparkException):
+        return None
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if not any(os.strerror(code) in first for code in USER_ERRNOS):
+        return None
+    return f"the engine could not write under {home} (MOLPIPE_HOME): {first}"
 
 
 @dataclass
