@@ -329,3 +329,18 @@ def test_a_disk_the_engine_fills_up_is_one_line_naming_the_home(env, capsys, sma
     line = one_line_error(capsys, home, "featurize", "--library", "hiv", "--featurizers", "morgan,rdkit2d")
     assert f"the engine could not write under {home} (MOLPIPE_HOME)" in line
     assert "No space left on device" in line
+
+
+@pytest.mark.parametrize(
+    "argv, names",
+    [
+        (["ingest"], "molpipe ingest: error: the following arguments are required: path, --library"),
+        (["score", "--library", "hiv", "--model", "m@champion", "--bogus"], "unrecognized arguments: --bogus"),
+        (["nosuch"], "molpipe: error: argument COMMAND: invalid choice: 'nosuch'"),
+    ],
+)
+def test_a_wrong_command_line_is_one_line_pointing_at_its_help(capsys, argv, names):
+    with pytest.raises(SystemExit) as exited:
+        execute(argv)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert exited.value.code == 2 and names in line and line.endswith("--help`)")

@@ -32,8 +32,16 @@ from molpipe.lake.conflicts import Busy
 GROUPS = (ingest, featurize, split, tables, train, registry, score, lab, monitor, databricks, demo, serve)  # help order
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a wrong command line is one line too (argparse prints its usage first), naming the
+    command's ``--help``; subcommands' parsers are of this class as well."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="molpipe", description="HTS library in, ranked candidate molecules out.")
+    parser = _Parser(prog="molpipe", description="HTS library in, ranked candidate molecules out.")
     parser.add_argument("--home", help="where local tables live (default $MOLPIPE_HOME or ./.molpipe)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
