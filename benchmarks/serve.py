@@ -72,8 +72,9 @@ class Result:
 # --- the model ---------------------------------------------------------------------------------------------------
 
 
-def train_model(home: Path, name: str) -> None:
-    """Ingest, featurize, split tests/data/hiv_sample.csv and register a small fp-mlp as ``name@champion``."""
+def train_model(home: Path, name: str, seeds: tuple[int, ...] = (0,)) -> list[str]:
+    """Ingest, featurize, split tests/data/hiv_sample.csv and register a small fp-mlp as ``name@champion``; with
+    more ``seeds``, one more version per seed (the last one ``name@challenger``). Returns the versions, in order."""
     from molpipe.config import load_settings
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
@@ -89,9 +90,15 @@ def train_model(home: Path, name: str) -> None:
         ingest(catalog, path=ROOT / "tests" / "data" / "hiv_sample.csv", library="hiv", label_cols=["HIV_active"])
         featurize(catalog, library="hiv", featurizers=parse_featurizers("morgan,rdkit2d"), workers=1)
         split(catalog, library="hiv", method="random", seed=0)
-        config = TrainConfig(model="fp-mlp", model_params={"hidden": 256}, epochs=5, batch_size=32, patience=5)
-        train(catalog, TrainRequest("hiv", name, num_processes=1), config)
-    lifecycle.promote(name, force=True)
+        versions = []
+        for seed in seeds:
+            config = TrainConfig(
+                model="fp-mlp", model_params={"hidden": 256}, epochs=5, batch_size=32, patience=5, seed=seed
+            )
+            versions.append(str(train(catalog, TrainRequest("hiv", name, num_processes=1), config).version))
+            if len(versions) == 1:
+                lifecycle.promote(name, force=True)
+    return versions
 
 
 def library_smiles(n: int, seed: int = 0) -> list[str]:
@@ -105,6 +112,20 @@ def library_smiles(n: int, seed: int = 0) -> list[str]:
 
 
 # --- the servers -------------------------------------------------------------------------------------------------
+
+
+def environment(home: Path) -> dict[str, str]:
+    """This process's environment for a ``molpipe`` or ``mlflow`` command on ``home``'s sqlite registry, with this
+    checkout's code and this interpreter's scripts."""
+    store = f"sqlite:///{home / 'mlflow.db'}"
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "MOLPIPE_HOME": str(home),
+        "MLFLOW_TRACKING_URI": store,
+        "MLFLOW_REGISTRY_URI": store,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
+    }
 
 
 def free_port() -> int:
@@ -130,25 +151,29 @@ def start(command: list[str], env: dict[str, str], ready_url: str, log: Path, ti
     raise TimeoutError(f"{ready_url} not ready in {timeout_s} s; see {log}")
 
 
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and every live descendant (a server's worker pool)."""
-    parents, times = {}, {}
+def process_tree(pid: int) -> dict[int, list[str]]:
+    """A process and every live descendant (a server's forkserver and worker pool): pid -> the fields of its
+    ``/proc/<pid>/stat`` after the command name (``[1]`` the parent, ``[11]``/``[12]`` user/system ticks)."""
+    stats = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            stats[int(stat.parent.name)] = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        child = int(stat.parent.name)
-        parents[child] = int(fields[1])
-        times[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     tree, frontier = {pid}, [pid]
     while frontier:
         parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in tree:
+        for child, fields in stats.items():
+            if int(fields[1]) == parent and child not in tree:
                 tree.add(child)
                 frontier.append(child)
-    return sum(times.get(p, 0.0) for p in tree)
+    return {p: stats[p] for p in tree if p in stats}
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and every live descendant (a server's worker pool)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum((int(fields[11]) + int(fields[12])) / ticks for fields in process_tree(pid).values())
 
 
 def _spin(seconds: float) -> float:
@@ -189,13 +214,19 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        status, _, data = await self.request("POST", path, body)
+        return status, data
+
+    async def request(
+        self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request on the connection (opened on first use): status, headers (lower-case names) and body."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.writer.write(head + body)
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+        if method != "GET":
+            head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write((head + "\r\n").encode() + body)
         await self.writer.drain()
         status = int((await self.reader.readline()).split()[1])
         headers = {}
@@ -211,7 +242,7 @@ class Connection:
             data = await self.reader.readexactly(int(headers.get("content-length", 0)))
         if headers.get("connection") == "close":
             await self.close()
-        return status, data
+        return status, headers, data
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -447,16 +478,7 @@ def main() -> int:
         started = time.monotonic()
         train_model(home, args.model)
         print(f"trained and registered {args.model}@champion in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    store = f"sqlite:///{home / 'mlflow.db'}"
-    venv_bin = str(Path(sys.executable).parent)
-    env = {
-        **os.environ,
-        "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
-        "MOLPIPE_HOME": str(home),
-        "MLFLOW_TRACKING_URI": store,
-        "MLFLOW_REGISTRY_URI": store,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
-    }
+    env = environment(home)
     pool = library_smiles(200_000)
     servers = start_servers(args, env, work)
     load_before, cores_before = os.getloadavg()[0], available_cores()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import time
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +16,7 @@ from fastapi.testclient import TestClient
 from molpipe.config import ServeOptions
 from molpipe.serve.app import create_app
 
-from .helpers import ASPIRIN, started
+from .helpers import ASPIRIN, started, uvicorn_server
 
 pytestmark = pytest.mark.serve
 INLINE = ServeOptions(workers=1, poll_s=0)
@@ -140,6 +142,38 @@ def test_malformed_bodies_are_4xx(client, content, content_type, detail):
     response = client.post("/predict", content=content, headers={"Content-Type": content_type})
     assert 400 <= response.status_code < 500, response.text
     assert detail in response.json()["detail"]
+
+
+def test_an_oversized_body_gets_its_413_on_a_connection_that_stays_open(registry):
+    """The 413 comes before the body is read, but the client is still sending it: the server reads the rest and
+    drops it, so the client gets its answer and can go on with the connection. Closing at once reset it (the
+    kernel answers unread data with a reset): the client failed while sending, or before it could read the 413."""
+    app = create_app(f"{registry.name}@champion", replace(INLINE, max_body_bytes=4000), environ={})
+    body = b'{"smiles": "' + b"C" * (8 << 20) + b'"}'  # far more than the two sockets' buffers hold
+    with uvicorn_server(app) as url, socket.create_connection(_address(url), timeout=60) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+        reader = s.makefile("rb")
+        head = f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        s.sendall(head.encode() + b"\r\n\r\n" + body)
+        status, headers, answer = _response(reader)
+        assert status == 413 and "over the limit of 4,000 bytes" in json.loads(answer)["detail"]
+        assert headers.get("connection") != "close"
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _response(reader)[::2] == (200, b'{"status":"ok"}')
+
+
+def _address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname, parts.port
+
+
+def _response(reader) -> tuple[int, dict[str, str], bytes]:
+    status = int(reader.readline().split()[1])
+    headers = {}
+    while (line := reader.readline().decode("latin-1").strip()) != "":
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    return status, headers, reader.read(int(headers["content-length"]))
 
 
 def test_invalid_batch_items_do_not_run_the_model(client):

@@ -15,7 +15,7 @@ from molpipe.serve.app import create_app
 from molpipe.serve.batching import BatchingRunner
 from molpipe.serve.runner import PoolRunner
 
-from .helpers import ASPIRIN, started
+from .helpers import ASPIRIN, started, uvicorn_server
 
 pytestmark = pytest.mark.serve
 
@@ -74,3 +74,31 @@ def test_threads_and_micro_batches_predict_what_one_thread_predicts(registry, da
             k: v for k, v in want.items() if "prediction" not in k
         }
         assert got.get("prediction") == pytest.approx(want.get("prediction"), rel=1e-5)
+
+
+def test_a_ctrl_c_to_the_process_group_leaves_the_workers_to_the_server(registry, data_dir):
+    """A terminal's Ctrl-C sends SIGINT to every process of the group, the prediction workers too. The server then
+    finishes the requests in flight before it closes the pool, so a worker must not die of it first: one that did
+    failed its request with a plain-text 500 (its KeyboardInterrupt came back as the request's exception)."""
+    import httpx2
+    import pandas as pd
+
+    smiles = pd.read_csv(data_dir / "hiv_sample.csv")["smiles"].tolist()[:48]
+    app = create_app(f"{registry.name}@champion", ServeOptions(workers=2, poll_s=0), environ={})
+    with uvicorn_server(app) as url, httpx2.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(1) as pool:
+        runner = app.state.store.current.runner
+        assert isinstance(runner, PoolRunner)
+        pids = runner.worker_pids()
+        assert len(pids) == 2
+        expected = client.post("/predict/batch", json={"smiles": smiles}).json()["n_valid"]
+        in_flight = pool.submit(client.post, "/predict/batch", json={"smiles": smiles})
+        time.sleep(0.2)  # the batch is being predicted
+        for pid in pids:
+            os.kill(pid, signal.SIGINT)
+        response = in_flight.result()
+        assert response.status_code == 200, response.text
+        assert response.json()["n_valid"] == expected
+        time.sleep(0.5)
+        response = client.post("/predict/batch", json={"smiles": smiles})
+        assert response.status_code == 200 and response.json()["n_valid"] == expected
+        assert runner.worker_pids() == pids  # the same workers: none died, none had to be replaced

@@ -2,7 +2,9 @@
 
 A plain ASGI middleware (no per-request task or stream wrapping): it reads the body itself, at most
 ``serve.max_body_bytes`` and within ``serve.timeout_s``, before any JSON is parsed, so an oversized or trickled
-body is answered with 413 or 408 without the application ever seeing it.
+body is answered with 413 or 408 without the application ever seeing it. After a 413 the connection stays open:
+the server (uvicorn) reads the rest of the body and drops it, for at most its keep-alive timeout, since closing a
+socket with unread data resets it and the client, still sending, would never read its 413. After a 408 it closes.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class RequestEnvelope:
                 f"request body of {int(declared):,} bytes is over the limit of "
                 f"{self.max_body_bytes:,} bytes (serve.max_body_bytes)",
                 context,
+                close=False,
             )
             return None
         chunks: list[bytes] = []
@@ -131,6 +134,7 @@ class RequestEnvelope:
                             413,
                             f"request body is over the limit of {self.max_body_bytes:,} bytes (serve.max_body_bytes)",
                             context,
+                            close=False,
                         )
                         return None
                     chunks.append(chunk)
@@ -154,17 +158,15 @@ class RequestEnvelope:
         return replay
 
 
-async def _answer(send, status: int, detail: str, context: RequestContext) -> None:
+async def _answer(send, status: int, detail: str, context: RequestContext, close: bool = True) -> None:
+    """The envelope's own error response; ``close``: the connection ends with it (the body will not be read)."""
     body = json.dumps({"detail": detail, "request_id": context.request_id}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
+            "headers": headers + [(b"connection", b"close")] if close else headers,
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -19,6 +19,7 @@ import asyncio
 import math
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -129,6 +130,9 @@ def _init_worker(model_path: str) -> None:
     global _WORKER_PREDICTOR
     import torch
 
+    # a terminal's Ctrl-C reaches every process of its group: the server finishes the requests in flight and then
+    # closes the pool, so a worker must not die of it first (its KeyboardInterrupt would fail a request with a 500)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)  # one process per core already; torch's own threads would fight over them
     _WORKER_PREDICTOR = load_model_folder(model_path)
 
