@@ -19,9 +19,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import re
-import socket
 import sys
 import time
 from contextlib import contextmanager
@@ -31,6 +29,7 @@ from typing import Iterator
 
 from molpipe.config import Settings, env_name
 from molpipe.lake.conflicts import Busy
+from molpipe.runtime import owners
 
 _HELD: dict[str, int] = {}  # resource -> depth: a job's own nested steps (landing -> ingest) take it once
 
@@ -73,7 +72,8 @@ def holder(path: Path) -> str:
     """Who holds the lock at ``path``, in words, from what the holder wrote into it."""
     try:
         info = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
-        return f"{info['job']} (pid {info['pid']} on {info['host']}, since {info['since']})"
+        pid, _, host = info["owner"].partition("@")
+        return f"{info['job']} (pid {pid} on {host}, since {info['since']})"
     except (OSError, ValueError, KeyError, IndexError):  # the holder is between taking the lock and writing
         return "another job"
 
@@ -105,6 +105,5 @@ def _acquire(handle, path: Path, *, resource: str, wait_s: float, job: str) -> b
         pause = min(pause * 2, 2.0)
 
 
-def _me(job: str) -> dict[str, object]:
-    since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"job": job, "pid": os.getpid(), "host": socket.gethostname(), "since": since}
+def _me(job: str) -> dict[str, str]:
+    return {"job": job, "owner": owners.me(), "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
