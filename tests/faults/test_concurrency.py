@@ -19,15 +19,6 @@ pytestmark = pytest.mark.cli
 
 
 @pytest.fixture(scope="module")
-def spark(engine_url):
-    from pyspark.sql import SparkSession
-
-    session = SparkSession.builder.remote(engine_url).create()
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def ingested(spark, tmp_path_factory) -> Path:
     return crash.build_templates(spark, tmp_path_factory.mktemp("concurrency"), ["ingested"])["ingested"]
 

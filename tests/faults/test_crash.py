@@ -28,15 +28,6 @@ FAST = [
 
 
 @pytest.fixture(scope="module")
-def spark(engine_url):
-    from pyspark.sql import SparkSession
-
-    session = SparkSession.builder.remote(engine_url).create()
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def templates(spark, scored_home, tmp_path_factory):
     """The benchmark's templates ``empty`` and ``ingested``; ``scored``: conftest's :func:`scored_home` (the same
     state: HIV featurized and split, an fp-mlp champion, a scoring run), which other tests build anyway."""
