@@ -37,7 +37,10 @@ import numpy as np
 import pandas as pd
 from labelled import CASES, ROOT, prepared, spread, train_molpipe
 
-CALIBRATION = {"regression": ("coverage", "interval_width"), "classification": ("ece", "ece_uncalibrated")}
+CALIBRATION = {
+    "regression": ("coverage", "interval_width"),
+    "classification": ("ece", "ece_uncalibrated", "coverage", "set_size"),
+}
 SPLITS = ("train", "valid", "test")
 CHEMPROP = Path(sys.executable).with_name("chemprop")
 

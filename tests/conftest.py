@@ -40,23 +40,30 @@ def engine_name(request) -> str:
 
 
 @pytest.fixture(scope="session")
-def engine_url(engine_name, tmp_path_factory):
-    """The Spark Connect URL of this test session's engine."""
-    if engine_name == "spark":
-        from molpipe.config import load_settings
-        from molpipe.runtime.spark_server import start_spark_server
-
-        home = tmp_path_factory.mktemp("spark-server")
-        server = start_spark_server(settings=load_settings(environ={}).replace(home=str(home), spark_master="local[2]"))
-        yield server.url
-        server.stop()
-        return
+def sail_url():
+    """The Spark Connect URL of an embedded Sail server, in this process: the Sail pass's engine, and in both passes
+    the engine that builds the setup data of :func:`build_home`'s ``prepare``."""
     from pysail.spark import SparkConnectServer
 
     server = SparkConnectServer("127.0.0.1", 0)
     server.start(background=True)
     host, port = server.listening_address
     yield f"sc://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def engine_url(engine_name, request, tmp_path_factory):
+    """The Spark Connect URL of this test session's engine."""
+    if engine_name != "spark":
+        yield request.getfixturevalue("sail_url")
+        return
+    from molpipe.config import load_settings
+    from molpipe.runtime.spark_server import start_spark_server
+
+    home = tmp_path_factory.mktemp("spark-server")
+    server = start_spark_server(settings=load_settings(environ={}).replace(home=str(home), spark_master="local[2]"))
+    yield server.url
     server.stop()
 
 
@@ -79,23 +86,33 @@ def catalog(engine_url, settings):
 
 
 @pytest.fixture(scope="session")
-def build_home(engine_url, tmp_path_factory):
-    """``build_home(name, steps)``: a molpipe home built once, to copy (never to write to) with :func:`copy_home`.
-    ``steps(catalog)`` runs on its own session of the test session's engine; returns the home folder and what
-    ``steps`` returned. A test that starts from a copy skips the engine work of building it (on Apache Spark a
-    featurized library is some 15 s)."""
+def build_home(engine_url, sail_url, tmp_path_factory):
+    """``build_home(name, steps, *, prepare=None)``: a molpipe home built once, to copy (never to write to) with
+    :func:`copy_home`. ``prepare(catalog)`` runs first, on embedded Sail in both passes, then ``steps(catalog)`` on
+    the test session's engine; returns the home folder and what ``steps`` returned. A test that starts from a copy
+    skips the engine work of building it (on Apache Spark a featurized library is some 15 to 30 s).
+
+    ``prepare`` is for setup that other tests already check on the engine (ingest and featurize, in
+    tests/spark/test_pipeline.py; training, in tests/spark/test_train.py): on Apache Spark it would repeat that
+    work, not test anything new. Its tables are read and written by the engine afterwards, which checks too that
+    Apache Spark's Delta takes up tables that Sail wrote, as a team moving from a laptop to a cluster would need."""
     from pyspark.sql import SparkSession
 
     from molpipe.config import load_settings
     from molpipe.lake.tables import Catalog
 
-    def build(name, steps):
-        home = tmp_path_factory.mktemp(name) / "home"
-        spark = SparkSession.builder.remote(engine_url).create()
+    def on(url, home, steps):
+        spark = SparkSession.builder.remote(url).create()
         try:
-            return home, steps(Catalog(spark, load_settings(environ={}).replace(home=str(home), workers=1)))
+            return steps(Catalog(spark, load_settings(environ={}).replace(home=str(home), workers=1)))
         finally:
             spark.stop()
+
+    def build(name, steps=None, *, prepare=None):
+        home = tmp_path_factory.mktemp(name) / "home"
+        if prepare is not None:
+            on(sail_url, home, prepare)
+        return home, (on(engine_url, home, steps) if steps is not None else None)
 
     return build
 
@@ -119,8 +136,9 @@ SCORED_OPTIONS = {"acquisition": "ucb", "mc_samples": 2}  # the options of score
 def scored_home(build_home, data_dir):
     """A molpipe home built once per session, to copy (never to write to): the HIV sample featurized (morgan,
     rdkit2d) and split (30 % of the labeled molecules held out into the pool), an fp-mlp champion ``hiv_mlp`` trained
-    on it, and two scoring runs by that champion: HIV's own pool and ESOL's molecules (featurized with morgan
-    only). Returns the home folder and the scoring summaries by library."""
+    on it (all of this on Sail: see :func:`build_home`), and two scoring runs by that champion on the session's
+    engine: HIV's own pool and ESOL's molecules (featurized with morgan only). Returns the home folder and the
+    scoring summaries by library."""
     from molpipe.config import ScoreOptions
     from molpipe.featurize import parse_featurizers
     from molpipe.featurize.job import featurize
@@ -131,7 +149,7 @@ def scored_home(build_home, data_dir):
     from molpipe.train.job import TrainRequest, train
     from molpipe.train.loop import TrainConfig
 
-    def steps(catalog):
+    def prepare(catalog):
         ingest(catalog, path=data_dir / "hiv_sample.csv", library="hiv", label_cols=["HIV_active"])
         featurize(catalog, library="hiv", featurizers=parse_featurizers("morgan,rdkit2d"), workers=1)
         split(catalog, library="hiv", method="random", pool_fraction=0.3, seed=0)
@@ -140,12 +158,14 @@ def scored_home(build_home, data_dir):
         lifecycle.promote("hiv_mlp", force=True)
         ingest(catalog, path=data_dir / "esol_sample.csv", library="esol")
         featurize(catalog, library="esol", featurizers=parse_featurizers("morgan"), workers=1)
+
+    def steps(catalog):  # the scoring runs that the score tests check, on the engine
         options = ScoreOptions(**SCORED_OPTIONS)
         return {
             name: score(catalog, library=name, model="hiv_mlp@champion", options=options) for name in ("hiv", "esol")
         }
 
-    return build_home("scored", steps)
+    return build_home("scored", steps, prepare=prepare)
 
 
 @pytest.fixture

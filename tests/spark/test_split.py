@@ -19,7 +19,7 @@ def hiv_home(build_home, data_dir):
         ingest(catalog, path=data_dir / "zinc_sample.csv.gz", library="hiv")  # unlabeled molecules in the same library
         featurize(catalog, library="hiv", featurizers=parse_featurizers("morgan:n_bits=64"), workers=1)
 
-    return build_home("split", steps)[0]
+    return build_home("split", prepare=steps)[0]
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def hiv_home(build_home, data_dir):
         featurize(catalog, library="hiv", featurizers=parse_featurizers("morgan,rdkit2d,graph"), workers=1)
         split(catalog, library="hiv", method="random", seed=0)
 
-    return build_home("hiv", steps)[0]
+    return build_home("hiv", prepare=steps)[0]
 
 
 @pytest.fixture
@@ -72,6 +72,8 @@ def test_each_model_trains_registers_and_logs(hiv, model, params):
     assert {"config.json", "split", "plots/learning_curves.png", "plots/roc_pr_test.png"} <= artifacts
     # temperature scaling fitted on the validation split: the test split's calibration error before and after
     assert "plots/calibration_test.png" in artifacts and {"ece", "ece_uncalibrated"} <= set(summary.test_metrics)
+    # and class-conditional conformal sets at score.coverage: how often they hold the truth, how many classes each has
+    assert 0 < summary.test_metrics["coverage"] <= 1 and 0 <= summary.test_metrics["set_size"] <= 2
     inputs = {d.dataset.name for d in run.inputs.dataset_inputs}
     assert inputs == {"molecules", "features", "splits"}
 

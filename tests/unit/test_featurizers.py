@@ -1,6 +1,9 @@
 """Featurizers from the registry, on real molecules, no Spark."""
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -69,6 +72,32 @@ def test_rdkit2d_failing_or_infinite_descriptor_becomes_nan(monkeypatch):
     monkeypatch.setattr(fingerprints, "_DESCRIPTORS", patched)
     values = get_featurizer("rdkit2d").compute(ASPIRIN)
     assert math.isnan(values[0]) and math.isnan(values[1]) and np.isfinite(values[2:]).all()
+
+
+SURAMIN_ANALOGUE = (  # from tests/data/hiv_sample.csv (FIAFUQMPZJWCLV-UHFFFAOYSA-N): 100+ heavy atoms
+    "Cc1ccc(C(=O)Nc2ccc(S(=O)(=O)O)c3cc(S(=O)(=O)O)cc(S(=O)(=O)O)c23)cc1NC(=O)c1cccc(NC(=O)Nc2cccc(C(=O)Nc3cc(C(=O)"
+    "Nc4ccc(S(=O)(=O)O)c5cc(S(=O)(=O)O)cc(S(=O)(=O)O)c45)ccc3C)c2)c1"
+)
+
+
+def test_rdkit2d_is_the_same_whatever_the_blas_thread_count():
+    """AvgIpc of this molecule moved in the 4th digit between 1 and 2 OpenBLAS threads (an executor's Python worker
+    and a driver), which failed the cluster test that compares Sail's features with the executors'."""
+    script = (
+        "import sys; from rdkit import Chem; from molpipe.featurize import get_featurizer; "
+        f"sys.stdout.write(get_featurizer('rdkit2d').compute(Chem.MolFromSmiles({SURAMIN_ANALOGUE!r})).tobytes().hex())"
+    )
+    values = {
+        threads: subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for threads in ("1", "2")
+    }
+    assert values["1"] == values["2"] and len(values["1"]) == 2 * 4 * len(get_featurizer("rdkit2d").feature_names)
 
 
 def test_graph_of_benzene_has_both_edge_directions():

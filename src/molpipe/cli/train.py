@@ -37,7 +37,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _training_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments train and tune share: what to train on, the architecture, the loop."""
     p.add_argument("--library", required=True)
-    p.add_argument("--model", default="gnn", help="architecture: fp-mlp, gnn, chemberta (default gnn)")
+    p.add_argument(
+        "--model",
+        help="architecture: fp-mlp, gnn, chemberta (default: gnn for classification, fp-mlp for regression, the better "
+        "of the two against Chemprop per task kind; docs/performance.md)",
+    )
     p.add_argument("--model-name", help="registered model name (default <library>_<model>)")
     p.add_argument("--labels", help="comma-separated labels (default: every label of the library)")
     p.add_argument("--task", choices=["classification", "regression"], help="default: inferred from the labels")
@@ -114,7 +118,9 @@ def _train_inputs(args) -> tuple[Any, Any]:
     from molpipe.train.job import TrainRequest
     from molpipe.train.loop import TrainConfig
 
-    kind = get_model(args.model)  # its defaults type the --param values
+    if args.model is None and args.param:
+        raise ValueError("--param needs --model: without it the model is the task's default, and so are its parameters")
+    kind = get_model(args.model) if args.model else None  # its defaults type the --param values
     params = {key: _typed(value, getattr(kind, key, None), key) for key, value in map(_parse_param, args.param)}
     config = TrainConfig(
         model=args.model,

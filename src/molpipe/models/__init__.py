@@ -2,6 +2,6 @@
 (RoBERTa over SMILES with a DNN head)."""
 
 from molpipe.models import chemberta, fp_mlp, gnn  # noqa: F401  (importing registers the models)
-from molpipe.models.registry import Features, ModelKind, available_models, get_model
+from molpipe.models.registry import DEFAULT_MODELS, Features, ModelKind, available_models, get_model
 
-__all__ = ["Features", "ModelKind", "available_models", "get_model"]
+__all__ = ["DEFAULT_MODELS", "Features", "ModelKind", "available_models", "get_model"]

@@ -2,7 +2,11 @@
 (``calibration.json`` in its folder).
 
 Classification: temperature scaling of each label's logit, so that a predicted 0.8 is active about 80 % of the time
-(ROC-AUC is unchanged: the map is monotone). Regression: split-conformal intervals. The nonconformity score of a
+(ROC-AUC is unchanged: the map is monotone), and class-conditional (Mondrian) conformal prediction sets: a class
+is in a molecule's set at coverage ``c`` when one minus its calibrated probability is within the class's own
+conformal quantile of validation molecules of that class, so that ``c`` of the actives and ``c`` of the inactives are
+covered even where actives are 3 % of the library (a marginal set could cover 90 % by never saying "active").
+Regression: split-conformal intervals. The nonconformity score of a
 validation molecule is its absolute error, divided by the ensemble's spread where the model has members (intervals
 then widen where the members disagree); an interval at coverage ``c`` is the prediction plus or minus the
 ``ceil((n + 1) c)``-th smallest of the ``n`` scores, which holds at least ``c`` of new molecules drawn like the
@@ -32,17 +36,31 @@ class Calibration:
     scores: tuple[tuple[float, ...], ...] = ()  # regression: per label, sorted nonconformity scores (thinned)
     counts: tuple[int, ...] = ()  # regression: per label, how many validation molecules the scores came from
     normalized: bool = False  # regression: scores are |error| / ensemble spread, else |error|
+    # classification: per label, per class (inactive, active), sorted scores 1 - p(class) (thinned), and counts
+    class_scores: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()
+    class_counts: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def fit(cls, *, predictions: np.ndarray, targets: np.ndarray, spread: np.ndarray | None, task: Task) -> Calibration:
         """Fit on the validation split's predictions [n, labels] (probabilities or label units), its targets
         (NaN where missing) and the ensemble's spread (None for a single model)."""
         if task.kind == "classification":
-            temperatures = []
+            temperatures, class_scores, class_counts = [], [], []
             for column in range(targets.shape[1]):
                 observed = ~np.isnan(targets[:, column])
-                temperatures.append(_temperature(predictions[observed, column], targets[observed, column]))
-            return cls(task.kind, temperatures=tuple(temperatures))
+                p, y = predictions[observed, column], targets[observed, column]
+                temperature = _temperature(p, y)
+                calibrated, active = _sigmoid(_logit(p) / temperature), binary_targets(y) == 1
+                per_class = (np.sort(calibrated[~active]), np.sort(1.0 - calibrated[active]))  # 1 - p(true class)
+                temperatures.append(temperature)
+                class_scores.append(tuple(tuple(float(v) for v in _thin(scores)) for scores in per_class))
+                class_counts.append(tuple(len(scores) for scores in per_class))
+            return cls(
+                task.kind,
+                temperatures=tuple(temperatures),
+                class_scores=tuple(class_scores),
+                class_counts=tuple(class_counts),
+            )
         normalized = spread is not None
         scores, counts = [], []
         for column in range(targets.shape[1]):
@@ -76,6 +94,20 @@ class Calibration:
             lower[:, column], upper[:, column] = mean[:, column] - width, mean[:, column] + width
         return lower, upper
 
+    def prediction_sets(self, probabilities: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Whether inactive and whether active is in each molecule's conformal set [n, labels] at ``coverage``,
+        from calibrated probabilities; None for regression and for a model calibrated before molpipe kept sets. A
+        class with too few validation molecules for that coverage is in every set."""
+        check_coverage(coverage)
+        if self.kind != "classification" or not self.class_scores:
+            return None
+        inactive, active = np.zeros(probabilities.shape, bool), np.zeros(probabilities.shape, bool)
+        for column, (scores, counts) in enumerate(zip(self.class_scores, self.class_counts)):
+            q_inactive, q_active = (_conformal_quantile(s, n, coverage) for s, n in zip(scores, counts))
+            inactive[:, column] = probabilities[:, column] <= q_inactive  # 1 - p(inactive) = p
+            active[:, column] = 1.0 - probabilities[:, column] <= q_active
+        return inactive, active
+
     def write(self, folder: Path) -> None:
         (folder / FILE).write_text(json.dumps(self.__dict__))
 
@@ -92,6 +124,8 @@ class Calibration:
             tuple(tuple(s) for s in raw["scores"]),
             tuple(raw["counts"]),
             raw["normalized"],
+            tuple(tuple(tuple(s) for s in label) for label in raw.get("class_scores", ())),
+            tuple(tuple(c) for c in raw.get("class_counts", ())),
         )
 
 
@@ -109,9 +143,10 @@ def quality(
     coverage: float,
     uncalibrated: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """What the test split says of the uncertainty, averaged over labels: ``coverage`` and ``interval_width``
-    (regression), ``ece`` and ``ece_uncalibrated`` (classification; ``uncalibrated``: the probabilities before
-    temperature scaling), and ``spearman_uncertainty_error`` where there is a spread."""
+    """What the test split says of the uncertainty, averaged over labels: ``coverage`` (of the intervals, or of the
+    prediction sets), ``interval_width`` (regression), ``set_size`` (classification: mean number of classes in a
+    set, 1 where the model commits to one), ``ece`` and ``ece_uncalibrated`` (``uncalibrated``: the probabilities
+    before temperature scaling), and ``spearman_uncertainty_error`` where there is a spread."""
     from scipy.stats import spearmanr
 
     found: dict[str, list[float]] = {}
@@ -119,6 +154,8 @@ def quality(
         lower, upper = calibration.interval(
             predictions, np.zeros_like(predictions) if spread is None else spread, coverage
         )
+    else:
+        sets = calibration.prediction_sets(predictions, coverage)
     for column in range(targets.shape[1]):
         observed = ~np.isnan(targets[:, column])
         if not observed.any():
@@ -129,6 +166,11 @@ def quality(
             found.setdefault("coverage", []).append(float(np.mean((y >= low) & (y <= high))))
             found.setdefault("interval_width", []).append(float(np.mean(high - low)))
         else:
+            if sets is not None:
+                inactive, active = sets[0][observed, column], sets[1][observed, column]
+                covered = np.where(binary_targets(y) == 1, active, inactive)
+                found.setdefault("coverage", []).append(float(np.mean(covered)))
+                found.setdefault("set_size", []).append(float(np.mean(inactive.astype(int) + active)))
             found.setdefault("ece", []).append(expected_calibration_error(p, y))
             if uncalibrated is not None:
                 found.setdefault("ece_uncalibrated", []).append(

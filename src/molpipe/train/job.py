@@ -98,9 +98,10 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
     started = time.monotonic()
     settings, databricks = catalog.settings, catalog.databricks
     library, num_processes = request.library, request.num_processes
-    kind = get_model(config.model, **config.model_params)  # fail fast on a bad model name or parameter
     check_coverage(settings.score.coverage)
     task = resolve_task(catalog, library, request.labels, request.task_kind)
+    config = config.for_task(task.kind)
+    kind = get_model(config.model, **config.model_params)  # fail fast on a bad model name or parameter
     split_id = split_id_of(catalog, library, request.split_id)
     name = request.model_name or f"{library}_{config.model}".replace("-", "_")
     registered = tracking.registered_name(settings, name, databricks)

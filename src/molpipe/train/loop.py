@@ -17,7 +17,7 @@ import os
 import random
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from molpipe.train.data import Materialized, Shard
 
 @dataclass
 class TrainConfig:
-    model: str
+    model: str | None = None  # None: the task kind's default (models.DEFAULT_MODELS), see :meth:`for_task`
     model_params: dict[str, Any] = field(default_factory=dict)
     epochs: int = 30
     batch_size: int = 64
@@ -53,6 +53,12 @@ class TrainConfig:
             raise ValueError(f"--patience must be 0 or more, got {self.patience}")
         if not self.learning_rate > 0:
             raise ValueError(f"--lr must be positive, got {self.learning_rate}")
+
+    def for_task(self, kind: str) -> TrainConfig:
+        """This configuration with its model named: as given, or the default for a ``kind`` task."""
+        from molpipe.models import DEFAULT_MODELS
+
+        return self if self.model is not None else replace(self, model=DEFAULT_MODELS[kind])
 
 
 def train_rank(config: dict, data: dict, out_dir: str) -> dict:

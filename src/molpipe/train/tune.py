@@ -51,6 +51,7 @@ def tune(catalog: Catalog, request: TrainRequest, base: TrainConfig, *, trials: 
     started = time.monotonic()
     library, databricks = request.library, catalog.databricks
     task = resolve_task(catalog, library, request.labels, request.task_kind)
+    base = base.for_task(task.kind)
     split_id = split_id_of(catalog, library, request.split_id)
     tracking.configure(catalog.settings, databricks)
     experiment = tracking.experiment_id(catalog.settings, library, task.name, databricks)
