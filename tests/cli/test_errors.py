@@ -191,6 +191,7 @@ def test_a_home_where_a_file_is_names_the_path(env, capsys, tmp_path, data_dir):
         "train-negative-lr",
         "train-no-processes",
         "train-param-type",
+        "train-param-without-model",
         "train-unknown-split",
         "tune-no-trials",
         "validate-unknown-model",
