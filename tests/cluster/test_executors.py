@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from molpipe.config import ScoreOptions, load_settings
+from molpipe.config import ScoreOptions, SparkServerOptions, load_settings
 from molpipe.featurize import parse_featurizers
 from molpipe.featurize.job import featurize
 from molpipe.ingest.job import ingest
@@ -44,8 +44,11 @@ def _catalog(server, home) -> Catalog:
     return Catalog(spark, load_settings(environ={}).replace(home=str(home), workers=1), udf_partitions=server.slots)
 
 
-def _prepare(catalog, data_dir):
+def _ingest(catalog, data_dir):
     ingest(catalog, path=data_dir / "hiv_sample.csv", library="hiv", label_cols=["HIV_active"])
+
+
+def _featurize_and_split(catalog):
     summary = featurize(catalog, library="hiv", featurizers=parse_featurizers(FEATURIZERS), workers=1)
     split(catalog, library="hiv", method="random", pool_fraction=0.3, seed=0)
     return summary
@@ -61,13 +64,19 @@ def _rows(catalog, table, *columns):
 
 
 @pytest.fixture(scope="module")
-def cluster_home(cluster, tmp_path_factory, data_dir):
-    """The HIV sample ingested, featurized and split on the cluster, and an fp-mlp trained there with one DDP rank
-    per executor and promoted; returns the home, the featurize summary and the train summary."""
+def cluster_home(cluster, sail_url, tmp_path_factory, data_dir):
+    """The HIV sample ingested (on Sail: ingest runs no UDF, and the Spark pass checks it on Apache Spark; on the
+    cluster it cost some 27 s), then featurized and split on the cluster, and an fp-mlp trained there with one DDP
+    rank per executor and promoted; returns the home, the featurize summary and the train summary."""
     home = tmp_path_factory.mktemp("on-cluster") / "home"
+    on_sail = SparkSession.builder.remote(sail_url).create()
+    try:
+        _ingest(Catalog(on_sail, load_settings(environ={}).replace(home=str(home), workers=1)), data_dir)
+    finally:
+        on_sail.stop()
     catalog = _catalog(cluster, home)
     try:
-        featurized = _prepare(catalog, data_dir)
+        featurized = _featurize_and_split(catalog)
         config = TrainConfig(model="fp-mlp", model_params={"hidden": 32}, epochs=2, batch_size=32, patience=2)
         trained = train(catalog, TrainRequest("hiv", "hiv_mlp", num_processes=2, placement="executors"), config)
         lifecycle.promote("hiv_mlp", force=True)
@@ -87,14 +96,18 @@ def test_the_cluster_runs_tasks_in_two_executor_processes(cluster):
                 yield pd.DataFrame({"pid": [os.getpid()], "executor": [os.environ.get("SPARK_EXECUTOR_ID", "")]})
 
         rows = spark.range(0, 4, 1, 2).mapInPandas(where, "pid LONG, executor STRING").collect()
+        java_options = {spark.conf.get(f"spark.{jvm}.extraJavaOptions") for jvm in ("driver", "executor")}
     finally:
         spark.stop()
     assert len({r["pid"] for r in rows}) == 2 and os.getpid() not in {r["pid"] for r in rows}
+    # the JIT's thresholds on every JVM of the cluster (after the module flags Spark adds)
+    assert all(options.endswith(SparkServerOptions().java_options) for options in java_options)
 
 
 def test_featurize_on_executors_matches_sail(cluster_home, catalog, data_dir):
     home, on_cluster, _ = cluster_home
-    on_sail = _prepare(catalog, data_dir)
+    _ingest(catalog, data_dir)
+    on_sail = _featurize_and_split(catalog)
     assert on_cluster.accounted and on_sail.accounted
     counts = ("rows_read", "molecules_new", "duplicates", "quarantined", "quarantine_reasons", "features_computed")
     assert {k: getattr(on_cluster, k) for k in counts} == {k: getattr(on_sail, k) for k in counts}

@@ -140,6 +140,14 @@ def _launch(settings: Settings) -> SparkServer:
             else {}
         ),
         "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
+        **(
+            {
+                "spark.driver.extraJavaOptions": options.java_options,
+                "spark.executor.extraJavaOptions": options.java_options,
+            }
+            if options.java_options
+            else {}
+        ),
         **_jars_conf(settings),
         **_parse_conf(options.conf),
     }
