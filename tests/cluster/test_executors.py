@@ -64,16 +64,12 @@ def _rows(catalog, table, *columns):
 
 
 @pytest.fixture(scope="module")
-def cluster_home(cluster, sail_url, tmp_path_factory, data_dir):
-    """The HIV sample ingested (on Sail: ingest runs no UDF, and the Spark pass checks it on Apache Spark; on the
-    cluster it cost some 27 s), then featurized and split on the cluster, and an fp-mlp trained there with one DDP
-    rank per executor and promoted; returns the home, the featurize summary and the train summary."""
-    home = tmp_path_factory.mktemp("on-cluster") / "home"
-    on_sail = SparkSession.builder.remote(sail_url).create()
-    try:
-        _ingest(Catalog(on_sail, load_settings(environ={}).replace(home=str(home), workers=1)), data_dir)
-    finally:
-        on_sail.stop()
+def cluster_home(cluster, build_home, data_dir):
+    """The HIV sample ingested (on Sail, as :func:`build_home`'s ``prepare``: ingest runs no UDF, and the Spark pass
+    checks it on Apache Spark; on the cluster it cost some 27 s), then featurized and split on the cluster, and an
+    fp-mlp trained there with one DDP rank per executor and promoted; returns the home, the featurize summary and the
+    train summary."""
+    home, _ = build_home("on-cluster", prepare=lambda catalog: _ingest(catalog, data_dir))
     catalog = _catalog(cluster, home)
     try:
         featurized = _featurize_and_split(catalog)
