@@ -93,11 +93,13 @@ def test_the_cluster_runs_tasks_in_two_executor_processes(cluster):
 
         rows = spark.range(0, 4, 1, 2).mapInPandas(where, "pid LONG, executor STRING").collect()
         java_options = {spark.conf.get(f"spark.{jvm}.extraJavaOptions") for jvm in ("driver", "executor")}
+        idle_limit = spark.conf.get("spark.connect.session.manager.defaultSessionTimeout")
     finally:
         spark.stop()
     assert len({r["pid"] for r in rows}) == 2 and os.getpid() not in {r["pid"] for r in rows}
     # the JIT's thresholds on every JVM of the cluster (after the module flags Spark adds)
     assert all(options.endswith(SparkServerOptions().java_options) for options in java_options)
+    assert idle_limit == "-1"  # a session idle while its job trains is kept (Spark drops it after 60 minutes)
 
 
 def test_featurize_on_executors_matches_sail(cluster_home, catalog, data_dir):

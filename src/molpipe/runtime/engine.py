@@ -59,6 +59,7 @@ def udf_workers(settings: Settings) -> int:
 
 
 ENGINES = ("sail", "spark")
+SESSION_IDLE_LIMIT_S = 30 * 24 * 3600  # embedded Sail: how long its session may go without a query
 
 
 def engine_name(settings: Settings) -> str:
@@ -95,6 +96,9 @@ def start_engine(settings: Settings, partitions: int = 0, memory_mb: int = 0) ->
     started = time.monotonic()
     os.environ.setdefault("RUST_LOG", "error")  # Sail logs every session at INFO otherwise
     os.environ.setdefault("SAIL_OPTIMIZER__ENABLE_JOIN_SWAP", "false")  # joins hold their left side (see above)
+    # the embedded server's one session is this process's, for as long as it runs: Sail's default drops a session
+    # after 15 idle minutes, and a job that trained longer than that (no query meanwhile) failed on its next query
+    os.environ.setdefault("SAIL_SPARK__SESSION_TIMEOUT_SECS", str(SESSION_IDLE_LIMIT_S))
     from pysail.spark import SparkConnectServer
 
     limits = {"SAIL_EXECUTION__DEFAULT_PARALLELISM": str(partitions)} if partitions > 0 else {}

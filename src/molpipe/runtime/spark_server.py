@@ -140,6 +140,8 @@ def _launch(settings: Settings) -> SparkServer:
             else {}
         ),
         "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
+        # the server's sessions are its launching process's: kept while it trains for longer than Spark's 60 minutes
+        "spark.connect.session.manager.defaultSessionTimeout": "-1",
         **(
             {
                 "spark.driver.extraJavaOptions": options.java_options,
