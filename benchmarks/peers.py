@@ -4,7 +4,7 @@ same metric code.
     python benchmarks/peers.py [--datasets esol,tox21,hiv] [--seeds 3] [--models fp-mlp,gnn[,chemberta]]
                                [--home DIR]  # keep (and reuse) the featurized tables across invocations
                                [--chemprop-epochs N]  # smoke runs only: reported figures use Chemprop's defaults
-                               [--out reports/peers.json]
+                               [--out reports/peers.json] [--resume]  # run only what --out lacks
 
 For each dataset it ingests and featurizes the whole file with molpipe once; for each seed it makes molpipe's
 balanced scaffold split with that seed and exports that split's train/valid/test molecules (the ``splits`` table
@@ -141,6 +141,12 @@ def main() -> None:
     parser.add_argument("--pretrained", help="folder of real ChemBERTa weights (skips `molpipe pretrain`)")
     parser.add_argument("--pretrain-epochs", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "reports" / "peers.json"))
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs --out already holds (same Chemprop version and epochs) and run only the missing ones: "
+        "HIV's seeds take hours each, so they can be run over several sittings",
+    )
     args = parser.parse_args()
 
     from molpipe.config import load_settings
@@ -154,7 +160,8 @@ def main() -> None:
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="molpipe-peers-"))
     work = home / "chemprop"  # Chemprop's CSVs, models and logs, kept with a kept --home
     started_all = time.monotonic()
-    runs = []  # one per dataset, seed and model
+    runs = previous_runs(args) if args.resume else []  # one per dataset, seed and model
+    done = {(r["dataset"], r["model"], r["seed"]) for r in runs}
     try:
         with session(load_settings().replace(home=str(home))) as (engine, catalog):
             datasets = prepared(
@@ -176,19 +183,20 @@ def main() -> None:
                     print(f"{name} seed {seed}: split {made.split_id}, exported {counts}", flush=True)
                     test = rows[rows[list(labels)].notna().any(axis=1)].sort_values("inchikey")
                     test = test[test["split"] == "test"][list(labels)].to_numpy(dtype=float)
-                    predictions, seconds = run_chemprop(
-                        frames=frames,
-                        labels=labels,
-                        kind=kind,
-                        folder=work / name / f"seed{seed}",
-                        seed=seed,
-                        epochs=args.chemprop_epochs,
-                    )
-                    score = metrics(predictions, test, kind)[metric]
-                    runs.append(_run_row(name, "chemprop", seed, score, seconds, counts, {}))
-                    write_report(args, runs, time.monotonic() - started_all)
-                    print(f"{name} chemprop seed {seed}: test {metric} {score:.4f} ({seconds:.0f} s)", flush=True)
-                    for model in models:
+                    if (name, "chemprop", seed) not in done:
+                        predictions, seconds = run_chemprop(
+                            frames=frames,
+                            labels=labels,
+                            kind=kind,
+                            folder=work / name / f"seed{seed}",
+                            seed=seed,
+                            epochs=args.chemprop_epochs,
+                        )
+                        score = metrics(predictions, test, kind)[metric]
+                        runs.append(_run_row(name, "chemprop", seed, score, seconds, counts, {}))
+                        write_report(args, runs, time.monotonic() - started_all)
+                        print(f"{name} chemprop seed {seed}: test {metric} {score:.4f} ({seconds:.0f} s)", flush=True)
+                    for model in (m for m in models if (name, m, seed) not in done):
                         print(f"  molpipe {model} ...", flush=True)
                         summary, seconds = train_molpipe(
                             catalog, name=name, model=model, seed=seed, split_id=made.split_id, pretrained=pretrained
@@ -218,6 +226,18 @@ def main() -> None:
             f"     {row['seconds_per_run']:>7.0f}  {calibration}"
         )
     print(f"wrote {args.out} ({time.monotonic() - started_all:.0f} s in all)")
+
+
+def previous_runs(args) -> list[dict]:
+    """The runs of an earlier report at --out, when it was made with the same Chemprop and epochs (else none)."""
+    out = Path(args.out)
+    if not out.is_file():
+        return []
+    report = json.loads(out.read_text())
+    if (report["chemprop"], report["chemprop_epochs"]) != (chemprop_version(), args.chemprop_epochs):
+        sys.exit(f"{out} was made with Chemprop {report['chemprop']}, epochs {report['chemprop_epochs']}: not resumed")
+    print(f"resuming {out}: {len(report['runs'])} runs kept", flush=True)
+    return report["runs"]
 
 
 def write_report(args, runs: list[dict], seconds: float) -> list[dict]:

@@ -1,12 +1,15 @@
 """benchmarks/peers.py's export to Chemprop, pure: the split's labelled molecules as Chemprop's CSV, majority
 labels for classification, and the table over seeds. No Chemprop and no Spark needed."""
 
+import argparse
+import json
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from rdkit import Chem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,3 +82,16 @@ def test_table_is_mean_and_sd_over_seeds_with_calibration():
     assert math.isclose(gnn["mean"], 0.9) and math.isclose(gnn["sd"], math.sqrt(0.02))
     assert gnn["seconds_per_run"] == 15.0 and math.isclose(gnn["calibration"]["coverage"], 0.8)
     assert chemprop["sd"] == 0.0 and chemprop["calibration"] == {}
+
+
+def test_resume_keeps_the_runs_of_the_same_chemprop_and_refuses_another(tmp_path, monkeypatch):
+    monkeypatch.setattr(peers, "chemprop_version", lambda: "2.2.4")
+    args = argparse.Namespace(out=str(tmp_path / "peers.json"), chemprop_epochs=None, seeds=3)
+    assert peers.previous_runs(args) == []  # nothing yet: start from scratch
+    runs = [{"dataset": "hiv", "model": "chemprop", "seed": 0, "score": 0.8, "seconds": 1.0, "counts": {}}]
+    peers.write_report(args, [{**runs[0], "calibration": {}}], 1.0)
+    assert peers.previous_runs(args) == [{**runs[0], "calibration": {}}]
+    report = json.loads((tmp_path / "peers.json").read_text())
+    (tmp_path / "peers.json").write_text(json.dumps({**report, "chemprop_epochs": 3}))  # a smoke run's figures
+    with pytest.raises(SystemExit, match="epochs 3: not resumed"):
+        peers.previous_runs(args)

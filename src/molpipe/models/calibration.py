@@ -6,11 +6,12 @@ Classification: temperature scaling of each label's logit, so that a predicted 0
 is in a molecule's set at coverage ``c`` when one minus its calibrated probability is within the class's own
 conformal quantile of validation molecules of that class, so that ``c`` of the actives and ``c`` of the inactives are
 covered even where actives are 3 % of the library (a marginal set could cover 90 % by never saying "active").
-Regression: split-conformal intervals. The nonconformity score of a
+Regression: conformal intervals. The nonconformity score of a
 validation molecule is its absolute error, divided by the ensemble's spread where the model has members (intervals
 then widen where the members disagree); an interval at coverage ``c`` is the prediction plus or minus the
 ``ceil((n + 1) c)``-th smallest of the ``n`` scores, which holds at least ``c`` of new molecules drawn like the
-validation split. Pure numpy (and scipy for the one-dimensional fit): no torch, no Spark.
+validation split. Where that split is small, the scores are instead the out-of-fold errors of scaffold folds of
+train and valid (cross-conformal, :mod:`molpipe.train.folds`): the same rule over many more molecules. Pure numpy (and scipy for the one-dimensional fit): no torch, no Spark.
 """
 
 from __future__ import annotations
@@ -39,11 +40,21 @@ class Calibration:
     # classification: per label, per class (inactive, active), sorted scores 1 - p(class) (thinned), and counts
     class_scores: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()
     class_counts: tuple[tuple[int, int], ...] = ()
+    folds: int = 0  # regression: the scores are out-of-fold errors of this many scaffold folds; 0: validation split's
 
     @classmethod
-    def fit(cls, *, predictions: np.ndarray, targets: np.ndarray, spread: np.ndarray | None, task: Task) -> Calibration:
-        """Fit on the validation split's predictions [n, labels] (probabilities or label units), its targets
-        (NaN where missing) and the ensemble's spread (None for a single model)."""
+    def fit(
+        cls,
+        *,
+        predictions: np.ndarray,
+        targets: np.ndarray,
+        spread: np.ndarray | None,
+        task: Task,
+        folds: int = 0,
+    ) -> Calibration:
+        """Fit on held-out predictions [n, labels] (probabilities or label units), their targets (NaN where
+        missing) and the ensemble's spread (None for a single model): the validation split's, or with ``folds`` the
+        out-of-fold predictions of that many scaffold folds (regression)."""
         if task.kind == "classification":
             temperatures, class_scores, class_counts = [], [], []
             for column in range(targets.shape[1]):
@@ -71,7 +82,7 @@ class Calibration:
             ordered = np.sort(error)
             counts.append(len(ordered))
             scores.append(tuple(float(v) for v in _thin(ordered)))
-        return cls(task.kind, scores=tuple(scores), counts=tuple(counts), normalized=normalized)
+        return cls(task.kind, scores=tuple(scores), counts=tuple(counts), normalized=normalized, folds=folds)
 
     def probabilities(self, probabilities: np.ndarray) -> np.ndarray:
         """Calibrated probabilities [n, labels] from the model's."""
@@ -126,6 +137,7 @@ class Calibration:
             raw["normalized"],
             tuple(tuple(tuple(s) for s in label) for label in raw.get("class_scores", ())),
             tuple(tuple(c) for c in raw.get("class_counts", ())),
+            raw.get("folds", 0),
         )
 
 

@@ -80,7 +80,7 @@ def materialize(
     rows = (
         table["splits"]
         .where((F.col("split_id") == split_id) & F.col("split").isin(*SPLITS))
-        .select("inchikey", "split")
+        .select("inchikey", "split", "scaffold")  # scaffold: what calibration folds group by (train.folds)
         .join(table["molecules"].where(observed).select("inchikey", "smiles", y), "inchikey")
     )
     rows = join_features(rows, table["features"], featurizers)

@@ -28,7 +28,7 @@ from molpipe.models.calibration import check_coverage
 from molpipe.registry import tracking
 from molpipe.registry.card import LINEAGE_TAG, ModelCard, lineage_tag
 from molpipe.registry.tracking import CHALLENGER
-from molpipe.runtime import locks, staging
+from molpipe.runtime import locks, progress, staging
 from molpipe.runtime.faults import checkpoint
 from molpipe.split.read import split_id_of
 from molpipe.train import plots
@@ -121,7 +121,8 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
                 mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
             mlflow.log_metrics({f"test_{k}": v for k, v in outcome["test"].items()})
             mlflow.log_metric("best_epoch", outcome["best_epoch"])
-            mlflow.log_param("coverage", coverage)
+            mlflow.log_params({"coverage": coverage, "calibration_folds": outcome["calibration"]["folds"]})
+            mlflow.log_metric("calibration_molecules", outcome["calibration"]["molecules"])
             plots.log_training_plots(out, outcome["history"], task, coverage)
             model_dir = _model_folder(out, work / "model", config, task, settings)
             info = _log_pyfunc(model_dir, registered)
@@ -173,8 +174,9 @@ def run_name(config: TrainConfig, split_id: str) -> str:
 
 def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: Path, task, coverage: float):
     """Train ``config.ensemble`` members (seeds seed, seed+1, ...) one after the other, each in ``num_processes``
-    DDP ranks, into ``out/member-<k>``, and calibrate the ensemble on the validation split. Returns the outcome (the
-    ensemble's test metrics with its uncertainty's, member 0's history), whether every member ended with identical
+    DDP ranks, into ``out/member-<k>``, and calibrate the ensemble on the validation split (or on scaffold folds,
+    :meth:`TrainConfig.folds_for`). Returns the outcome (the ensemble's test metrics with its uncertainty's, member
+    0's history, what calibrated it), whether every member ended with identical
     weights on all its ranks, and where member 0's ranks ran; writes ``calibration.json`` and the ensemble's
     calibrated test predictions (with their spread) to ``out``."""
     import numpy as np
@@ -201,10 +203,13 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
     def ensemble(split: str):
         draws = np.stack([p["predictions"] for p in predictions[split]])
         spread = draws.std(axis=0) if config.ensemble > 1 else None  # what the Predictor gives as uncertainty
-        return draws.mean(axis=0), spread, predictions[split][0]["targets"]
+        return draws.mean(axis=0), predictions[split][0]["targets"], spread
 
-    valid, (mean, spread, targets) = ensemble("valid"), ensemble("test")
-    calibration = Calibration.fit(predictions=valid[0], targets=valid[2], spread=valid[1], task=task)
+    valid, (mean, targets, spread) = ensemble("valid"), ensemble("test")
+    folds = config.folds_for(kind=task.kind, valid=data["counts"]["valid"])
+    if folds:
+        valid = (*_cross_fit(config, data, out, best_epoch=outcomes[0]["best_epoch"], folds=folds), None)
+    calibration = Calibration.fit(predictions=valid[0], targets=valid[1], spread=valid[2], task=task, folds=folds)
     calibration.write(out)
     calibrated = calibration.probabilities(mean)
     np.savez(
@@ -224,10 +229,31 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
             coverage=coverage,
             uncalibrated=mean,
         )
-    outcome = {**outcomes[0], "test": test}
+    outcome = {**outcomes[0], "test": test, "calibration": {"folds": folds, "molecules": len(valid[1])}}
     if config.ensemble > 1:
         outcome["member_test"] = [o["test"] for o in outcomes]
     return outcome, identical, where
+
+
+def _cross_fit(config: TrainConfig, data: dict, out: Path, *, best_epoch: int, folds: int):
+    """Out-of-fold predictions and targets of the held-out scaffold sets (:mod:`molpipe.train.folds`): one model
+    per fold, trained in-line on the other molecules of train and valid for the epochs the validation split chose,
+    without early stopping, so no fold's errors were used to pick its own model."""
+    import numpy as np
+
+    from molpipe.train.folds import write_folds
+
+    fold_config = asdict(replace(config, epochs=best_epoch + 1, ensemble=1, calibration_folds=0))
+    predictions, targets = [], []
+    roots = write_folds(Path(data["root"]), k=folds, seed=config.seed, out=out / "folds")
+    with progress.track("calibration folds", total=len(roots), unit="models", every=30.0):
+        for root in roots:
+            train_rank(fold_config, {**data, "root": str(root)}, str(root / "model"))
+            found = np.load(root / "model" / "test_predictions.npz")
+            predictions.append(found["predictions"])
+            targets.append(found["targets"])
+            progress.advance(1)
+    return np.concatenate(predictions), np.concatenate(targets)
 
 
 def _distribute(fn, num_processes: int, placement: str, *args) -> None:

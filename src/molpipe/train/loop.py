@@ -26,6 +26,9 @@ import numpy as np
 from molpipe.models.tasks import Task, label_units, masked_loss, metrics
 from molpipe.train.data import Materialized, Shard
 
+CROSS_FIT_FOLDS = 5
+CROSS_FIT_BELOW = 2_000  # validation molecules: above this, the validation split alone calibrates
+
 
 @dataclass
 class TrainConfig:
@@ -39,6 +42,9 @@ class TrainConfig:
     seed: int = 0
     fit_sample: int = 50_000  # molecules used to learn preprocessing (descriptor scaling)
     ensemble: int = 1  # members trained with seeds seed, seed+1, ...; their spread is the model's uncertainty
+    # regression intervals from this many scaffold folds of train + valid (0: the validation split alone); None:
+    # CROSS_FIT_FOLDS for a single model whose validation split has fewer than CROSS_FIT_BELOW molecules
+    calibration_folds: int | None = None
 
     def __post_init__(self) -> None:
         """Fail before any work on a loop that cannot run (or would register an untrained model)."""
@@ -53,6 +59,23 @@ class TrainConfig:
             raise ValueError(f"--patience must be 0 or more, got {self.patience}")
         if not self.learning_rate > 0:
             raise ValueError(f"--lr must be positive, got {self.learning_rate}")
+        if self.calibration_folds is not None and (self.calibration_folds < 0 or self.calibration_folds == 1):
+            raise ValueError(f"--calibration-folds must be 0 or at least 2, got {self.calibration_folds}")
+        if self.calibration_folds and self.ensemble > 1:
+            raise ValueError(
+                "--calibration-folds needs --ensemble 1: an ensemble's intervals scale with its members' spread, "
+                "which only the validation split has"
+            )
+
+    def folds_for(self, *, kind: str, valid: int) -> int:
+        """How many scaffold folds calibrate the intervals (0: the validation split does): cross-fitting costs
+        about ``folds`` more trainings, and pays where the validation split is too small for a stable quantile
+        (docs/training-and-registry.md has the figures)."""
+        if kind != "regression" or valid == 0:
+            return 0  # nothing to widen, or no validation split to choose the fold models' epochs
+        if self.calibration_folds is not None:
+            return self.calibration_folds
+        return CROSS_FIT_FOLDS if self.ensemble == 1 and valid < CROSS_FIT_BELOW else 0
 
     def for_task(self, kind: str) -> TrainConfig:
         """This configuration with its model named: as given, or the default for a ``kind`` task."""
@@ -119,7 +142,7 @@ def train_rank(config: dict, data: dict, out_dir: str) -> dict:
         if score is not None and (best is None or (score > best if task.higher_is_better else score < best)):
             best, best_epoch = score, epoch
             best_state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-        if epoch - best_epoch >= cfg.patience:
+        if best is not None and epoch - best_epoch >= cfg.patience:  # no validation split: every epoch, last weights
             break
     if best_state is not None:
         module.load_state_dict(best_state)
