@@ -6,6 +6,7 @@ import pytest
 
 from molpipe.databricks import task_values
 from molpipe.ingest.landing import process_landing
+from molpipe.runtime.progress import pace
 
 
 class FakeTaskValues:
@@ -84,3 +85,9 @@ def test_landing_hands_each_file_on_once_and_moves_it_out_of_the_watched_folder(
 def test_a_missing_landing_folder_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="landing folder"):
         process_landing(tmp_path / "nope", "ingest", lambda p: {})
+
+
+def test_progress_reads_per_second_or_seconds_each():
+    assert pace(35_264, 20.0) == "1,763/s"  # molecules
+    assert pace(2, 510.0) == "255 s each"  # calibration fold models
+    assert pace(0, 60.0) == "0/s"  # nothing yet

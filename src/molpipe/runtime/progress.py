@@ -28,6 +28,13 @@ def _count() -> int:
         return _done
 
 
+def pace(done: int, elapsed: float) -> str:
+    """Per second for fast work (molecules), seconds each for slow work (models), so neither reads "0/s"."""
+    if done and done < elapsed:
+        return f"{elapsed / done:,.0f} s each"
+    return f"{done / max(elapsed, 1e-9):,.0f}/s"
+
+
 @contextmanager
 def track(label: str, total: int | None = None, unit: str = "rows", every: float = 10.0) -> Iterator[None]:
     """Report :func:`advance` calls made while the block runs."""
@@ -50,7 +57,7 @@ def track(label: str, total: int | None = None, unit: str = "rows", every: float
                 elapsed = time.monotonic() - start
                 of = f"/{total:,}" if total else ""
                 print(
-                    f"[molpipe] {label}: {done:,}{of} {unit} in {elapsed:,.0f} s ({done / elapsed:,.0f}/s)",
+                    f"[molpipe] {label}: {done:,}{of} {unit} in {elapsed:,.0f} s ({pace(done, elapsed)})",
                     file=sys.stderr,
                     flush=True,
                 )
