@@ -1,4 +1,5 @@
-"""What the bundle's jobs stand on, without Spark: task values from a command's summary, and landing folders."""
+"""What the bundle's jobs stand on, without Spark: task values from a command's summary, landing folders, and the
+progress lines of their logs."""
 
 from pathlib import Path
 
