@@ -79,3 +79,13 @@ def test_when_training_cross_fits(config, kind, valid, folds):
 def test_calibration_folds_that_cannot_run_fail_first(given, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**given)
+
+
+def test_no_fold_when_no_scaffold_set_is_small_enough_to_hold_out(tmp_path):
+    """A random split can spread one scaffold over every split; nothing can then be held out whole, and training
+    falls back to the validation split (TrainConfig's folds become 0)."""
+    root = tmp_path / "data"
+    _write(root / "train", ["c1ccccc1"] * 30, 0)
+    _write(root / "valid", ["c1ccccc1"] * 4, 1000)
+    _write(root / "test", ["c1ccccc1"] * 4, 2000)
+    assert write_folds(root, k=5, seed=0, out=tmp_path / "folds") == []

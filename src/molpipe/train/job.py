@@ -207,8 +207,11 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
 
     valid, (mean, targets, spread) = ensemble("valid"), ensemble("test")
     folds = config.folds_for(kind=task.kind, valid=data["counts"]["valid"])
-    if folds:
-        valid = (*_cross_fit(config, data, out, best_epoch=outcomes[0]["best_epoch"], folds=folds), None)
+    held_out = _cross_fit(config, data, out, best_epoch=outcomes[0]["best_epoch"], folds=folds) if folds else None
+    if held_out is None:
+        folds = 0  # nothing to fold (no scaffold set small enough to hold out): the validation split calibrates
+    else:
+        valid = (*held_out, None)
     calibration = Calibration.fit(predictions=valid[0], targets=valid[1], spread=valid[2], task=task, folds=folds)
     calibration.write(out)
     calibrated = calibration.probabilities(mean)
@@ -238,7 +241,7 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
 def _cross_fit(config: TrainConfig, data: dict, out: Path, *, best_epoch: int, folds: int):
     """Out-of-fold predictions and targets of the held-out scaffold sets (:mod:`molpipe.train.folds`): one model
     per fold, trained in-line on the other molecules of train and valid for the epochs the validation split chose,
-    without early stopping, so no fold's errors were used to pick its own model."""
+    without early stopping, so no fold's errors were used to pick its own model. None where no fold could be made."""
     import numpy as np
 
     from molpipe.train.folds import write_folds
@@ -246,6 +249,8 @@ def _cross_fit(config: TrainConfig, data: dict, out: Path, *, best_epoch: int, f
     fold_config = asdict(replace(config, epochs=best_epoch + 1, ensemble=1, calibration_folds=0))
     predictions, targets = [], []
     roots = write_folds(Path(data["root"]), k=folds, seed=config.seed, out=out / "folds")
+    if not roots:
+        return None
     with progress.track("calibration folds", total=len(roots), unit="models", every=30.0):
         for root in roots:
             train_rank(fold_config, {**data, "root": str(root)}, str(root / "model"))
