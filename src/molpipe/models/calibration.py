@@ -6,12 +6,12 @@ Classification: temperature scaling of each label's logit, so that a predicted 0
 is in a molecule's set at coverage ``c`` when one minus its calibrated probability is within the class's own
 conformal quantile of validation molecules of that class, so that ``c`` of the actives and ``c`` of the inactives are
 covered even where actives are 3 % of the library (a marginal set could cover 90 % by never saying "active").
-Regression: conformal intervals. The nonconformity score of a
-validation molecule is its absolute error, divided by the ensemble's spread where the model has members (intervals
-then widen where the members disagree); an interval at coverage ``c`` is the prediction plus or minus the
-``ceil((n + 1) c)``-th smallest of the ``n`` scores, which holds at least ``c`` of new molecules drawn like the
-validation split. Where that split is small, the scores are instead the out-of-fold errors of scaffold folds of
-train and valid (cross-conformal, :mod:`molpipe.train.folds`): the same rule over many more molecules. Pure numpy (and scipy for the one-dimensional fit): no torch, no Spark.
+Regression: conformal intervals. The nonconformity score of a validation molecule is its absolute error, divided by
+the ensemble's spread where the model has members (intervals then widen where the members disagree); an interval at
+coverage ``c`` is the prediction plus or minus the ``ceil((n + 1) c)``-th smallest of the ``n`` scores, which holds
+at least ``c`` of new molecules drawn like the validation split. Where that split is small, the scores are instead
+the out-of-fold errors of scaffold folds of train and valid (cross-conformal, :mod:`molpipe.train.folds`): the same
+rule over many more molecules. Pure numpy (and scipy for the one-dimensional fit): no torch, no Spark.
 """
 
 from __future__ import annotations

@@ -35,7 +35,12 @@ class Materialized:
     counts: dict[str, int] = field(default_factory=dict)
 
     def files(self, split: str) -> list[str]:
-        return sorted(str(p) for p in Path(self.root, split).glob("*.parquet"))
+        return split_files(self.root, split)
+
+
+def split_files(root: str | Path, split: str) -> list[str]:
+    """A materialized split's Parquet files (``<root>/<split>/*.parquet``), in name order."""
+    return sorted(str(p) for p in Path(root, split).glob("*.parquet"))
 
 
 def resolve_task(catalog: Catalog, library: str, labels: Sequence[str] | None, kind: str | None) -> Task:

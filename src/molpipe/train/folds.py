@@ -5,7 +5,8 @@ those errors are trained by :func:`molpipe.train.job.train`).
 The folds hold molecules out the way the split did. A scaffold set larger than every set in the validation and test
 splits never leaves training: the balanced scaffold split keeps such sets in train, so no test molecule comes from
 one. Every other scaffold set of train and valid goes whole into one of ``k`` folds, the largest sets first, each
-into the fold with the fewest molecules so far (ties by a seeded order). Pure pyarrow: no Spark, no torch.
+into the fold with the fewest molecules so far (ties by a seeded order). Read and written with pyarrow: no Spark,
+no torch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from molpipe.train.data import split_files
 
 SCAFFOLD = "scaffold"  # the materialized column folds group by
 
@@ -44,7 +47,7 @@ def write_folds(root: Path, *, k: int, seed: int, out: Path) -> list[Path]:
     fold i's molecules, no ``valid`` (a fold model trains a fixed number of epochs). Returns the fold folders; a
     fold left empty (fewer held-out scaffold sets than folds) is not written."""
     labelled = _read(root, ("train", "valid"))
-    held = Counter(_read(root, ("valid", "test")).column(SCAFFOLD).to_pylist())
+    held = Counter(_read(root, ("valid", "test"), columns=[SCAFFOLD]).column(SCAFFOLD).to_pylist())
     counts = Counter(labelled[SCAFFOLD].to_pylist())
     folds = assign_folds(counts, held_out_max=max(held.values(), default=0), k=k, seed=seed)
     fold_of = pa.array([folds.get(s, -1) for s in labelled[SCAFFOLD].to_pylist()], pa.int64())
@@ -61,6 +64,6 @@ def write_folds(root: Path, *, k: int, seed: int, out: Path) -> list[Path]:
     return written
 
 
-def _read(root: Path, splits: tuple[str, ...]) -> pa.Table:
-    files = [f for split in splits for f in sorted((root / split).glob("*.parquet"))]
-    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+def _read(root: Path, splits: tuple[str, ...], columns: list[str] | None = None) -> pa.Table:
+    files = [f for split in splits for f in split_files(root, split)]
+    return pa.concat_tables([pq.read_table(f, columns=columns) for f in files], promote_options="default")
