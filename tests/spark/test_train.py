@@ -211,7 +211,7 @@ def test_regression_on_esol_logs_a_parity_plot(catalog, data_dir):
     assert summary.test_metrics["interval_width"] > 0 and 0 <= summary.test_metrics["coverage"] <= 1
     logged = client().get_run(summary.run_id).data
     assert logged.metrics["test_coverage"] == summary.test_metrics["coverage"] and logged.params["coverage"] == "0.9"
-    assert logged.params["calibration_folds"] == "5"
+    assert logged.params["calibration_folds"] == "5" and logged.params["interval_scale"] == "distance"
     assert summary.counts["valid"] < logged.metrics["calibration_molecules"] <= summary.counts["train"]
     plots = {a.path for a in client().list_artifacts(summary.run_id, "plots")}
     assert {"plots/parity_test.png", "plots/calibration_test.png"} <= plots

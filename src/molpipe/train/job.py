@@ -122,8 +122,11 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
                 mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
             mlflow.log_metrics({f"test_{k}": v for k, v in outcome["test"].items()})
             mlflow.log_metric("best_epoch", outcome["best_epoch"])
-            mlflow.log_params({"coverage": coverage, "calibration_folds": outcome["calibration"]["folds"]})
-            mlflow.log_metric("calibration_molecules", outcome["calibration"]["molecules"])
+            calibrated = outcome["calibration"]
+            mlflow.log_params({"coverage": coverage, "calibration_folds": calibrated["folds"]})
+            if calibrated["scale"]:  # regression: what the intervals' width follows (distance, spread or none)
+                mlflow.log_param("interval_scale", calibrated["scale"])
+            mlflow.log_metric("calibration_molecules", calibrated["molecules"])
             plots.log_training_plots(out, outcome["history"], task, coverage)
             model_dir = _model_folder(out, work / "model", config, task, settings)
             info = _log_pyfunc(model_dir, registered)
@@ -251,7 +254,16 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
             uncalibrated=mean,
             similarity=similarity.get("test"),
         )
-    outcome = {**outcomes[0], "test": test, "calibration": {"folds": folds, "molecules": len(valid[1])}}
+    scale = "distance" if calibration.difficulty else "spread" if calibration.normalized else "none"
+    outcome = {
+        **outcomes[0],
+        "test": test,
+        "calibration": {
+            "folds": folds,
+            "molecules": len(valid[1]),
+            "scale": scale if task.kind == "regression" else "",
+        },
+    }
     if config.ensemble > 1:
         outcome["member_test"] = [o["test"] for o in outcomes]
     return outcome, identical, where
