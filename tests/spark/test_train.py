@@ -228,6 +228,6 @@ def test_regression_on_esol_logs_a_parity_plot(catalog, data_dir):
     similarity = predictor.domain.max_similarity([on_bits(s) for s in valid.standardized_smiles])
     assert np.all(np.diff(width[np.argsort(similarity)]) <= 1e-9), (similarity, width)
     wider = model.predict(pd.DataFrame({"smiles": ["CCO"]}), params={"coverage": 0.95})
-    assert wider.prediction_upper[0] - wider.prediction_lower[0] >= width.iloc[0]
+    assert wider.prediction_upper[0] - wider.prediction_lower[0] >= width[0]
     served = predict_rows(predictor, ["CCO"])[0]  # what molpipe serve answers
     assert served["intervals"] == {label: pytest.approx([valid.prediction_lower[0], valid.prediction_upper[0]])}
