@@ -1,7 +1,7 @@
 """Chemprop v2 beside molpipe's models, on exactly the same balanced scaffold splits, in the same run, scored by the
 same metric code.
 
-    python benchmarks/peers.py [--datasets esol,tox21,hiv] [--seeds 3] [--models fp-mlp,gnn[,chemberta]]
+    python benchmarks/peers.py [--datasets esol,tox21,hiv] [--seeds 3] [--models fp-mlp,gnn[,chemberta][,fp-mlp-x5]]
                                [--home DIR]  # keep (and reuse) the featurized tables across invocations
                                [--chemprop-epochs N]  # smoke runs only: reported figures use Chemprop's defaults
                                [--out reports/peers.json] [--resume]  # run only what --out lacks
@@ -134,7 +134,9 @@ def main() -> None:
     parser.add_argument("--datasets", default="esol,tox21,hiv")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
-        "--models", default="fp-mlp,gnn", help="molpipe's models; chemberta pretrains first; '' for none"
+        "--models",
+        default="fp-mlp,gnn",
+        help="molpipe's models, MODEL-xN for an ensemble of N; chemberta pretrains first; '' for none",
     )
     parser.add_argument("--home", help="MOLPIPE_HOME to use and keep (default: a temporary one, removed)")
     parser.add_argument("--chemprop-epochs", type=int, help="default: Chemprop's own (smoke runs only)")
@@ -198,8 +200,15 @@ def main() -> None:
                         print(f"{name} chemprop seed {seed}: test {metric} {score:.4f} ({seconds:.0f} s)", flush=True)
                     for model in (m for m in models if (name, m, seed) not in done):
                         print(f"  molpipe {model} ...", flush=True)
+                        kind_name, ensemble = ensemble_spec(model)
                         summary, seconds = train_molpipe(
-                            catalog, name=name, model=model, seed=seed, split_id=made.split_id, pretrained=pretrained
+                            catalog,
+                            name=name,
+                            model=kind_name,
+                            seed=seed,
+                            split_id=made.split_id,
+                            pretrained=pretrained,
+                            ensemble=ensemble,
                         )
                         score = summary.test_metrics[metric]
                         extra = {key: summary.test_metrics.get(key) for key in CALIBRATION[kind]}
@@ -226,6 +235,13 @@ def main() -> None:
             f"     {row['seconds_per_run']:>7.0f}  {calibration}"
         )
     print(f"wrote {args.out} ({time.monotonic() - started_all:.0f} s in all)")
+
+
+def ensemble_spec(model: str) -> tuple[str, int]:
+    """``fp-mlp-x5`` -> (``fp-mlp``, 5), the suffix ``molpipe train`` names an ensemble's run with; ``gnn`` -> (``gnn``,
+    1)."""
+    name, _, members = model.rpartition("-x")
+    return (name, int(members)) if name and members.isdigit() and int(members) > 1 else (model, 1)
 
 
 def previous_runs(args) -> list[dict]:

@@ -3,7 +3,7 @@ databricks.yml) because it can exist only once there is a champion: Model Servin
 (it cannot follow the ``champion`` alias), and a version must exist when its endpoint is created. So the endpoint
 is part of a deployment exactly when ``champion_version`` is set:
 
-    databricks bundle deploy -t prod --var champion_version=$(molpipe status --model hiv_gnn --json | jq -r .champion.version)
+    databricks bundle deploy -t prod --var champion_version=$(molpipe status --model hiv_fp_mlp --json | jq -r .champion.version)
 
 `molpipe status` tells when a promotion has left the endpoint behind (``serves_champion: false``).
 """

@@ -7,9 +7,9 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 from molpipe.featurize import parse_featurizers
+from molpipe.featurize.domain import FINGERPRINT, TrainingIndex, bits_of, on_bits
 from molpipe.lab.diversity import pick
 from molpipe.score.acquisition import AcquisitionContext, acquire, available_acquisitions, hash_uniform
-from molpipe.score.domain import FINGERPRINT, TrainingIndex, bits_of, on_bits
 
 KEYS = ["A", "B", "C", "D"]
 # A: best mean, certain; B: slightly lower mean, very uncertain; C: poor and certain; D: poor and uncertain

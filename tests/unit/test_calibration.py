@@ -142,3 +142,49 @@ def test_a_class_too_rare_for_the_coverage_is_in_every_set_and_old_files_read_wi
     (tmp_path / "calibration.json").write_text(raw.split(', "class_scores"')[0] + "}")
     old = Calibration.read(tmp_path)
     assert old.temperatures == calibration.temperatures and old.prediction_sets(np.array([[0.5]]), 0.9) is None
+
+
+def far_and_near(rng, n):
+    """Predictions, targets and similarities whose errors grow with the distance from the training set: a
+    molecule at similarity s errs by N(0, 0.2 + 1.6 (1 - s))."""
+    similarity = rng.uniform(0.2, 1.0, size=n)
+    predictions = rng.normal(size=(n, 1))
+    scale = 0.2 + 1.6 * (1.0 - similarity)
+    return predictions, predictions + (rng.normal(size=n) * scale)[:, None], similarity
+
+
+def test_intervals_scaled_by_distance_hold_their_coverage_near_and_far(tmp_path):
+    """A single model's intervals widen with the distance from the training set: they hold 90 % overall as the
+    plain ones do, and also among the far molecules, where a constant width falls short and over-covers the near."""
+    rng = np.random.default_rng(5)
+    held = {"scaled": [], "plain": []}
+    for _ in range(20):
+        predictions, targets, similarity = far_and_near(rng, 500)
+        scaled = Calibration.fit(
+            predictions=predictions, targets=targets, spread=None, task=REGRESSION, similarity=similarity
+        )
+        plain = Calibration.fit(predictions=predictions, targets=targets, spread=None, task=REGRESSION)
+        ((intercept, slope, floor),) = scaled.difficulty
+        assert slope == pytest.approx(0.8 * 1.6, rel=0.25) and floor > 0 and not plain.difficulty
+        p, y, s = far_and_near(rng, 4000)
+        for name, calibration in (("scaled", scaled), ("plain", plain)):
+            lower, upper = calibration.interval(p, np.zeros_like(p), 0.9, s)
+            covered = (y[:, 0] >= lower[:, 0]) & (y[:, 0] <= upper[:, 0])
+            held[name].append((covered.mean(), covered[s < 0.4].mean(), covered[s > 0.8].mean()))
+    by_distance, constant = np.mean(held["scaled"], axis=0), np.mean(held["plain"], axis=0)
+    assert 0.88 <= by_distance[0] <= 0.92 and 0.88 <= constant[0] <= 0.92  # overall: both hold (0.895, 0.898)
+    assert by_distance[1] >= 0.87 and constant[1] < 0.8  # the far molecules: only the scaled ones (0.899, 0.750)
+    assert by_distance[2] < 0.95 < constant[2]  # the near: the constant width is needlessly wide (0.885, 0.999)
+    lower, upper = scaled.interval(p, np.zeros_like(p), 0.9)  # no similarity: no interval rather than a wrong one
+    assert np.isnan(lower).all() and np.isnan(upper).all()
+    scaled.write(tmp_path)
+    assert Calibration.read(tmp_path) == scaled
+
+
+def test_ensembles_scale_by_their_spread_not_by_the_distance():
+    rng = np.random.default_rng(6)
+    predictions, targets, spread = noisy(rng, 300, heteroscedastic=True)
+    calibration = Calibration.fit(
+        predictions=predictions, targets=targets, spread=spread, task=REGRESSION, similarity=rng.uniform(size=300)
+    )
+    assert calibration.normalized and not calibration.difficulty

@@ -91,4 +91,4 @@ def test_a_missing_landing_folder_is_an_error(tmp_path):
 def test_progress_reads_per_second_or_seconds_each():
     assert pace(35_264, 20.0) == "1,763/s"  # molecules
     assert pace(2, 510.0) == "255 s each"  # calibration fold models
-    assert pace(0, 60.0) == "0/s"  # nothing yet
+    assert pace(0, 60.0) == "none done yet"  # the minute's heartbeat before the first model

@@ -95,3 +95,11 @@ def test_resume_keeps_the_runs_of_the_same_chemprop_and_refuses_another(tmp_path
     (tmp_path / "peers.json").write_text(json.dumps({**report, "chemprop_epochs": 3}))  # a smoke run's figures
     with pytest.raises(SystemExit, match="epochs 3: not resumed"):
         peers.previous_runs(args)
+
+
+@pytest.mark.parametrize(
+    ("given", "spec"),
+    [("fp-mlp-x5", ("fp-mlp", 5)), ("gnn", ("gnn", 1)), ("fp-mlp", ("fp-mlp", 1))],
+)
+def test_an_ensemble_is_named_as_its_run_is(given, spec):
+    assert peers.ensemble_spec(given) == spec

@@ -91,10 +91,10 @@ def test_model_registry():
 
 
 def test_the_default_model_follows_the_task_kind():
-    """What the figures against Chemprop chose (docs/performance.md): gnn for classification, fp-mlp for regression;
-    a model that was named stays."""
+    """What the figures against Chemprop chose (docs/performance.md): fp-mlp for both task kinds; a model that was
+    named stays."""
     from molpipe.train.loop import TrainConfig
 
-    assert TrainConfig().for_task("classification").model == "gnn"
+    assert TrainConfig().for_task("classification").model == "fp-mlp"
     assert TrainConfig(epochs=2).for_task("regression") == TrainConfig(model="fp-mlp", epochs=2)
     assert TrainConfig(model="chemberta").for_task("regression").model == "chemberta"

@@ -39,8 +39,8 @@ def _training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library", required=True)
     p.add_argument(
         "--model",
-        help="architecture: fp-mlp, gnn, chemberta (default: gnn for classification, fp-mlp for regression, the better "
-        "of the two against Chemprop per task kind; docs/performance.md)",
+        help="architecture: fp-mlp, gnn, chemberta (default: fp-mlp, the best of molpipe's models against Chemprop "
+        "on both task kinds; docs/performance.md)",
     )
     p.add_argument("--model-name", help="registered model name (default <library>_<model>)")
     p.add_argument("--labels", help="comma-separated labels (default: every label of the library)")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from molpipe.score.domain import N_BITS, on_bits
+from molpipe.featurize.domain import N_BITS, on_bits
 
 DIVERSITY = ("butina", "sphere", "maxmin", "scaffold", "none")
 

@@ -21,12 +21,12 @@ import pandas as pd
 
 from molpipe.chem.filters import CUSTOM, PROFILES, CustomAlerts, Profile, Screen, profile
 from molpipe.config import SelectOptions, env_name
+from molpipe.featurize.domain import TrainingIndex, on_bits
 from molpipe.lab.diversity import check_pick, pick
 from molpipe.lab.report import ReportContext, write_batch
 from molpipe.lake.tables import Catalog
 from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
 from molpipe.score.batch import FILTER_SCHEMA, filter_values
-from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.split.read import training_set
 
 MAP_SAMPLE = 2000  # training and pool molecules drawn on the report's chemical-space map, each

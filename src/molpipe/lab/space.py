@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from molpipe.score.domain import N_BITS, on_bits
+from molpipe.featurize.domain import N_BITS, on_bits
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Projection:
 
 
 def bit_matrix(smiles: Sequence[str]) -> np.ndarray:
-    """Rows of 0/1 Morgan bits (:func:`molpipe.score.domain.on_bits`); an unparsable SMILES is a row of zeros."""
+    """Rows of 0/1 Morgan bits (:func:`molpipe.featurize.domain.on_bits`); an unparsable SMILES is a row of zeros."""
     matrix = np.zeros((len(smiles), N_BITS), dtype=np.float32)
     for row, text in enumerate(smiles):
         matrix[row, on_bits(text)] = 1.0

@@ -10,8 +10,11 @@ Regression: conformal intervals. The nonconformity score of a validation molecul
 the ensemble's spread where the model has members (intervals then widen where the members disagree); an interval at
 coverage ``c`` is the prediction plus or minus the ``ceil((n + 1) c)``-th smallest of the ``n`` scores, which holds
 at least ``c`` of new molecules drawn like the validation split. Where that split is small, the scores are instead
-the out-of-fold errors of scaffold folds of train and valid (cross-conformal, :mod:`molpipe.train.folds`): the same
-rule over many more molecules. Pure numpy (and scipy for the one-dimensional fit): no torch, no Spark.
+the out-of-fold errors of scaffold folds of train (cross-conformal, :mod:`molpipe.train.folds`): the same rule over
+many more molecules. A single model's errors are divided by their expected size at the molecule's distance from the
+training set (one minus its highest Tanimoto similarity, :mod:`molpipe.featurize.domain`), a line fitted to the same
+held-out errors: its intervals are narrower for a molecule like the training molecules and wider for one unlike
+any. Pure numpy (and scipy for the one-dimensional fit): no torch, no Spark.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class Calibration:
     class_scores: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()
     class_counts: tuple[tuple[int, int], ...] = ()
     folds: int = 0  # regression: the scores are out-of-fold errors of this many scaffold folds; 0: validation split's
+    # regression, single model: per label (intercept, slope, floor) of the expected error at distance d from the
+    # training set, max(intercept + slope d, floor); scores are |error| divided by it. Empty: not scaled
+    difficulty: tuple[tuple[float, float, float], ...] = ()
 
     @classmethod
     def fit(
@@ -51,10 +57,13 @@ class Calibration:
         spread: np.ndarray | None,
         task: Task,
         folds: int = 0,
+        similarity: np.ndarray | None = None,
     ) -> Calibration:
         """Fit on held-out predictions [n, labels] (probabilities or label units), their targets (NaN where
         missing) and the ensemble's spread (None for a single model): the validation split's, or with ``folds`` the
-        out-of-fold predictions of that many scaffold folds (regression)."""
+        out-of-fold predictions of that many scaffold folds (regression). ``similarity`` [n]: each held-out
+        molecule's highest Tanimoto similarity to the molecules its model trained on; with it a single regression
+        model's intervals scale with the distance (``difficulty``)."""
         if task.kind == "classification":
             temperatures, class_scores, class_counts = [], [], []
             for column in range(targets.shape[1]):
@@ -73,16 +82,28 @@ class Calibration:
                 class_counts=tuple(class_counts),
             )
         normalized = spread is not None
-        scores, counts = [], []
+        scaled = not normalized and similarity is not None
+        scores, counts, difficulty = [], [], []
         for column in range(targets.shape[1]):
             observed = ~np.isnan(targets[:, column]) & np.isfinite(predictions[:, column])
             error = np.abs(targets[observed, column] - predictions[observed, column])
             if normalized:
                 error = error / np.maximum(spread[observed, column], _EPS)
+            elif scaled:
+                distance = 1.0 - np.asarray(similarity, dtype=np.float64)[observed]
+                difficulty.append(_fit_difficulty(error, distance))
+                error = error / _expected_error(difficulty[-1], distance)
             ordered = np.sort(error)
             counts.append(len(ordered))
             scores.append(tuple(float(v) for v in _thin(ordered)))
-        return cls(task.kind, scores=tuple(scores), counts=tuple(counts), normalized=normalized, folds=folds)
+        return cls(
+            task.kind,
+            scores=tuple(scores),
+            counts=tuple(counts),
+            normalized=normalized,
+            folds=folds,
+            difficulty=tuple(difficulty),
+        )
 
     def probabilities(self, probabilities: np.ndarray) -> np.ndarray:
         """Calibrated probabilities [n, labels] from the model's."""
@@ -91,17 +112,25 @@ class Calibration:
         temperature = np.asarray(self.temperatures, dtype=np.float64)
         return _sigmoid(_logit(probabilities) / temperature)
 
-    def interval(self, mean: np.ndarray, spread: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper bounds [n, labels] at ``coverage``: NaN for classification, and where a normalized
-        calibration meets a molecule without a spread. Infinite where the validation split is too small to give
-        that coverage (fewer than ``1 / (1 - coverage) - 1`` molecules)."""
+    def interval(
+        self, mean: np.ndarray, spread: np.ndarray, coverage: float, similarity: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds [n, labels] at ``coverage``: NaN for classification, where a normalized
+        calibration meets a molecule without a spread, and where a ``difficulty``-scaled one is given no
+        ``similarity`` [n] (each molecule's highest Tanimoto similarity to the training set). Infinite where too
+        few molecules calibrated to give that coverage (fewer than ``1 / (1 - coverage) - 1``)."""
         check_coverage(coverage)
         lower, upper = np.full(mean.shape, np.nan), np.full(mean.shape, np.nan)
-        if self.kind == "classification":
+        if self.kind == "classification" or (self.difficulty and similarity is None):
             return lower, upper
         for column, (scores, n) in enumerate(zip(self.scores, self.counts)):
             half = _conformal_quantile(scores, n, coverage)
-            width = half * np.maximum(spread[:, column], _EPS) if self.normalized else np.full(len(mean), half)
+            if self.normalized:
+                width = half * np.maximum(spread[:, column], _EPS)
+            elif self.difficulty:
+                width = half * _expected_error(self.difficulty[column], 1.0 - np.asarray(similarity, np.float64))
+            else:
+                width = np.full(len(mean), half)
             lower[:, column], upper[:, column] = mean[:, column] - width, mean[:, column] + width
         return lower, upper
 
@@ -138,6 +167,7 @@ class Calibration:
             tuple(tuple(tuple(s) for s in label) for label in raw.get("class_scores", ())),
             tuple(tuple(c) for c in raw.get("class_counts", ())),
             raw.get("folds", 0),
+            tuple(tuple(d) for d in raw.get("difficulty", ())),
         )
 
 
@@ -154,17 +184,19 @@ def quality(
     calibration: Calibration,
     coverage: float,
     uncalibrated: np.ndarray | None = None,
+    similarity: np.ndarray | None = None,
 ) -> dict[str, float]:
     """What the test split says of the uncertainty, averaged over labels: ``coverage`` (of the intervals, or of the
     prediction sets), ``interval_width`` (regression), ``set_size`` (classification: mean number of classes in a
     set, 1 where the model commits to one), ``ece`` and ``ece_uncalibrated`` (``uncalibrated``: the probabilities
-    before temperature scaling), and ``spearman_uncertainty_error`` where there is a spread."""
+    before temperature scaling), and ``spearman_uncertainty_error`` where there is a spread. ``similarity``: each
+    molecule's highest Tanimoto similarity to the training set, for a ``difficulty``-scaled calibration."""
     from scipy.stats import spearmanr
 
     found: dict[str, list[float]] = {}
     if calibration.kind == "regression":
         lower, upper = calibration.interval(
-            predictions, np.zeros_like(predictions) if spread is None else spread, coverage
+            predictions, np.zeros_like(predictions) if spread is None else spread, coverage, similarity
         )
     else:
         sets = calibration.prediction_sets(predictions, coverage)
@@ -227,6 +259,23 @@ def _conformal_quantile(scores: tuple[float, ...], n: int, coverage: float) -> f
     kept = len(scores)
     position = math.ceil((rank - 1) * (kept - 1) / (n - 1)) if n > 1 else 0
     return scores[min(position, kept - 1)]
+
+
+def _fit_difficulty(error: np.ndarray, distance: np.ndarray) -> tuple[float, float, float]:
+    """(intercept, slope, floor) of the least-squares line of absolute error on distance, the slope held at 0 or
+    more (a molecule further from the training set is never expected to be easier); the floor, a tenth of the mean
+    error, keeps a near neighbour's interval from collapsing."""
+    mean_error = float(np.mean(error)) if len(error) else 0.0
+    floor = max(0.1 * mean_error, _EPS)
+    if len(error) < 3 or np.ptp(distance) == 0:
+        return max(mean_error, floor), 0.0, floor
+    slope = max(float(np.polyfit(distance, error, 1)[0]), 0.0)
+    return mean_error - slope * float(np.mean(distance)), slope, floor
+
+
+def _expected_error(difficulty: tuple[float, float, float], distance: np.ndarray) -> np.ndarray:
+    intercept, slope, floor = difficulty
+    return np.maximum(intercept + slope * distance, floor)
 
 
 def _temperature(probabilities: np.ndarray, targets: np.ndarray) -> float:

@@ -24,6 +24,7 @@ from rdkit import Chem
 from molpipe.chem.standardize import Rejected, standardize_structure
 from molpipe.config import ScoreOptions, StandardizeOptions
 from molpipe.featurize import Featurizer
+from molpipe.featurize.domain import DOMAIN_FILE, TrainingIndex, on_bits
 from molpipe.models import ModelKind, get_model
 from molpipe.models.calibration import Calibration
 from molpipe.models.tasks import Task, label_units
@@ -77,6 +78,8 @@ class Predictor:
         self.featurizers = folder.featurizers
         self.options = StandardizeOptions(**self.config["standardize"])
         self.calibration = Calibration.read(folder.path)  # None: trained before molpipe calibrated its models
+        domain = folder.path / DOMAIN_FILE  # the training set, where the intervals scale with the distance from it
+        self.domain = TrainingIndex.from_bytes(domain.read_bytes()) if domain.is_file() else None
         self.members = []
         for weights in folder.weights:
             module = self.kind.build(len(self.task.labels), self.state)
@@ -149,12 +152,21 @@ class Predictor:
                     std[start : start + len(stacked[0])] = stacked.std(axis=0)
         return (mean if self.calibration is None else self.calibration.probabilities(mean)), std
 
-    def interval(self, mean: np.ndarray, std: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
+    def interval(
+        self, mean: np.ndarray, std: np.ndarray, coverage: float, similarity: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Conformal bounds [n, n_tasks] of a regression model at ``coverage``; NaN for classification and for a
-        model trained before molpipe calibrated."""
+        model trained before molpipe calibrated. ``similarity`` [n]: each molecule's highest Tanimoto similarity to
+        the training set (:meth:`similarity`), which a model whose intervals scale with that distance needs (NaN
+        bounds without)."""
         if self.calibration is None:
             return np.full(mean.shape, np.nan), np.full(mean.shape, np.nan)
-        return self.calibration.interval(mean, std, coverage)
+        return self.calibration.interval(mean, std, coverage, similarity)
+
+    def similarity(self, bits: Sequence[np.ndarray]) -> np.ndarray | None:
+        """The highest Tanimoto similarity of each molecule (its domain on-bits) to the training set; None for a
+        model whose intervals do not depend on it (its folder keeps no training index)."""
+        return None if self.domain is None else self.domain.max_similarity(bits)
 
     def predict(
         self,
@@ -181,7 +193,12 @@ class Predictor:
             rows = [i for i, _ in ready]
             mean[rows], std[rows] = self.predict_features([f for _, f in ready], uncertainty, samples)
         out.loc[[i for i, _ in ready], "valid"] = True
-        values = dict(zip(OUTPUTS, (mean, std, *self.interval(mean, std, coverage))))
+        similarity = None  # parsed only for a model whose intervals need it
+        if self.domain is not None:
+            similarity = self.similarity(
+                [on_bits(s if isinstance(s, str) else None) for s in out["standardized_smiles"]]
+            )
+        values = dict(zip(OUTPUTS, (mean, std, *self.interval(mean, std, coverage, similarity))))
         for kind in OUTPUTS:
             out[kind] = values[kind][:, 0]
         if len(self.task.labels) > 1:

@@ -29,8 +29,11 @@ def _count() -> int:
 
 
 def pace(done: int, elapsed: float) -> str:
-    """Per second for fast work (molecules), seconds each for slow work (models), so neither reads "0/s"."""
-    if done and done < elapsed:
+    """Per second for fast work (molecules), seconds each for slow work (models), so neither reads "0/s"; a
+    heartbeat before the first unit says so."""
+    if not done:
+        return "none done yet"
+    if done < elapsed:
         return f"{elapsed / done:,.0f} s each"
     return f"{done / max(elapsed, 1e-9):,.0f}/s"
 

@@ -21,11 +21,11 @@ import pyarrow as pa
 from rdkit import Chem
 
 from molpipe.chem.filters import PROPERTIES, Assessment, Screen
+from molpipe.featurize.domain import FINGERPRINT, TrainingIndex, bits_of, on_bits
 from molpipe.featurize.read import row_features
 from molpipe.models.predictor import Predictor, load_model_folder
 from molpipe.registry.reference import PinnedModel
 from molpipe.score.acquisition import Acquirer
-from molpipe.score.domain import FINGERPRINT, TrainingIndex, bits_of, on_bits
 
 _lock = threading.Lock()
 _predictors: dict[tuple[str, str], Predictor] = {}  # by (registry, models:/NAME/VERSION): homes reuse names
@@ -163,8 +163,10 @@ class ScoreChunk:
                 out[i] = (row["inchikey"], *_FAILED, None, f"{type(exc).__name__}: {exc}", *_NO_FILTERS)
         if ready:
             mean, std = predictor.predict_features(features, self.uncertainty, self.samples, seed=self.seed)
-            lower, upper = predictor.interval(mean, std, self.coverage)
+            # the model's training split, the molecules its intervals measure the distance from: one similarity per
+            # molecule serves the domain and the interval
             similarity = training_index(self.index).max_similarity(bits)
+            lower, upper = predictor.interval(mean, std, self.coverage, similarity)
             for j, i in enumerate(ready):
                 value, spread = float(mean[j, self.label]), float(std[j, self.label])
                 if not np.isfinite(value):

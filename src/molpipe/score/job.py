@@ -19,6 +19,7 @@ import pyarrow as pa
 from molpipe.chem.filters import Screen
 from molpipe.chem.reasons import Reason
 from molpipe.config import ScoreOptions, env_name
+from molpipe.featurize.domain import TrainingIndex, on_bits
 from molpipe.featurize.read import check_featurized, join_features
 from molpipe.lake.tables import Catalog, stage
 from molpipe.models.calibration import check_coverage
@@ -33,7 +34,6 @@ from molpipe.runtime.parallel import map_batches, map_chunks, warm
 from molpipe.score import WORKER_MODULES
 from molpipe.score.acquisition import ACQUISITIONS, Acquirer, AcquisitionContext
 from molpipe.score.batch import STAGED_SCHEMA, ScoreBatch, ScoreChunk, load_predictor
-from molpipe.score.domain import TrainingIndex, on_bits
 from molpipe.split.read import SPLITS, latest_split_id, split_id_of, training_set
 
 # A rank is one global order: the single sorted partition Spark Connect warns about (at plan time) is intended.

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from molpipe.featurize import Featurizer
+from molpipe.featurize.domain import TrainingIndex, on_bits
 from molpipe.featurize.read import join_features, row_features
 from molpipe.lake.tables import Catalog
 from molpipe.models.tasks import Task, infer_kind
@@ -41,6 +42,22 @@ class Materialized:
 def split_files(root: str | Path, split: str) -> list[str]:
     """A materialized split's Parquet files (``<root>/<split>/*.parquet``), in name order."""
     return sorted(str(p) for p in Path(root, split).glob("*.parquet"))
+
+
+def training_domain(root: str | Path) -> TrainingIndex:
+    """The fingerprint index of a materialized split's train molecules (:mod:`molpipe.featurize.domain`)."""
+    return TrainingIndex.from_smiles(_column(root, "train", "smiles"))
+
+
+def held_out_similarity(root: str | Path, split: str, inchikeys: Sequence[str], domain: TrainingIndex) -> np.ndarray:
+    """Each of ``inchikeys`` (molecules of ``split`` under ``root``, in prediction order): its highest Tanimoto
+    similarity to ``domain``'s molecules."""
+    smiles = dict(zip(_column(root, split, "inchikey"), _column(root, split, "smiles")))
+    return domain.max_similarity([on_bits(smiles[key]) for key in inchikeys])
+
+
+def _column(root: str | Path, split: str, name: str) -> list:
+    return [v for f in split_files(root, split) for v in pq.read_table(f, columns=[name]).column(0).to_pylist()]
 
 
 def resolve_task(catalog: Catalog, library: str, labels: Sequence[str] | None, kind: str | None) -> Task:

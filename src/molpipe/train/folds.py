@@ -1,12 +1,13 @@
-"""Scaffold folds of the labelled molecules, so a regression model's intervals are calibrated on the errors of many
+"""Scaffold folds of the training molecules, so a regression model's intervals are calibrated on the errors of many
 molecules instead of the few hundred of a small validation split (cross-conformal calibration; the models that make
 those errors are trained by :func:`molpipe.train.job.train`).
 
 The folds hold molecules out the way the split did. A scaffold set larger than every set in the validation and test
 splits never leaves training: the balanced scaffold split keeps such sets in train, so no test molecule comes from
-one. Every other scaffold set of train and valid goes whole into one of ``k`` folds, the largest sets first, each
-into the fold with the fewest molecules so far (ties by a seeded order). Read and written with pyarrow: no Spark,
-no torch.
+one. Every other scaffold set of train goes whole into one of ``k`` folds, the largest sets first, each into the
+fold with the fewest molecules so far (ties by a seeded order). The validation split stays whole beside every fold:
+a fold model stops early on it as the final model did, so the fold's errors are those of a model made the same way.
+Read and written with pyarrow: no Spark, no torch.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ def assign_folds(scaffolds: Mapping[str, int], *, held_out_max: int, k: int, see
 
 def write_folds(root: Path, *, k: int, seed: int, out: Path) -> list[Path]:
     """From a materialized split under ``root`` (``train``, ``valid``, ``test`` Parquet folders with a scaffold
-    column), write ``out/fold-<i>`` for each fold: ``train`` every train and valid molecule outside fold i, ``test``
-    fold i's molecules, no ``valid`` (a fold model trains a fixed number of epochs). Returns the fold folders; a
-    fold left empty (fewer held-out scaffold sets than folds) is not written."""
-    labelled = _read(root, ("train", "valid"))
+    column), write ``out/fold-<i>`` for each fold: ``train`` every train molecule outside fold i, ``valid`` the
+    validation split as it is (early stopping), ``test`` fold i's molecules. Returns the fold folders; a fold left
+    empty (fewer held-out scaffold sets than folds) is not written."""
+    labelled = _read(root, ("train",))
+    valid = _read(root, ("valid",))
     held = Counter(_read(root, ("valid", "test"), columns=[SCAFFOLD]).column(SCAFFOLD).to_pylist())
     counts = Counter(labelled[SCAFFOLD].to_pylist())
     folds = assign_folds(counts, held_out_max=max(held.values(), default=0), k=k, seed=seed)
@@ -57,7 +59,11 @@ def write_folds(root: Path, *, k: int, seed: int, out: Path) -> list[Path]:
         if not pc.any(member).as_py():
             continue
         folder = out / f"fold-{fold}"
-        for split, rows in (("train", labelled.filter(pc.invert(member))), ("test", labelled.filter(member))):
+        for split, rows in (
+            ("train", labelled.filter(pc.invert(member))),
+            ("valid", valid),
+            ("test", labelled.filter(member)),
+        ):
             (folder / split).mkdir(parents=True, exist_ok=True)
             pq.write_table(rows, folder / split / "part-0.parquet")
         written.append(folder)

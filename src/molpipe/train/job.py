@@ -22,6 +22,7 @@ from typing import Any
 
 from molpipe import __version__
 from molpipe.config import ScoreOptions
+from molpipe.featurize.domain import DOMAIN_FILE
 from molpipe.lake.tables import Catalog
 from molpipe.models import get_model
 from molpipe.models.calibration import check_coverage
@@ -32,7 +33,7 @@ from molpipe.runtime import locks, progress, staging
 from molpipe.runtime.faults import checkpoint
 from molpipe.split.read import split_id_of
 from molpipe.train import plots
-from molpipe.train.data import materialize, resolve_task
+from molpipe.train.data import held_out_similarity, materialize, resolve_task, training_domain
 from molpipe.train.loop import TrainConfig, train_rank
 
 
@@ -121,8 +122,11 @@ def train(catalog: Catalog, request: TrainRequest, config: TrainConfig) -> Train
                 mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
             mlflow.log_metrics({f"test_{k}": v for k, v in outcome["test"].items()})
             mlflow.log_metric("best_epoch", outcome["best_epoch"])
-            mlflow.log_params({"coverage": coverage, "calibration_folds": outcome["calibration"]["folds"]})
-            mlflow.log_metric("calibration_molecules", outcome["calibration"]["molecules"])
+            calibrated = outcome["calibration"]
+            mlflow.log_params({"coverage": coverage, "calibration_folds": calibrated["folds"]})
+            if calibrated["scale"]:  # regression: what the intervals' width follows (distance, spread or none)
+                mlflow.log_param("interval_scale", calibrated["scale"])
+            mlflow.log_metric("calibration_molecules", calibrated["molecules"])
             plots.log_training_plots(out, outcome["history"], task, coverage)
             model_dir = _model_folder(out, work / "model", config, task, settings)
             info = _log_pyfunc(model_dir, registered)
@@ -206,14 +210,30 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
         return draws.mean(axis=0), predictions[split][0]["targets"], spread
 
     valid, (mean, targets, spread) = ensemble("valid"), ensemble("test")
+    # a single regression model's intervals scale with each molecule's distance from the molecules it trained on
+    domain = training_domain(data["root"]) if task.kind == "regression" and config.ensemble == 1 else None
+    similarity = {
+        split: held_out_similarity(data["root"], split, predictions[split][0]["inchikeys"], domain)
+        for split in predictions
+        if domain is not None
+    }
     folds = config.folds_for(kind=task.kind, valid=data["counts"]["valid"])
-    held_out = _cross_fit(config, data, out, best_epoch=outcomes[0]["best_epoch"], folds=folds) if folds else None
+    held_out = _cross_fit(config, data, out, folds=folds, domains=domain is not None) if folds else None
     if held_out is None:
         folds = 0  # nothing to fold (no scaffold set small enough to hold out): the validation split calibrates
     else:
-        valid = (*held_out, None)
-    calibration = Calibration.fit(predictions=valid[0], targets=valid[1], spread=valid[2], task=task, folds=folds)
+        valid, similarity["valid"] = (*held_out[:2], None), held_out[2]
+    calibration = Calibration.fit(
+        predictions=valid[0],
+        targets=valid[1],
+        spread=valid[2],
+        task=task,
+        folds=folds,
+        similarity=similarity.get("valid"),
+    )
     calibration.write(out)
+    if calibration.difficulty:
+        (out / DOMAIN_FILE).write_bytes(domain.to_bytes())
     calibrated = calibration.probabilities(mean)
     np.savez(
         out / "test_predictions.npz",
@@ -221,6 +241,7 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
         uncalibrated=mean,
         spread=np.full_like(mean, np.nan) if spread is None else spread,
         targets=targets,
+        similarity=similarity.get("test", np.full(len(mean), np.nan)),
     )
     test = metrics(mean, targets, task.kind) if len(mean) else {}
     if len(mean):
@@ -231,23 +252,35 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
             calibration=calibration,
             coverage=coverage,
             uncalibrated=mean,
+            similarity=similarity.get("test"),
         )
-    outcome = {**outcomes[0], "test": test, "calibration": {"folds": folds, "molecules": len(valid[1])}}
+    scale = "distance" if calibration.difficulty else "spread" if calibration.normalized else "none"
+    outcome = {
+        **outcomes[0],
+        "test": test,
+        "calibration": {
+            "folds": folds,
+            "molecules": len(valid[1]),
+            "scale": scale if task.kind == "regression" else "",
+        },
+    }
     if config.ensemble > 1:
         outcome["member_test"] = [o["test"] for o in outcomes]
     return outcome, identical, where
 
 
-def _cross_fit(config: TrainConfig, data: dict, out: Path, *, best_epoch: int, folds: int):
-    """Out-of-fold predictions and targets of the held-out scaffold sets (:mod:`molpipe.train.folds`): one model
-    per fold, trained in-line on the other molecules of train and valid for the epochs the validation split chose,
-    without early stopping, so no fold's errors were used to pick its own model. None where no fold could be made."""
+def _cross_fit(config: TrainConfig, data: dict, out: Path, *, folds: int, domains: bool):
+    """Out-of-fold predictions, targets and (with ``domains``) each molecule's highest similarity to its fold
+    model's training molecules, for the held-out scaffold sets of train (:mod:`molpipe.train.folds`): one model per
+    fold, trained in-line on the rest of train and stopped early on the validation split exactly as the final model
+    was, so each fold's errors are those of a model made the same way on molecules it never saw. None where no fold
+    could be made."""
     import numpy as np
 
     from molpipe.train.folds import write_folds
 
-    fold_config = asdict(replace(config, epochs=best_epoch + 1, ensemble=1, calibration_folds=0))
-    predictions, targets = [], []
+    fold_config = asdict(replace(config, ensemble=1, calibration_folds=0))
+    predictions, targets, similarity = [], [], []
     roots = write_folds(Path(data["root"]), k=folds, seed=config.seed, out=out / "folds")
     if not roots:
         return None
@@ -257,8 +290,10 @@ def _cross_fit(config: TrainConfig, data: dict, out: Path, *, best_epoch: int, f
             found = np.load(root / "model" / "test_predictions.npz")
             predictions.append(found["predictions"])
             targets.append(found["targets"])
+            if domains:
+                similarity.append(held_out_similarity(root, "test", found["inchikeys"], training_domain(root)))
             progress.advance(1)
-    return np.concatenate(predictions), np.concatenate(targets)
+    return np.concatenate(predictions), np.concatenate(targets), np.concatenate(similarity) if domains else None
 
 
 def _distribute(fn, num_processes: int, placement: str, *args) -> None:
@@ -341,6 +376,8 @@ def _model_folder(out: Path, folder: Path, config: TrainConfig, task, settings) 
         shutil.copy(out / f"member-{member}" / "model.pt", folder / name)
     shutil.copy(out / "member-0" / "state.json", folder / "state.json")
     shutil.copy(out / "calibration.json", folder / "calibration.json")
+    if (out / DOMAIN_FILE).is_file():
+        shutil.copy(out / DOMAIN_FILE, folder / DOMAIN_FILE)
     (folder / "config.json").write_text(
         json.dumps(
             {

@@ -72,7 +72,7 @@ class TrainConfig:
         about ``folds`` more trainings, and pays where the validation split is too small for a stable quantile
         (docs/training-and-registry.md has the figures)."""
         if kind != "regression" or valid == 0:
-            return 0  # nothing to widen, or no validation split to choose the fold models' epochs
+            return 0  # nothing to widen, or no validation split to stop the fold models on
         if self.calibration_folds is not None:
             return self.calibration_folds
         return CROSS_FIT_FOLDS if self.ensemble == 1 and valid < CROSS_FIT_BELOW else 0
@@ -170,7 +170,12 @@ def train_rank(config: dict, data: dict, out_dir: str) -> dict:
         (out / "state.json").write_text(json.dumps(state))
         (out / "outcome.json").write_text(json.dumps(outcome))
         for name, split in (("valid", valid), ("test", test)):
-            np.savez(out / f"{name}_predictions.npz", predictions=split["predictions"], targets=split["targets"])
+            np.savez(
+                out / f"{name}_predictions.npz",
+                predictions=split["predictions"],
+                targets=split["targets"],
+                inchikeys=split["inchikeys"],
+            )
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -178,28 +183,31 @@ def train_rank(config: dict, data: dict, out_dir: str) -> dict:
 
 
 def _evaluate(module, kind, state, task: Task, files, featurizers, rank, world, device, keep=False) -> dict:
-    """Predictions of this rank's part of a split, gathered on every rank; metrics of the whole split."""
+    """Predictions of this rank's part of a split, gathered on every rank; metrics of the whole split (and with
+    ``keep`` the predictions, targets and InChIKeys, in one order)."""
     import torch
     import torch.distributed as dist
 
-    predictions, targets = [], []
+    predictions, targets, keys = [], [], []
     module.eval()
     with torch.no_grad():
-        for _, molecules, y in Shard(files[rank::world], featurizers).batches(256):
+        for inchikeys, molecules, y in Shard(files[rank::world], featurizers).batches(256):
             logits = module(kind.collate(molecules, state).to(device)).cpu()
             predictions.append(label_units(logits, state, task).numpy())
             targets.append(y)
+            keys.extend(inchikeys)
     n_tasks = len(task.labels)
     local = (
         np.concatenate(predictions) if predictions else np.zeros((0, n_tasks), np.float32),
         np.concatenate(targets) if targets else np.zeros((0, n_tasks), np.float32),
+        np.array(keys, dtype=str),
     )
     if world > 1:
         gathered: list[Any] = [None] * world
         dist.all_gather_object(gathered, local)
-        local = (np.concatenate([g[0] for g in gathered]), np.concatenate([g[1] for g in gathered]))
+        local = tuple(np.concatenate([g[i] for g in gathered]) for i in range(3))
     result = metrics(local[0], local[1], task.kind) if len(local[0]) else {}
-    return {"metrics": result, "predictions": local[0], "targets": local[1]} if keep else result
+    return {"metrics": result, "predictions": local[0], "targets": local[1], "inchikeys": local[2]} if keep else result
 
 
 def _scale(targets, state, task: Task):

@@ -101,7 +101,7 @@ def write_calibration_plot(folder: Path, test, calibration, task: Task, coverage
         levels = np.linspace(0.5, 0.975, 20)
         reached = []
         for level in levels:
-            lower, upper = calibration.interval(test["predictions"], spread, float(level))
+            lower, upper = calibration.interval(test["predictions"], spread, float(level), test["similarity"])
             mask = ~np.isnan(targets)
             reached.append(np.mean((targets[mask] >= lower[mask]) & (targets[mask] <= upper[mask])))
         ax.plot(levels, reached, "o-", markersize=4, label="conformal intervals")

@@ -21,6 +21,7 @@ from molpipe.featurize.fingerprints import MorganFingerprint
 # shares it: a scoring worker computes it once per molecule for both (:class:`molpipe.score.batch.ScoreChunk`)
 FINGERPRINT = MorganFingerprint(radius=2, n_bits=2048)
 N_BITS = FINGERPRINT.n_bits
+DOMAIN_FILE = "domain.npz"  # a model folder's index of its training set, where its intervals scale with the distance
 
 
 def on_bits(molecule: str | Chem.Mol | None) -> np.ndarray:
