@@ -78,8 +78,7 @@ class Predictor:
         self.featurizers = folder.featurizers
         self.options = StandardizeOptions(**self.config["standardize"])
         self.calibration = Calibration.read(folder.path)  # None: trained before molpipe calibrated its models
-        domain = folder.path / DOMAIN_FILE  # the training set, where the intervals scale with the distance from it
-        self.domain = TrainingIndex.from_bytes(domain.read_bytes()) if domain.is_file() else None
+        self._domain_file = folder.path / DOMAIN_FILE  # where the intervals scale with the distance from training
         self.members = []
         for weights in folder.weights:
             module = self.kind.build(len(self.task.labels), self.state)
@@ -162,6 +161,13 @@ class Predictor:
         if self.calibration is None:
             return np.full(mean.shape, np.nan), np.full(mean.shape, np.nan)
         return self.calibration.interval(mean, std, coverage, similarity)
+
+    @functools.cached_property
+    def domain(self) -> TrainingIndex | None:
+        """The training set's fingerprint index, for a model whose intervals scale with the distance from it; read
+        on first use, so a scoring worker, which measures the distance with the job's own index, never loads it."""
+        path = self._domain_file
+        return TrainingIndex.from_bytes(path.read_bytes()) if path.is_file() else None
 
     def similarity(self, bits: Sequence[np.ndarray]) -> np.ndarray | None:
         """The highest Tanimoto similarity of each molecule (its domain on-bits) to the training set; None for a
