@@ -212,15 +212,18 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
     valid, (mean, targets, spread) = ensemble("valid"), ensemble("test")
     # a single regression model's intervals scale with each molecule's distance from the molecules it trained on
     domain = training_domain(data["root"]) if task.kind == "regression" and config.ensemble == 1 else None
-    similarity = {
-        split: held_out_similarity(data["root"], split, predictions[split][0]["inchikeys"], domain)
-        for split in predictions
-        if domain is not None
-    }
+
+    def similarity_of(split: str) -> np.ndarray | None:
+        if domain is None:
+            return None
+        return held_out_similarity(data["root"], split, predictions[split][0]["inchikeys"], domain)
+
+    similarity = {"test": similarity_of("test")}
     folds = config.folds_for(kind=task.kind, valid=data["counts"]["valid"])
     held_out = _cross_fit(config, data, out, folds=folds, domains=domain is not None) if folds else None
     if held_out is None:
         folds = 0  # nothing to fold (no scaffold set small enough to hold out): the validation split calibrates
+        similarity["valid"] = similarity_of("valid")
     else:
         valid, similarity["valid"] = (*held_out[:2], None), held_out[2]
     calibration = Calibration.fit(
@@ -229,7 +232,7 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
         spread=valid[2],
         task=task,
         folds=folds,
-        similarity=similarity.get("valid"),
+        similarity=similarity["valid"],
     )
     calibration.write(out)
     if calibration.difficulty:
@@ -241,7 +244,7 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
         uncalibrated=mean,
         spread=np.full_like(mean, np.nan) if spread is None else spread,
         targets=targets,
-        similarity=similarity.get("test", np.full(len(mean), np.nan)),
+        similarity=np.full(len(mean), np.nan) if similarity["test"] is None else similarity["test"],
     )
     test = metrics(mean, targets, task.kind) if len(mean) else {}
     if len(mean):
@@ -252,7 +255,7 @@ def _train_members(config: TrainConfig, request: TrainRequest, data: dict, out: 
             calibration=calibration,
             coverage=coverage,
             uncalibrated=mean,
-            similarity=similarity.get("test"),
+            similarity=similarity["test"],
         )
     scale = "distance" if calibration.difficulty else "spread" if calibration.normalized else "none"
     outcome = {
